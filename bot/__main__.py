@@ -1,0 +1,149 @@
+"""The console: `serve` (default), `digest --print`, `check`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+from bot.config import ConfigError, Settings, load_settings
+
+logger = logging.getLogger("bot")
+
+_SECRET = re.compile(r"(xox[abpr]-|xapp-)[A-Za-z0-9-]+")
+
+
+class RedactSecrets(logging.Filter):
+    """Slack tokens never reach a log line, whatever library logged it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if _SECRET.search(message):
+            record.msg = _SECRET.sub(r"\1[redacted]", message)
+            record.args = ()
+        return True
+
+
+def configure_logging() -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactSecrets())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
+    # botocore at DEBUG prints request headers (signatures); keep it quiet unless asked.
+    logging.getLogger("botocore").setLevel(logging.WARNING)
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="aws-support-bot", description="Run AWS Support from Slack.")
+    parser.add_argument("--sandbox", action="store_true", help="use the built-in AWS Support emulator")
+    sub = parser.add_subparsers(dest="command")
+    serve = sub.add_parser("serve", help="run the bot (default)")
+    serve.add_argument("--port", type=int, default=None, help="HTTP port (default: $PORT or 3000)")
+    serve.add_argument("--sandbox", action="store_true", default=argparse.SUPPRESS)
+    digest = sub.add_parser("digest", help="render a Trusted Advisor digest")
+    digest.add_argument("--print", dest="print_", action="store_true", help="print it to stdout (no Slack)")
+    digest.add_argument("--json", action="store_true", help="print the Block Kit JSON instead of text")
+    digest.add_argument("--sandbox", action="store_true", default=argparse.SUPPRESS)
+    check = sub.add_parser("check", help="verify Slack and AWS credentials and the support plan")
+    check.add_argument("--sandbox", action="store_true", default=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.command = args.command or "serve"
+    return args
+
+
+def _settings(args: argparse.Namespace, *, require_slack: bool) -> Settings:
+    sandbox = True if args.sandbox else None
+    return load_settings(sandbox=sandbox, require_slack=require_slack)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from bot.app import build_app
+    from bot.runtime import SandboxOptions, build_services, sandbox_gateway, start_sandbox
+    from bot.web import make_wsgi_app, serve
+
+    settings = _settings(args, require_slack=True)
+    sandbox = start_sandbox(SandboxOptions.from_env(settings)) if settings.sandbox else None
+    gateway = sandbox_gateway(sandbox.url) if sandbox else None
+    services = build_services(settings, gateway=gateway)
+    from bot.workers import register_workers
+
+    register_workers(services)
+    app = build_app(services)
+    services.start_workers()
+    try:
+        if settings.socket_mode:
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            logger.info("connecting to Slack in Socket Mode")
+            handler = SocketModeHandler(app, settings.slack_app_token)
+            handler.connect()
+            # /healthz stays available in Socket Mode for the platform's health checks
+            health = threading.Thread(
+                target=serve, args=(make_wsgi_app(app, services), args.port or settings.port), daemon=True
+            )
+            health.start()
+            stop = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            try:
+                stop.wait()
+            except KeyboardInterrupt:
+                pass
+            handler.close()
+        else:
+            serve(make_wsgi_app(app, services), args.port or settings.port)
+    finally:
+        services.close()
+        if sandbox:
+            sandbox.stop()
+    return 0
+
+
+def run_digest(args: argparse.Namespace) -> int:
+    from bot.digest import print_digest
+    from bot.runtime import SandboxOptions, build_services, sandbox_gateway, start_sandbox
+
+    settings = _settings(args, require_slack=False)
+    sandbox = start_sandbox(SandboxOptions.from_env(settings)) if settings.sandbox else None
+    try:
+        gateway = sandbox_gateway(sandbox.url) if sandbox else None
+        services = build_services(settings, gateway=gateway)
+        try:
+            return print_digest(services, as_json=args.json, out=sys.stdout)
+        finally:
+            services.close()
+    finally:
+        if sandbox:
+            sandbox.stop()
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from bot.check import run_checks
+
+    settings = _settings(args, require_slack=False)
+    return run_checks(settings, out=sys.stdout)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    configure_logging()
+    args = parse_args(argv)
+    try:
+        if args.command == "digest":
+            return run_digest(args)
+        if args.command == "check":
+            return run_check(args)
+        return run_serve(args)
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

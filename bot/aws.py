@@ -1,0 +1,440 @@
+"""The one gateway to AWS Support: boto3 in, domain records and domain errors out.
+
+botocore does the retrying (standard mode backs off on throttling and 5xx); what still fails
+becomes a BotError whose key names the message a person sees.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+
+from bot.domain import (
+    Attachment,
+    AttachmentRef,
+    Case,
+    Category,
+    CheckResult,
+    CheckSummary,
+    Communication,
+    FlaggedResource,
+    NewCase,
+    RefreshStatus,
+    Service,
+    Severity,
+    TrustedAdvisorCheck,
+)
+from bot.errors import AttachmentProblem, AwsError, CaseNotFound, UserInputError
+
+T = TypeVar("T")
+
+CASE_ID_PATTERN = re.compile(r"^case-[A-Za-z0-9-]+$")
+DISPLAY_ID_PATTERN = re.compile(r"^\d+$")
+DESCRIBE_CASES_BATCH = 100  # DescribeCases takes at most 100 case IDs
+OPTIONS_TTL_SECONDS = 3600.0
+
+# Documented error code -> (message key, worth retrying later)
+ERROR_KEYS: dict[str, tuple[str, bool]] = {
+    "CaseIdNotFound": ("case_not_found", False),
+    "CaseCreationLimitExceeded": ("case_creation_limit", False),
+    "AttachmentLimitExceeded": ("attachment_limit", False),
+    "AttachmentSetExpired": ("attachment_set_expired", False),
+    "AttachmentSetIdNotFound": ("attachment_set_not_found", False),
+    "AttachmentSetSizeLimitExceeded": ("attachment_size_limit", False),
+    "AttachmentIdNotFound": ("attachment_not_found", False),
+    "DescribeAttachmentLimitExceeded": ("describe_attachment_limit", True),
+    "ThrottlingException": ("throttled", True),
+    "Throttling": ("throttled", True),
+    "TooManyRequestsException": ("throttled", True),
+    "SubscriptionRequiredException": ("subscription_required", False),
+    "InternalServerError": ("aws_internal_error", True),
+    "ServiceUnavailable": ("aws_internal_error", True),
+    "AccessDeniedException": ("aws_access_denied", False),
+    "UnrecognizedClientException": ("aws_bad_credentials", False),
+    "InvalidClientTokenId": ("aws_bad_credentials", False),
+    "ExpiredTokenException": ("aws_bad_credentials", False),
+    "InvalidSignatureException": ("aws_bad_credentials", False),
+    "ValidationException": ("aws_validation", False),
+    "InvalidParameterValueException": ("aws_validation", False),
+}
+ATTACHMENT_CODES = {code for code, (key, _) in ERROR_KEYS.items() if key.startswith("attachment")}
+
+
+def error_from_client_error(exc: botocore.exceptions.ClientError, case_ref: str = "") -> AwsError:
+    error = exc.response.get("Error", {})
+    code = error.get("Code", "")
+    aws_message = error.get("Message", "")
+    key, retryable = ERROR_KEYS.get(code, ("aws_error", False))
+    if code == "CaseIdNotFound":
+        return CaseNotFound(key, code=code, ref=case_ref, aws_message=aws_message)
+    if code in ATTACHMENT_CODES:
+        return AttachmentProblem(key, code=code, aws_message=aws_message)
+    return AwsError(key, code=code, retryable=retryable, aws_message=aws_message)
+
+
+@contextmanager
+def aws_errors(case_ref: str = "") -> Iterator[None]:
+    """Turn whatever botocore raises into a domain error a person can act on."""
+    try:
+        yield
+    except botocore.exceptions.ClientError as exc:
+        raise error_from_client_error(exc, case_ref) from exc
+    except (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError) as exc:
+        raise AwsError("no_credentials", code="NoCredentials") from exc
+    except (
+        botocore.exceptions.EndpointConnectionError,
+        botocore.exceptions.ConnectTimeoutError,
+        botocore.exceptions.ReadTimeoutError,
+        botocore.exceptions.ConnectionClosedError,
+    ) as exc:
+        raise AwsError("aws_unreachable", code="Unreachable", retryable=True) from exc
+    except botocore.exceptions.ParamValidationError as exc:
+        raise AwsError("aws_validation", code="ParamValidation", aws_message=str(exc)) from exc
+
+
+def parse_case_ref(text: str) -> dict[str, str]:
+    """A case is named by its case ID (case-…) or its numeric display ID."""
+    ref = text.strip()
+    if CASE_ID_PATTERN.match(ref):
+        return {"caseIdList": [ref]}  # type: ignore[dict-item]
+    if DISPLAY_ID_PATTERN.match(ref):
+        return {"displayId": ref}
+    raise UserInputError("bad_case_ref", ref=ref)
+
+
+def _communication(raw: dict[str, Any], case_id: str = "") -> Communication:
+    return Communication(
+        case_id=raw.get("caseId") or case_id,
+        body=raw.get("body", ""),
+        submitted_by=raw.get("submittedBy", ""),
+        time_created=raw.get("timeCreated", ""),
+        attachments=tuple(
+            AttachmentRef(a.get("attachmentId", ""), a.get("fileName", ""))
+            for a in raw.get("attachmentSet") or []
+        ),
+    )
+
+
+def _case(raw: dict[str, Any]) -> Case:
+    recent = raw.get("recentCommunications") or {}
+    case_id = raw.get("caseId", "")
+    return Case(
+        case_id=case_id,
+        display_id=raw.get("displayId", ""),
+        subject=raw.get("subject", ""),
+        status=raw.get("status", ""),
+        service_code=raw.get("serviceCode", ""),
+        category_code=raw.get("categoryCode", ""),
+        severity_code=raw.get("severityCode", ""),
+        submitted_by=raw.get("submittedBy", ""),
+        time_created=raw.get("timeCreated", ""),
+        language=raw.get("language", "en"),
+        cc_email_addresses=tuple(raw.get("ccEmailAddresses") or ()),
+        recent_communications=tuple(
+            _communication(c, case_id) for c in recent.get("communications") or []
+        ),
+        more_communications=bool(recent.get("nextToken")),
+    )
+
+
+def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class _Cached:
+    """A value kept for a while: services and severity levels change rarely."""
+
+    def __init__(self, ttl: float) -> None:
+        self._ttl = ttl
+        self._values: dict[Any, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Any, load: Callable[[], T]) -> T:
+        with self._lock:
+            hit = self._values.get(key)
+        if hit and time.monotonic() - hit[0] < self._ttl:
+            return hit[1]
+        value = load()
+        with self._lock:
+            self._values[key] = (time.monotonic(), value)
+        return value
+
+
+class SupportGateway:
+    """Every AWS Support call the bot makes goes through here."""
+
+    def __init__(
+        self,
+        *,
+        region: str = "us-east-1",
+        endpoint_url: str | None = None,
+        session: boto3.session.Session | None = None,
+        max_attempts: int = 6,
+    ) -> None:
+        config = Config(
+            region_name=region,
+            retries={"mode": "standard", "max_attempts": max_attempts},
+            connect_timeout=5,
+            read_timeout=30,
+            max_pool_connections=50,
+        )
+        session = session or boto3.session.Session()
+        # endpoint_url=None lets botocore honour AWS_ENDPOINT_URL_SUPPORT itself
+        self.client = session.client("support", config=config, endpoint_url=endpoint_url)
+        self._options = _Cached(OPTIONS_TTL_SECONDS)
+        self.calls = 0  # Support API calls made, for health and benchmarks
+        self.client.meta.events.register("before-call.support", self._count_call)
+
+    def _count_call(self, **_: Any) -> None:
+        self.calls += 1
+
+    # Cases -------------------------------------------------------------------------------
+
+    def create_case(self, new_case: NewCase) -> str:
+        params: dict[str, Any] = {
+            "subject": new_case.subject,
+            "serviceCode": new_case.service_code,
+            "categoryCode": new_case.category_code,
+            "severityCode": new_case.severity_code,
+            "communicationBody": new_case.body,
+            "issueType": new_case.issue_type,
+            "language": new_case.language,
+        }
+        if new_case.cc_email_addresses:
+            params["ccEmailAddresses"] = list(new_case.cc_email_addresses)
+        if new_case.attachment_set_id:
+            params["attachmentSetId"] = new_case.attachment_set_id
+        with aws_errors():
+            return self.client.create_case(**params)["caseId"]
+
+    def get_case(self, ref: str, *, include_communications: bool = True) -> Case:
+        """One case by case ID or display ID, resolved or not."""
+        query = parse_case_ref(ref)
+        with aws_errors(ref):
+            response = self.client.describe_cases(
+                **query, includeResolvedCases=True, includeCommunications=include_communications
+            )
+        cases = response.get("cases") or []
+        if not cases:
+            raise CaseNotFound(code="CaseIdNotFound", ref=ref)
+        return _case(cases[0])
+
+    def describe_cases(self, case_ids: Iterable[str], *, include_communications: bool = True) -> list[Case]:
+        """Many cases, 100 IDs a call, resolved included; unknown IDs are left out, not fatal."""
+        found: list[Case] = []
+        for batch in _chunks(list(case_ids), DESCRIBE_CASES_BATCH):
+            found.extend(self._describe_batch(batch, include_communications))
+        return found
+
+    def _describe_batch(self, batch: list[str], include_communications: bool) -> list[Case]:
+        pages = self.client.get_paginator("describe_cases").paginate(
+            caseIdList=batch, includeResolvedCases=True, includeCommunications=include_communications
+        )
+        try:
+            with aws_errors():
+                return [_case(raw) for page in pages for raw in page.get("cases") or []]
+        except CaseNotFound:
+            if len(batch) == 1:
+                return []
+            # One unknown ID fails the whole call: split so the others are still followed.
+            middle = len(batch) // 2
+            return self._describe_batch(batch[:middle], include_communications) + self._describe_batch(
+                batch[middle:], include_communications
+            )
+
+    def list_cases(
+        self, *, include_resolved: bool = False, after_time: str | None = None, limit: int | None = None
+    ) -> list[Case]:
+        """The account's cases, newest first (DescribeCases without IDs, paged)."""
+        params: dict[str, Any] = {"includeResolvedCases": include_resolved, "includeCommunications": False}
+        if after_time:
+            params["afterTime"] = after_time
+        cases: list[Case] = []
+        with aws_errors():
+            for page in self.client.get_paginator("describe_cases").paginate(**params):
+                cases.extend(_case(raw) for raw in page.get("cases") or [])
+                if limit is not None and len(cases) >= limit:
+                    return cases[:limit]
+        return cases
+
+    def communications(
+        self, case_id: str, *, after_time: str | None = None, limit: int | None = None
+    ) -> list[Communication]:
+        """A case's communications, oldest first; after_time narrows to the new ones."""
+        params: dict[str, Any] = {"caseId": case_id}
+        if after_time:
+            params["afterTime"] = after_time
+        found: list[Communication] = []
+        with aws_errors(case_id):
+            for page in self.client.get_paginator("describe_communications").paginate(**params):
+                found.extend(_communication(raw, case_id) for raw in page.get("communications") or [])
+                if limit is not None and len(found) >= limit:
+                    break
+        found.sort(key=lambda c: c.time_created)
+        return found[-limit:] if limit is not None else found
+
+    def add_communication(
+        self,
+        case_id: str,
+        body: str,
+        *,
+        cc_email_addresses: Iterable[str] = (),
+        attachment_set_id: str | None = None,
+    ) -> None:
+        params: dict[str, Any] = {"caseId": case_id, "communicationBody": body}
+        cc = list(cc_email_addresses)
+        if cc:
+            params["ccEmailAddresses"] = cc
+        if attachment_set_id:
+            params["attachmentSetId"] = attachment_set_id
+        with aws_errors(case_id):
+            self.client.add_communication_to_case(**params)
+
+    def resolve_case(self, case_id: str) -> tuple[str, str]:
+        """Returns (status before, status after)."""
+        with aws_errors(case_id):
+            response = self.client.resolve_case(caseId=case_id)
+        return response.get("initialCaseStatus", ""), response.get("finalCaseStatus", "resolved")
+
+    # Attachments -------------------------------------------------------------------------
+
+    def add_attachments(self, attachments: Iterable[Attachment], attachment_set_id: str | None = None) -> str:
+        params: dict[str, Any] = {
+            "attachments": [{"fileName": a.file_name, "data": a.data} for a in attachments]
+        }
+        if attachment_set_id:
+            params["attachmentSetId"] = attachment_set_id
+        with aws_errors():
+            return self.client.add_attachments_to_set(**params)["attachmentSetId"]
+
+    def attachment(self, attachment_id: str) -> Attachment:
+        with aws_errors():
+            raw = self.client.describe_attachment(attachmentId=attachment_id)["attachment"]
+        return Attachment(file_name=raw.get("fileName", "attachment"), data=raw.get("data", b""))
+
+    # Options for the create-case modal ----------------------------------------------------
+
+    def services(self, language: str = "en") -> list[Service]:
+        def load() -> list[Service]:
+            with aws_errors():
+                raw = self.client.describe_services(language=language)["services"]
+            return [
+                Service(
+                    code=s["code"],
+                    name=s.get("name", s["code"]),
+                    categories=tuple(Category(c["code"], c.get("name", c["code"])) for c in s.get("categories") or []),
+                )
+                for s in raw
+            ]
+
+        return self._options.get(("services", language), load)
+
+    def severity_levels(self, language: str = "en") -> list[Severity]:
+        def load() -> list[Severity]:
+            with aws_errors():
+                raw = self.client.describe_severity_levels(language=language)["severityLevels"]
+            return [Severity(s["code"], s.get("name", s["code"])) for s in raw]
+
+        return self._options.get(("severity", language), load)
+
+    def supported_languages(self, issue_type: str, service_code: str, category_code: str) -> list[tuple[str, str]]:
+        """(code, display name) pairs AWS accepts for this service and category."""
+
+        def load() -> list[tuple[str, str]]:
+            with aws_errors():
+                raw = self.client.describe_supported_languages(
+                    issueType=issue_type, serviceCode=service_code, categoryCode=category_code
+                )["supportedLanguages"]
+            return [(lang["code"], lang.get("display") or lang.get("language") or lang["code"]) for lang in raw]
+
+        return self._options.get(("languages", issue_type, service_code, category_code), load)
+
+    # Trusted Advisor ---------------------------------------------------------------------
+
+    def trusted_advisor_checks(self, language: str = "en") -> list[TrustedAdvisorCheck]:
+        with aws_errors():
+            raw = self.client.describe_trusted_advisor_checks(language=language)["checks"]
+        return [
+            TrustedAdvisorCheck(
+                check_id=c["id"],
+                name=c.get("name", c["id"]),
+                description=c.get("description", ""),
+                category=c.get("category", "other"),
+                metadata=tuple(c.get("metadata") or ()),
+            )
+            for c in raw
+        ]
+
+    def trusted_advisor_summaries(self, check_ids: Iterable[str]) -> list[CheckSummary]:
+        ids = list(check_ids)
+        if not ids:
+            return []
+        with aws_errors():
+            raw = self.client.describe_trusted_advisor_check_summaries(checkIds=ids)["summaries"]
+        return [_summary(s) for s in raw]
+
+    def trusted_advisor_result(self, check_id: str, language: str = "en") -> CheckResult:
+        with aws_errors():
+            raw = self.client.describe_trusted_advisor_check_result(checkId=check_id, language=language)["result"]
+        return CheckResult(
+            check_id=raw.get("checkId", check_id),
+            status=raw.get("status", "not_available"),
+            timestamp=raw.get("timestamp", ""),
+            flagged_resources=tuple(
+                FlaggedResource(
+                    resource_id=r.get("resourceId", ""),
+                    status=r.get("status", ""),
+                    region=r.get("region", ""),
+                    is_suppressed=bool(r.get("isSuppressed")),
+                    metadata=tuple(r.get("metadata") or ()),
+                )
+                for r in raw.get("flaggedResources") or []
+            ),
+        )
+
+    def refresh_trusted_advisor_check(self, check_id: str) -> RefreshStatus:
+        with aws_errors():
+            raw = self.client.refresh_trusted_advisor_check(checkId=check_id)["status"]
+        return _refresh_status(raw)
+
+    def trusted_advisor_refresh_statuses(self, check_ids: Iterable[str]) -> list[RefreshStatus]:
+        ids = list(check_ids)
+        if not ids:
+            return []
+        with aws_errors():
+            raw = self.client.describe_trusted_advisor_check_refresh_statuses(checkIds=ids)["statuses"]
+        return [_refresh_status(s) for s in raw]
+
+
+def _summary(raw: dict[str, Any]) -> CheckSummary:
+    resources = raw.get("resourcesSummary") or {}
+    cost = (raw.get("categorySpecificSummary") or {}).get("costOptimizing") or {}
+    return CheckSummary(
+        check_id=raw.get("checkId", ""),
+        status=raw.get("status", "not_available"),
+        timestamp=raw.get("timestamp", ""),
+        has_flagged_resources=bool(raw.get("hasFlaggedResources")),
+        resources_processed=int(resources.get("resourcesProcessed") or 0),
+        resources_flagged=int(resources.get("resourcesFlagged") or 0),
+        resources_ignored=int(resources.get("resourcesIgnored") or 0),
+        resources_suppressed=int(resources.get("resourcesSuppressed") or 0),
+        estimated_monthly_savings=cost.get("estimatedMonthlySavings"),
+        estimated_percent_monthly_savings=cost.get("estimatedPercentMonthlySavings"),
+    )
+
+
+def _refresh_status(raw: dict[str, Any]) -> RefreshStatus:
+    return RefreshStatus(
+        check_id=raw.get("checkId", ""),
+        status=raw.get("status", "none"),
+        millis_until_next_refreshable=int(raw.get("millisUntilNextRefreshable") or 0),
+    )

@@ -1,0 +1,98 @@
+"""The environment, read once at start into one frozen, validated settings object."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    slack_bot_token: str = field(repr=False)
+    slack_signing_secret: str = field(default="", repr=False)
+    slack_app_token: str = field(default="", repr=False)
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    port: int = 3000
+    db_path: str = "./data/bot.sqlite"
+    poll_interval_seconds: float = 60.0
+    admins: frozenset[str] = frozenset()
+    digest_timezone: str = "UTC"
+    sandbox: bool = False
+    aws_region: str = "us-east-1"
+
+    @property
+    def socket_mode(self) -> bool:
+        return bool(self.slack_app_token)
+
+    def is_admin(self, user_id: str) -> bool:
+        return user_id in self.admins
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None, *, sandbox: bool | None = None, require_slack: bool = True
+) -> Settings:
+    """Build Settings from the environment, refusing values the bot cannot run with."""
+    env = os.environ if env is None else env
+    token = env.get("SLACK_BOT_TOKEN", "").strip()
+    app_token = env.get("SLACK_APP_TOKEN", "").strip()
+    secret = env.get("SLACK_SIGNING_SECRET", "").strip()
+    if require_slack:
+        if not token:
+            raise ConfigError("SLACK_BOT_TOKEN is not set: copy the Bot User OAuth Token (xoxb-…) of your app.")
+        if not app_token and not secret:
+            raise ConfigError(
+                "SLACK_SIGNING_SECRET is not set: copy it from Basic Information > App Credentials, "
+                "or set SLACK_APP_TOKEN (xapp-…) to use Socket Mode."
+            )
+        if app_token and not app_token.startswith("xapp-"):
+            raise ConfigError("SLACK_APP_TOKEN must be an app-level token starting with xapp-.")
+
+    try:
+        port = int(env.get("PORT", "3000"))
+    except ValueError as exc:
+        raise ConfigError(f"PORT must be a number, got {env.get('PORT')!r}.") from exc
+
+    raw_interval = env.get("POLL_INTERVAL_SECONDS", "60")
+    try:
+        interval = float(raw_interval)
+    except ValueError as exc:
+        raise ConfigError(f"POLL_INTERVAL_SECONDS must be a number of seconds, got {raw_interval!r}.") from exc
+    if interval < 1:
+        raise ConfigError(f"POLL_INTERVAL_SECONDS must be at least 1 second, got {raw_interval}.")
+
+    zone = env.get("DIGEST_TIMEZONE", "UTC").strip() or "UTC"
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"DIGEST_TIMEZONE {zone!r} is not an IANA time zone (e.g. Europe/Paris).") from exc
+
+    admins = frozenset(a.strip() for a in env.get("BOT_ADMINS", "").split(",") if a.strip())
+    api_url = env.get("SLACK_API_URL", "").strip() or DEFAULT_SLACK_API_URL
+    if not api_url.endswith("/"):
+        api_url += "/"
+
+    return Settings(
+        slack_bot_token=token,
+        slack_signing_secret=secret,
+        slack_app_token=app_token,
+        slack_api_url=api_url,
+        port=port,
+        db_path=env.get("BOT_DB_PATH", "").strip() or "./data/bot.sqlite",
+        poll_interval_seconds=interval,
+        admins=admins,
+        digest_timezone=zone,
+        sandbox=_truthy(env.get("BOT_SANDBOX")) if sandbox is None else sandbox,
+        aws_region=env.get("AWS_SUPPORT_REGION", "").strip() or "us-east-1",
+    )

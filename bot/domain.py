@@ -1,0 +1,160 @@
+"""Domain records shared by the services: what AWS Support tells us, in our own terms."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+RESOLVED_STATUSES = frozenset({"resolved"})
+HIGH_SEVERITIES = frozenset({"high", "urgent", "critical"})
+
+
+def parse_aws_time(value: str | None) -> datetime | None:
+    """AWS Support returns ISO 8601 times, with or without fractions and a zone."""
+    if not value:
+        return None
+    text = value.strip().replace("Z", "+00:00")
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class AttachmentRef:
+    attachment_id: str
+    file_name: str
+
+
+@dataclass(frozen=True)
+class Attachment:
+    file_name: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Communication:
+    case_id: str
+    body: str
+    submitted_by: str
+    time_created: str
+    attachments: tuple[AttachmentRef, ...] = ()
+
+    @property
+    def created_at(self) -> datetime | None:
+        return parse_aws_time(self.time_created)
+
+    @property
+    def key(self) -> str:
+        """Communications have no ID in the API; this is stable across calls."""
+        raw = "\x1f".join((self.case_id, self.time_created, self.submitted_by, self.body))
+        return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Case:
+    case_id: str
+    display_id: str
+    subject: str
+    status: str
+    service_code: str
+    category_code: str
+    severity_code: str
+    submitted_by: str
+    time_created: str
+    language: str = "en"
+    cc_email_addresses: tuple[str, ...] = ()
+    recent_communications: tuple[Communication, ...] = ()
+    # DescribeCases says whether more communications exist than the recent ones it returned
+    more_communications: bool = False
+
+    @property
+    def is_resolved(self) -> bool:
+        return self.status in RESOLVED_STATUSES
+
+    @property
+    def console_url(self) -> str:
+        return f"https://support.console.aws.amazon.com/support/home#/case/?displayId={self.display_id}"
+
+
+@dataclass(frozen=True)
+class Category:
+    code: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Service:
+    code: str
+    name: str
+    categories: tuple[Category, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Severity:
+    code: str
+    name: str
+
+
+@dataclass(frozen=True)
+class NewCase:
+    """What a person asked for when opening a case."""
+
+    subject: str
+    service_code: str
+    category_code: str
+    severity_code: str
+    body: str
+    issue_type: str = "technical"
+    language: str = "en"
+    cc_email_addresses: tuple[str, ...] = ()
+    attachment_set_id: str | None = None
+
+
+@dataclass(frozen=True)
+class TrustedAdvisorCheck:
+    check_id: str
+    name: str
+    description: str
+    category: str
+    metadata: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CheckSummary:
+    check_id: str
+    status: str  # ok | warning | error | not_available
+    timestamp: str = ""
+    has_flagged_resources: bool = False
+    resources_processed: int = 0
+    resources_flagged: int = 0
+    resources_ignored: int = 0
+    resources_suppressed: int = 0
+    estimated_monthly_savings: float | None = None
+    estimated_percent_monthly_savings: float | None = None
+
+
+@dataclass(frozen=True)
+class FlaggedResource:
+    resource_id: str
+    status: str
+    region: str
+    is_suppressed: bool
+    metadata: tuple[str | None, ...] = ()
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    check_id: str
+    status: str
+    timestamp: str
+    flagged_resources: tuple[FlaggedResource, ...] = ()
+
+
+@dataclass(frozen=True)
+class RefreshStatus:
+    check_id: str
+    status: str  # none | enqueued | processing | success | abandoned
+    millis_until_next_refreshable: int = 0

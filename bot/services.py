@@ -1,0 +1,105 @@
+"""The bot's parts, built once per process and handed to listeners through Bolt's context."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+from bot.aws import SupportGateway
+from bot.config import Settings
+from bot.store import Store
+
+logger = logging.getLogger(__name__)
+
+
+class Worker(Protocol):
+    """A background loop in the bot's process (poller, digest scheduler)."""
+
+    name: str
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def is_alive(self) -> bool: ...
+
+    def health(self) -> dict[str, Any]: ...
+
+
+def slack_client(settings: Settings) -> WebClient:
+    """Every Web API call goes through a client like this: SLACK_API_URL, retries on 429 and 5xx."""
+    client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=30)
+    client.retry_handlers.extend(
+        [
+            ConnectionErrorRetryHandler(max_retry_count=2),
+            RateLimitErrorRetryHandler(max_retry_count=5),
+            ServerErrorRetryHandler(max_retry_count=3),
+        ]
+    )
+    return client
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    gateway: SupportGateway
+    slack: WebClient
+    workers: list[Worker] = field(default_factory=list)
+    # Listeners ack within Slack's 3 s and keep working on these threads afterwards.
+    listener_executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=64, thread_name_prefix="listener")
+    )
+    bot_user_id: str = ""
+    _parts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def cases(self):  # -> bot.cases.CaseService
+        return self._part("cases", "bot.cases", "CaseService")
+
+    @property
+    def sync(self):  # -> bot.sync.CaseSync
+        return self._part("sync", "bot.sync", "CaseSync")
+
+    @property
+    def digests(self):  # -> bot.digest.DigestService
+        return self._part("digests", "bot.digest", "DigestService")
+
+    @property
+    def schedules(self):  # -> bot.schedule.DigestScheduler
+        return self._part("schedules", "bot.schedule", "DigestScheduler")
+
+    def _part(self, name: str, module: str, cls: str) -> Any:
+        if name not in self._parts:
+            import importlib
+
+            self._parts[name] = getattr(importlib.import_module(module), cls)(self)
+        return self._parts[name]
+
+    def start_workers(self) -> None:
+        for worker in self.workers:
+            worker.start()
+
+    def stop_workers(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        store_ok = self.store.healthy()
+        workers = {w.name: dict(w.health(), alive=w.is_alive()) for w in self.workers}
+        ok = store_ok and all(w["alive"] for w in workers.values())
+        return ok, {"ok": ok, "store": store_ok, "workers": workers, "sandbox": self.settings.sandbox}
+
+    def close(self) -> None:
+        self.stop_workers()
+        self.listener_executor.shutdown(wait=False, cancel_futures=True)
+        self.store.close()

@@ -1,0 +1,51 @@
+"""HTTP: Bolt's WSGI handler on POST /slack/events, /healthz beside it, served by waitress."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+from bot.services import Services
+
+logger = logging.getLogger(__name__)
+
+SLACK_PATH = "/slack/events"
+HEALTH_PATH = "/healthz"
+
+
+def make_wsgi_app(app: App, services: Services) -> Callable[..., Iterable[bytes]]:
+    slack = SlackRequestHandler(app, path=SLACK_PATH)
+
+    def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == HEALTH_PATH and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+            ok, body = services.health()
+            payload = json.dumps(body).encode()
+            start_response(
+                "200 OK" if ok else "503 Service Unavailable",
+                [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))],
+            )
+            return [payload]
+        return slack(environ, start_response)
+
+    return wsgi
+
+
+def serve(wsgi: Callable[..., Iterable[bytes]], port: int, host: str = "0.0.0.0", threads: int = 16) -> None:
+    """Blocks serving HTTP until interrupted."""
+    import waitress
+
+    logger.info("listening on http://%s:%s%s", host, port, SLACK_PATH)
+    waitress.serve(wsgi, host=host, port=port, threads=threads, ident="aws-support-bot")
+
+
+def make_server(wsgi: Callable[..., Iterable[bytes]], port: int = 0, host: str = "127.0.0.1", threads: int = 16):
+    """A waitress server not yet running (tests and benchmarks call .run() in a thread, .close() after)."""
+    from waitress.server import create_server
+
+    return create_server(wsgi, host=host, port=port, threads=threads, ident="aws-support-bot")
