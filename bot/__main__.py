@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import re
@@ -92,10 +93,8 @@ def run_serve(args: argparse.Namespace) -> int:
             health.start()
             stop = threading.Event()
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
-            try:
+            with contextlib.suppress(KeyboardInterrupt):
                 stop.wait()
-            except KeyboardInterrupt:
-                pass
             handler.close()
         else:
             serve(make_wsgi_app(app, services), args.port or settings.port)

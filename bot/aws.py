@@ -117,8 +117,7 @@ def _communication(raw: dict[str, Any], case_id: str = "") -> Communication:
         submitted_by=raw.get("submittedBy", ""),
         time_created=raw.get("timeCreated", ""),
         attachments=tuple(
-            AttachmentRef(a.get("attachmentId", ""), a.get("fileName", ""))
-            for a in raw.get("attachmentSet") or []
+            AttachmentRef(a.get("attachmentId", ""), a.get("fileName", "")) for a in raw.get("attachmentSet") or []
         ),
     )
 
@@ -138,9 +137,7 @@ def _case(raw: dict[str, Any]) -> Case:
         time_created=raw.get("timeCreated", ""),
         language=raw.get("language", "en"),
         cc_email_addresses=tuple(raw.get("ccEmailAddresses") or ()),
-        recent_communications=tuple(
-            _communication(c, case_id) for c in recent.get("communications") or []
-        ),
+        recent_communications=tuple(_communication(c, case_id) for c in recent.get("communications") or []),
         more_communications=bool(recent.get("nextToken")),
     )
 
@@ -308,9 +305,7 @@ class SupportGateway:
     # Attachments -------------------------------------------------------------------------
 
     def add_attachments(self, attachments: Iterable[Attachment], attachment_set_id: str | None = None) -> str:
-        params: dict[str, Any] = {
-            "attachments": [{"fileName": a.file_name, "data": a.data} for a in attachments]
-        }
+        params: dict[str, Any] = {"attachments": [{"fileName": a.file_name, "data": a.data} for a in attachments]}
         if attachment_set_id:
             params["attachmentSetId"] = attachment_set_id
         with aws_errors():

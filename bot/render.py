@@ -131,6 +131,9 @@ def text(name: str, **context: Any) -> str:
     """A short message: the macro `name` from templates/messages*.txt.j2."""
     macros = _message_macros()
     macro = macros.get(name) or macros["unexpected_error"]
+    if not macro.catch_kwargs:
+        # Callers may pass more context than a message uses (errors carry their AWS details).
+        context = {key: value for key, value in context.items() if key in macro.arguments}
     return truncate(str(macro(**context)).strip(), MAX_MESSAGE_TEXT)
 
 

@@ -1,7 +1,116 @@
-"""Placeholder: filled in by the case lifecycle work."""
+"""Buttons on the case card, and the service picker of the Create case modal."""
 
-from slack_bolt import App
+from __future__ import annotations
+
+import logging
+from types import SimpleNamespace
+
+from slack_bolt import Ack, App, BoltContext
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot import render
+from bot.errors import BotError
+from bot.services import Services
+
+logger = logging.getLogger(__name__)
+
+
+def _where(body: dict) -> tuple[str, str]:
+    return body["user"]["id"], (body.get("channel") or {}).get("id") or body["user"]["id"]
+
+
+def _case_id(body: dict) -> str:
+    return body["actions"][0].get("value", "")
+
+
+def _fail(client: WebClient, channel: str, user: str, error: BotError) -> None:
+    try:
+        client.chat_postEphemeral(
+            channel=channel, user=user, text=render.text("action_failed", reason=render.error_text(error))
+        )
+    except SlackApiError as exc:
+        logger.warning("could not report a failed action to %s: %s", user, exc.response.get("error"))
+
+
+def _open_reply(body: dict, client: WebClient, context: BoltContext, *, reopen: bool) -> None:
+    services: Services = context["services"]
+    user, channel = _where(body)
+    case_id = _case_id(body)
+    # trigger_id lives 3 s: use what the store knows of the case rather than asking AWS first.
+    record = services.cases.record(case_id)
+    case = record or SimpleNamespace(case_id=case_id, display_id=case_id, subject="")
+    try:
+        client.views_open(trigger_id=body["trigger_id"], view=_reply_view(case, channel, reopen))
+    except SlackApiError as exc:
+        _fail(client, channel, user, BotError("slack_error", error=exc.response.get("error", "")))
+
+
+def _reply_view(case: object, channel: str, reopen: bool) -> dict:
+    from bot.listeners.views import reply_view
+
+    return reply_view(case, channel=channel, reopen=reopen)
+
+
+def reply_button(ack: Ack, body: dict, client: WebClient, context: BoltContext) -> None:
+    ack()
+    _open_reply(body, client, context, reopen=False)
+
+
+def reopen_button(ack: Ack, body: dict, client: WebClient, context: BoltContext) -> None:
+    ack()
+    _open_reply(body, client, context, reopen=True)
+
+
+def resolve_button(ack: Ack, body: dict, client: WebClient, context: BoltContext) -> None:
+    ack()
+    services: Services = context["services"]
+    user, channel = _where(body)
+    try:
+        services.cases.resolve(_case_id(body), user, channel)
+    except BotError as error:
+        _fail(client, channel, user, error)
+
+
+def refresh_button(ack: Ack, body: dict, client: WebClient, context: BoltContext) -> None:
+    ack()
+    services: Services = context["services"]
+    user, channel = _where(body)
+    try:
+        services.cases.refresh(_case_id(body))
+    except BotError as error:
+        _fail(client, channel, user, error)
+
+
+def service_chosen(ack: Ack, body: dict, client: WebClient, context: BoltContext) -> None:
+    """Redraw the Create case form with the chosen service's categories; what was typed is kept."""
+    ack()
+    services: Services = context["services"]
+    from bot.listeners.views import _metadata, create_case_view
+
+    view = body["view"]
+    selected = body["actions"][0].get("selected_option") or {}
+    try:
+        catalog = services.gateway.services()
+        service = next((s for s in catalog if s.code == selected.get("value")), None)
+        new_view = create_case_view(
+            services,
+            channel=_metadata(view).get("channel", ""),
+            subject=((view["state"]["values"].get("subject") or {}).get("subject") or {}).get("value") or "",
+            service=selected or None,
+            categories=list(service.categories) if service else [],
+        )
+        client.views_update(view_id=view["id"], hash=view.get("hash"), view=new_view)
+    except BotError as error:
+        logger.warning("could not load categories: %s", error)
+    except SlackApiError as exc:
+        # hash_conflict: the person changed the form meanwhile; their newer choice triggers its own update
+        logger.info("views.update skipped: %s", exc.response.get("error"))
 
 
 def register(app: App) -> None:
-    pass
+    app.action("case_reply")(reply_button)
+    app.action("case_reopen")(reopen_button)
+    app.action("case_resolve")(resolve_button)
+    app.action("case_refresh")(refresh_button)
+    app.action("service")(service_chosen)

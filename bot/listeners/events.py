@@ -1,7 +1,42 @@
-"""Placeholder: filled in by the case lifecycle work."""
+"""Events API: a person's reply in a case thread goes to AWS Support."""
 
-from slack_bolt import App
+from __future__ import annotations
+
+from slack_bolt import App, BoltContext
+
+from bot.cases import SlackFile
+from bot.services import Services
+
+# Subtypes that are a person writing; edits, deletions, joins and bot posts are not sent.
+PERSON_SUBTYPES = {None, "file_share", "thread_broadcast"}
+INTERNAL_PREFIX = "//"
+
+
+def is_case_reply(event: dict) -> bool:
+    thread_ts = event.get("thread_ts")
+    return (
+        event.get("subtype") in PERSON_SUBTYPES
+        and not event.get("bot_id")
+        and bool(event.get("user"))
+        and bool(thread_ts)
+        and thread_ts != event.get("ts")
+        and not (event.get("text") or "").lstrip().startswith(INTERNAL_PREFIX)
+    )
+
+
+def thread_message(event: dict, context: BoltContext) -> None:
+    if not is_case_reply(event):
+        return
+    services: Services = context["services"]
+    services.cases.reply_from_thread(
+        channel=event["channel"],
+        thread_ts=event["thread_ts"],
+        message_ts=event["ts"],
+        user=event["user"],
+        text=event.get("text") or "",
+        files=[SlackFile.from_payload(f) for f in event.get("files") or []],
+    )
 
 
 def register(app: App) -> None:
-    pass
+    app.event("message")(thread_message)

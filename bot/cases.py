@@ -1,0 +1,613 @@
+"""The case lifecycle in domain terms: open, link, reply, resolve, and the cards that show a case.
+
+Nothing here reads a Slack payload. Slack is used only to post and update what templates render.
+
+Records this module owns in the store:
+- cases:    case_id -> CaseRecord (what the bot knows of a followed case, who opened it from Slack)
+- links:    "case_id|channel" -> CaseLink (the card in that channel; its thread is the case's thread)
+- threads:  "channel|thread_ts" -> case_id
+- outbound: outbound_key(case_id, body) -> OutboundRecord (communications sent from Slack)
+- events:   "msg:channel:ts" -> PendingReply (a thread reply on its way to AWS, then its outcome)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from slack_sdk.errors import SlackApiError
+
+from bot import render
+from bot.domain import Attachment, Case, Communication, NewCase
+from bot.errors import AttachmentProblem, BotError, NotAllowed, UserInputError
+
+if TYPE_CHECKING:
+    from bot.services import Services
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY = 8000  # AddCommunicationToCase / CreateCase communicationBody limit
+MAX_ATTACHMENTS_PER_SET = 3
+MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
+MAX_CC = 10
+RECENT_IN_SHOW = 5
+
+
+def outbound_key(case_id: str, body: str) -> str:
+    """Identifies a communication the bot sent from Slack, so the poller never echoes it back."""
+    return hashlib.sha256(f"{case_id}\x1f{body.strip()}".encode()).hexdigest()[:32]
+
+
+def split_body(prefix: str, text: str, limit: int = MAX_BODY) -> list[str]:
+    """Split a long reply into bodies within AWS's limit, in order, each attributed; nothing dropped."""
+    if len(prefix) + len(text) <= limit:
+        return [prefix + text]
+    # Room for a "(n/N) " marker; 99 parts of ~7,900 characters is far beyond Slack's 40,000.
+    room = limit - len(prefix) - len("(99/99) ")
+    parts: list[str] = []
+    rest = text
+    while rest:
+        if len(rest) <= room:
+            parts.append(rest)
+            break
+        cut = rest.rfind("\n", room // 2, room)
+        if cut == -1:
+            cut = rest.rfind(" ", room // 2, room)
+        cut = room if cut == -1 else cut
+        parts.append(rest[:cut])
+        rest = rest[cut:].lstrip("\n ") if cut != room else rest[cut:]
+    total = len(parts)
+    return [f"{prefix}({i}/{total}) {part}" for i, part in enumerate(parts, start=1)]
+
+
+@dataclass
+class CaseRecord:
+    case_id: str
+    display_id: str
+    subject: str
+    status: str
+    severity_code: str
+    service_code: str
+    category_code: str
+    submitted_by: str
+    time_created: str
+    language: str = "en"
+    opened_by: str = ""  # Slack user who opened it from Slack, if any
+
+    @classmethod
+    def from_case(cls, case: Case, opened_by: str = "") -> CaseRecord:
+        return cls(
+            case_id=case.case_id,
+            display_id=case.display_id,
+            subject=case.subject,
+            status=case.status,
+            severity_code=case.severity_code,
+            service_code=case.service_code,
+            category_code=case.category_code,
+            submitted_by=case.submitted_by,
+            time_created=case.time_created,
+            language=case.language,
+            opened_by=opened_by,
+        )
+
+
+@dataclass
+class CaseLink:
+    case_id: str
+    channel: str
+    card_ts: str
+    linked_by: str = ""
+    linked_at: float = 0.0
+
+    @property
+    def thread_ts(self) -> str:
+        return self.card_ts
+
+
+@dataclass
+class SlackFile:
+    """A file a person attached in Slack, to be downloaded with the bot token."""
+
+    file_id: str
+    name: str
+    size: int
+    url: str
+
+    @classmethod
+    def from_payload(cls, raw: dict[str, Any]) -> SlackFile:
+        return cls(
+            file_id=raw.get("id", ""),
+            name=raw.get("name") or raw.get("title") or "attachment",
+            size=int(raw.get("size") or 0),
+            url=raw.get("url_private_download") or raw.get("url_private") or "",
+        )
+
+
+@dataclass
+class PendingReply:
+    """A reply on its way to AWS. Kept until every part is sent, so a crash resumes it."""
+
+    case_id: str
+    channel: str
+    thread_ts: str
+    message_ts: str
+    user: str
+    bodies: list[str]
+    files: list[dict[str, Any]] = field(default_factory=list)
+    cc: list[str] = field(default_factory=list)
+    sent_parts: int = 0
+    state: str = "sending"  # sending | sent | failed
+    confirm_with_reaction: bool = True
+    mirror_text: str = ""  # posted in the thread when the reply did not come from the thread
+    prefix: str = ""  # the attribution, for extra messages that carry only files
+
+
+class CaseService:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.store = services.store
+        self.gateway = services.gateway
+        self.slack = services.slack
+        self._in_flight: set[str] = set()
+        self._in_flight_lock = threading.Lock()
+        self._names: dict[str, tuple[float, str]] = {}
+
+    # Looking cases up ---------------------------------------------------------------------
+
+    def get_case(self, ref: str) -> Case:
+        return self.gateway.get_case(ref)
+
+    def record(self, case_id: str) -> CaseRecord | None:
+        raw = self.store.table("cases").get(case_id)
+        return CaseRecord(**raw) if raw else None
+
+    def links_for(self, case_id: str) -> list[CaseLink]:
+        links = self.store.table("links")
+        return [CaseLink(**raw) for key, raw in links.items() if key.startswith(f"{case_id}|")]
+
+    def link_in(self, case_id: str, channel: str) -> CaseLink | None:
+        raw = self.store.table("links").get(f"{case_id}|{channel}")
+        return CaseLink(**raw) if raw else None
+
+    def case_for_thread(self, channel: str, thread_ts: str) -> str | None:
+        return self.store.table("threads").get(f"{channel}|{thread_ts}")
+
+    def followed_case_ids(self) -> list[str]:
+        """Every case linked to at least one channel."""
+        return sorted({raw["case_id"] for raw in self.store.table("links").values()})
+
+    def links_in_channel(self, channel: str) -> list[CaseLink]:
+        return [CaseLink(**raw) for raw in self.store.table("links").values() if raw["channel"] == channel]
+
+    def open_cases_in_channel(self, channel: str) -> list[Case]:
+        case_ids = [link.case_id for link in self.links_in_channel(channel)]
+        cases = self.gateway.describe_cases(case_ids, include_communications=False)
+        return [case for case in cases if not case.is_resolved]
+
+    def open_cases_of_account(self, user: str) -> list[Case]:
+        if not self.services.settings.is_admin(user):
+            raise NotAllowed("not_allowed_list_all")
+        return self.gateway.list_cases(include_resolved=False)
+
+    def case_with_history(self, ref: str) -> tuple[Case, list[Communication]]:
+        case = self.gateway.get_case(ref)
+        communications = self.gateway.communications(case.case_id, limit=RECENT_IN_SHOW)
+        return case, communications
+
+    # Opening and linking -----------------------------------------------------------------
+
+    def open_case(
+        self, new_case: NewCase, files: Sequence[SlackFile], *, opened_by: str, channel: str
+    ) -> tuple[Case, CaseLink | None, BotError | None]:
+        """Upload the files, CreateCase, then post the card; a card Slack refused comes back as an error."""
+        attachment_set_id = self.upload_files(files) if files else None
+        if attachment_set_id:
+            new_case = NewCase(**{**asdict(new_case), "attachment_set_id": attachment_set_id})
+        case_id = self.gateway.create_case(new_case)
+        # The case exists from here on: remember who opened it before anything else can fail.
+        self.store.table("cases").put(
+            case_id,
+            asdict(
+                CaseRecord(
+                    case_id=case_id,
+                    display_id="",
+                    subject=new_case.subject,
+                    status="opened",
+                    severity_code=new_case.severity_code,
+                    service_code=new_case.service_code,
+                    category_code=new_case.category_code,
+                    submitted_by="",
+                    time_created="",
+                    language=new_case.language,
+                    opened_by=opened_by,
+                )
+            ),
+        )
+        case = self.gateway.get_case(case_id, include_communications=False)
+        try:
+            link = self.post_card(case, channel, linked_by=opened_by, opened_by=opened_by)
+        except BotError as error:
+            # The case is open at AWS whatever Slack says; the caller tells the person how to link it.
+            return case, None, error
+        return case, link, None
+
+    def link(self, ref: str, channel: str, user: str) -> tuple[Case, CaseLink, bool]:
+        """Posts the card here unless the case is already linked here; returns (case, link, is_new)."""
+        case = self.gateway.get_case(ref, include_communications=False)
+        existing = self.link_in(case.case_id, channel)
+        if existing:
+            self.update_cards(case)
+            return case, existing, False
+        link = self.post_card(case, channel, linked_by=user)
+        return case, link, True
+
+    def unlink(self, ref: str, channel: str, user: str) -> Case:
+        case = self.gateway.get_case(ref, include_communications=False)
+        link = self.link_in(case.case_id, channel)
+        if link is None:
+            raise UserInputError("not_linked_here", ref=ref)
+        self.store.table("links").delete(f"{case.case_id}|{channel}")
+        self.store.table("threads").delete(f"{channel}|{link.card_ts}")
+        self._update_card(case, link, unlinked_by=user)
+        return case
+
+    def post_card(self, case: Case, channel: str, *, linked_by: str, opened_by: str | None = None) -> CaseLink:
+        """Posts the case card in the channel; its thread becomes the case's thread there."""
+        record = self._remember(case, opened_by)
+        response = self._post(channel=channel, **self._card_message(case, record))
+        link = CaseLink(
+            case_id=case.case_id,
+            channel=response["channel"],
+            card_ts=response["ts"],
+            linked_by=linked_by,
+            linked_at=time.time(),
+        )
+        self.store.table("threads").put(f"{link.channel}|{link.card_ts}", case.case_id)
+        self.store.table("links").put(f"{case.case_id}|{link.channel}", asdict(link))
+        return link
+
+    def update_cards(self, case: Case) -> None:
+        """Redraw every card of the case in place (chat.update) and remember its status."""
+        self._remember(case)
+        for link in self.links_for(case.case_id):
+            self._update_card(case, link)
+
+    def refresh(self, ref: str) -> Case:
+        case = self.gateway.get_case(ref, include_communications=False)
+        self.update_cards(case)
+        return case
+
+    def _remember(self, case: Case, opened_by: str | None = None) -> CaseRecord:
+        previous = self.record(case.case_id)
+        if opened_by is None:
+            opened_by = previous.opened_by if previous else ""
+        record = CaseRecord.from_case(case, opened_by=opened_by)
+        self.store.table("cases").put(case.case_id, asdict(record))
+        return record
+
+    def _card_message(self, case: Case, record: CaseRecord, **extra: Any) -> dict[str, Any]:
+        service_name, category_name = self._service_names(case.service_code, case.category_code)
+        context = {
+            "case": case,
+            "record": record,
+            "service_name": service_name,
+            "category_name": category_name,
+            "severity_name": self._severity_name(case.severity_code),
+            **extra,
+        }
+        return {
+            "blocks": render.blocks("case_card.json.j2", **context),
+            "text": render.text("case_card_fallback", case=case),
+        }
+
+    def _update_card(self, case: Case, link: CaseLink, **extra: Any) -> None:
+        record = self.record(case.case_id) or CaseRecord.from_case(case)
+        try:
+            self.slack.chat_update(channel=link.channel, ts=link.card_ts, **self._card_message(case, record, **extra))
+        except SlackApiError as exc:
+            # A deleted card or a channel the bot left: the case itself is fine, so keep going.
+            logger.warning("could not update card of %s in %s: %s", case.case_id, link.channel, _slack_error(exc))
+
+    def _service_names(self, service_code: str, category_code: str) -> tuple[str, str]:
+        try:
+            services = self.gateway.services()
+        except BotError:
+            return service_code, category_code
+        for service in services:
+            if service.code == service_code:
+                for category in service.categories:
+                    if category.code == category_code:
+                        return service.name, category.name
+                return service.name, category_code
+        return service_code, category_code
+
+    def _severity_name(self, code: str) -> str:
+        try:
+            levels = self.gateway.severity_levels()
+        except BotError:
+            return code
+        return next((level.name for level in levels if level.code == code), code)
+
+    # Resolving ---------------------------------------------------------------------------
+
+    def may_resolve(self, user: str, case_id: str, channel: str) -> bool:
+        if self.services.settings.is_admin(user):
+            return True
+        record = self.record(case_id)
+        if record and record.opened_by == user:
+            return True
+        link = self.link_in(case_id, channel)
+        return bool(link and link.linked_by == user)
+
+    def resolve(self, ref: str, user: str, channel: str) -> Case:
+        case = self.gateway.get_case(ref, include_communications=False)
+        if not self.may_resolve(user, case.case_id, channel):
+            raise NotAllowed("not_allowed_resolve", ref=case.display_id)
+        if case.is_resolved:
+            self.update_cards(case)
+            return case
+        self.gateway.resolve_case(case.case_id)
+        case = self.gateway.get_case(case.case_id, include_communications=False)
+        self.update_cards(case)
+        return case
+
+    # Replying ----------------------------------------------------------------------------
+
+    def display_name(self, user: str) -> str:
+        cached = self._names.get(user)
+        if cached and time.monotonic() - cached[0] < 3600:
+            return cached[1]
+        name = user
+        try:
+            profile = self.slack.users_info(user=user)["user"]
+            name = (
+                profile.get("profile", {}).get("display_name")
+                or profile.get("real_name")
+                or profile.get("profile", {}).get("real_name")
+                or profile.get("name")
+                or user
+            )
+        except SlackApiError as exc:
+            logger.warning("users.info %s failed: %s", user, _slack_error(exc))
+        self._names[user] = (time.monotonic(), name)
+        return name
+
+    def attribution(self, user: str) -> str:
+        return render.text("reply_attribution", name=self.display_name(user)) + " "
+
+    def reply_from_command(
+        self, ref: str, text: str, *, user: str, channel: str, cc: Sequence[str] = (), files: Sequence[SlackFile] = ()
+    ) -> Case:
+        """`/aws-support reply` and the Reply modal: send to AWS, then mirror into the linked thread."""
+        case = self.gateway.get_case(ref, include_communications=False)
+        link = self.link_in(case.case_id, channel) or next(iter(self.links_for(case.case_id)), None)
+        prefix = self.attribution(user)
+        bodies = split_body(prefix, text)
+        pending = PendingReply(
+            prefix=prefix,
+            case_id=case.case_id,
+            channel=link.channel if link else channel,
+            thread_ts=link.thread_ts if link else "",
+            message_ts=f"cmd-{time.time_ns()}",
+            user=user,
+            bodies=bodies,
+            files=[asdict(f) for f in files],
+            cc=list(cc),
+            confirm_with_reaction=False,
+            mirror_text=text,
+        )
+        self._deliver(f"cmd:{case.case_id}:{pending.message_ts}", pending)
+        return self.gateway.get_case(case.case_id, include_communications=False)
+
+    def reply_from_thread(
+        self, *, channel: str, thread_ts: str, message_ts: str, user: str, text: str, files: Sequence[SlackFile]
+    ) -> bool:
+        """A person's reply in a case thread. False when ignored (not a case thread, or already handled)."""
+        case_id = self.case_for_thread(channel, thread_ts)
+        if case_id is None:
+            return False
+        key = f"msg:{channel}:{message_ts}"
+        events = self.store.table("events")
+        existing = events.get(key)
+        if existing is not None:
+            # A redelivered event: only a reply a crash left half-sent is taken up again.
+            if existing.get("state") != "sending" or self._is_in_flight(key):
+                return False
+            self._deliver(key, PendingReply(**existing), resumed=True)
+            return True
+        prefix = self.attribution(user)
+        pending = PendingReply(
+            prefix=prefix,
+            case_id=case_id,
+            channel=channel,
+            thread_ts=thread_ts,
+            message_ts=message_ts,
+            user=user,
+            bodies=split_body(prefix, plain_text_from_slack(text, self.display_name)),
+            files=[asdict(f) for f in files],
+        )
+        if not events.claim(key, asdict(pending)):
+            return False
+        self._deliver(key, pending)
+        return True
+
+    def resume_pending_replies(self) -> int:
+        """After a crash: finish every reply that was recorded but not fully sent."""
+        resumed = 0
+        for key, raw in self.store.table("events").items():
+            if isinstance(raw, dict) and raw.get("state") == "sending" and not self._is_in_flight(key):
+                self._deliver(key, PendingReply(**raw), resumed=True)
+                resumed += 1
+        return resumed
+
+    def _is_in_flight(self, key: str) -> bool:
+        with self._in_flight_lock:
+            return key in self._in_flight
+
+    def _deliver(self, key: str, pending: PendingReply, *, resumed: bool = False) -> None:
+        with self._in_flight_lock:
+            if key in self._in_flight:
+                return
+            self._in_flight.add(key)
+        events = self.store.table("events")
+        try:
+            events.put(key, asdict(pending))
+            self._send_parts(key, pending, check_aws_first=resumed)
+            pending.state = "sent"
+            events.put(key, asdict(pending))
+        except BotError as error:
+            pending.state = "failed"
+            events.put(key, asdict(pending))
+            if not pending.confirm_with_reaction:
+                raise  # a command or a modal: the person is answered where they asked
+            self._report_failure(pending, error)
+            return
+        finally:
+            with self._in_flight_lock:
+                self._in_flight.discard(key)
+        self._confirm(pending)
+
+    def _send_parts(self, key: str, pending: PendingReply, *, check_aws_first: bool) -> None:
+        file_groups = _groups(pending.files, MAX_ATTACHMENTS_PER_SET)
+        bodies = list(pending.bodies)
+        # More files than parts can carry: the extra files go in extra attributed messages.
+        while len(file_groups) > len(bodies):
+            bodies.append(pending.prefix + render.text("more_attachments_body"))
+        if bodies != pending.bodies:
+            pending.bodies = bodies
+            self.store.table("events").put(key, asdict(pending))
+        already_at_aws = self._bodies_at_aws(pending.case_id) if check_aws_first else set()
+        outbound = self.store.table("outbound")
+        for index in range(pending.sent_parts, len(bodies)):
+            body = bodies[index]
+            out_key = outbound_key(pending.case_id, body)
+            # Written before the call: whatever happens next, the poller will not echo this back.
+            outbound.put(out_key, {"case_id": pending.case_id, "state": "sending", "at": time.time()})
+            if out_key not in already_at_aws:
+                files = file_groups[index] if index < len(file_groups) else []
+                attachment_set_id = self.upload_files([SlackFile(**f) for f in files]) if files else None
+                self.gateway.add_communication(
+                    pending.case_id, body, cc_email_addresses=pending.cc, attachment_set_id=attachment_set_id
+                )
+            outbound.put(out_key, {"case_id": pending.case_id, "state": "sent", "at": time.time()})
+            pending.sent_parts = index + 1
+            self.store.table("events").put(key, asdict(pending))
+
+    def _bodies_at_aws(self, case_id: str) -> set[str]:
+        """Keys of the case's recent communications, to tell what a crash already delivered."""
+        recent = self.gateway.communications(case_id, limit=100)
+        return {outbound_key(case_id, c.body) for c in recent}
+
+    def _confirm(self, pending: PendingReply) -> None:
+        if pending.confirm_with_reaction:
+            try:
+                self.slack.reactions_add(channel=pending.channel, timestamp=pending.message_ts, name="white_check_mark")
+            except SlackApiError as exc:
+                if _slack_error(exc) != "already_reacted":
+                    logger.warning("could not confirm reply in %s: %s", pending.channel, _slack_error(exc))
+        elif pending.thread_ts and pending.mirror_text:
+            try:
+                self._post(
+                    channel=pending.channel,
+                    thread_ts=pending.thread_ts,
+                    text=render.text(
+                        "reply_mirror",
+                        name=self.display_name(pending.user),
+                        user=pending.user,
+                        text=pending.mirror_text,
+                    ),
+                )
+            except BotError as error:
+                logger.warning("could not mirror reply into %s: %s", pending.channel, error)
+
+    def _report_failure(self, pending: PendingReply, error: BotError) -> None:
+        if not pending.thread_ts:
+            return
+        try:
+            self._post(
+                channel=pending.channel,
+                thread_ts=pending.thread_ts,
+                text=render.text("reply_failed", user=pending.user, reason=render.error_text(error)),
+            )
+        except BotError as slack_error:
+            logger.warning("could not report a failed reply in %s: %s", pending.channel, slack_error)
+
+    # Files -------------------------------------------------------------------------------
+
+    def upload_files(self, files: Sequence[SlackFile]) -> str:
+        """Download the files from Slack with the bot token and put them in one attachment set."""
+        if len(files) > MAX_ATTACHMENTS_PER_SET:
+            raise AttachmentProblem("attachment_limit", code="AttachmentLimitExceeded")
+        for f in files:
+            if f.size > MAX_ATTACHMENT_BYTES:
+                raise AttachmentProblem("attachment_size_limit", code="AttachmentSetSizeLimitExceeded", name=f.name)
+        attachments = [Attachment(file_name=f.name, data=self.download(f)) for f in files]
+        return self.gateway.add_attachments(attachments)
+
+    def download(self, file: SlackFile) -> bytes:
+        import urllib.request
+
+        if not file.url:
+            info = self.slack.files_info(file=file.file_id)["file"]
+            file = SlackFile.from_payload(info)
+        request = urllib.request.Request(
+            file.url, headers={"Authorization": f"Bearer {self.services.settings.slack_bot_token}"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - Slack's own file URL
+                data = response.read(MAX_ATTACHMENT_BYTES + 1)
+        except OSError as exc:
+            raise BotError("file_download_failed", name=file.name) from exc
+        if len(data) > MAX_ATTACHMENT_BYTES:
+            raise AttachmentProblem("attachment_size_limit", code="AttachmentSetSizeLimitExceeded", name=file.name)
+        return data
+
+    # Slack posting -----------------------------------------------------------------------
+
+    def _post(self, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return self.slack.chat_postMessage(**kwargs).data  # type: ignore[return-value]
+        except SlackApiError as exc:
+            raise BotError("slack_post_failed", error=_slack_error(exc), channel=kwargs.get("channel", "")) from exc
+
+
+def _groups(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _slack_error(exc: SlackApiError) -> str:
+    try:
+        return str(exc.response.get("error", "")) or str(exc)
+    except AttributeError:
+        return str(exc)
+
+
+def plain_text_from_slack(text: str, name_of: Any = None) -> str:
+    """Slack's markup (<@U1>, <#C1|name>, <url|label>, &amp;) turned into the plain text AWS shows."""
+    import re
+
+    def replace(match: re.Match[str]) -> str:
+        inner = match.group(1)
+        target, _, label = inner.partition("|")
+        if target.startswith("@"):
+            return "@" + (label or (name_of(target[1:]) if name_of else target[1:]))
+        if target.startswith("#"):
+            return "#" + (label or target[1:])
+        if target.startswith("!"):
+            special = target[1:].split("^")[0]
+            return label or ("@" + special if special in {"here", "channel", "everyone"} else special)
+        if label and label != target:
+            return f"{label} ({target.removeprefix('mailto:')})"
+        return target.removeprefix("mailto:")
+
+    converted = re.sub(r"<([^<>]+)>", replace, text or "")
+    return converted.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def case_ids(cases: Iterable[Case]) -> list[str]:
+    return [c.case_id for c in cases]

@@ -1,0 +1,104 @@
+"""The case sub-commands of /aws-support. Each runs after the ack and answers ephemerally."""
+
+from __future__ import annotations
+
+import json
+
+from slack_bolt import Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot import render
+from bot.errors import SlackError, UserInputError
+from bot.listeners.commands import CommandRequest
+from bot.services import Services
+
+LIST_LIMIT = 45  # lines of cases in one ephemeral message before "…and N more"
+
+
+def _case_ref(request: CommandRequest, usage: str) -> str:
+    if len(request.args) < 2:
+        raise UserInputError("missing_case_ref", usage=usage)
+    return request.args[1]
+
+
+def show_help(services: Services, request: CommandRequest, respond: Respond, client: WebClient) -> None:
+    respond(response_type="ephemeral", blocks=render.blocks("help.json.j2"), text=render.text("help_fallback"))
+
+
+def create(services: Services, request: CommandRequest, respond: Respond, client: WebClient) -> None:
+    from bot.listeners.views import create_case_view
+
+    view = create_case_view(services, channel=request.channel_id, subject=request.rest)
+    try:
+        client.views_open(trigger_id=request.trigger_id, view=view)
+    except SlackApiError as exc:
+        raise SlackError(error=exc.response.get("error", "")) from exc
+
+
+def list_cases(services: Services, request: CommandRequest, respond: Respond, client: WebClient) -> None:
+    scope = request.args[1].lower() if len(request.args) > 1 else ""
+    if scope == "all":
+        cases = services.cases.open_cases_of_account(request.user_id)
+    elif scope:
+        raise UserInputError("bad_input", usage="/aws-support list [all]")
+    else:
+        cases = services.cases.open_cases_in_channel(request.channel_id)
+    lines = [{"line": render.text("case_list_line", case=case)} for case in cases[:LIST_LIMIT]]
+    respond(
+        response_type="ephemeral",
+        blocks=render.blocks("case_list.json.j2", cases=lines, scope=scope, more=max(0, len(cases) - LIST_LIMIT)),
+        text=render.text("case_list_fallback", count=len(cases)),
+    )
+
+
+def show(services: Services, request: CommandRequest, respond: Respond, client: WebClient) -> None:
+    case, communications = services.cases.case_with_history(_case_ref(request, "/aws-support show <case>"))
+    service_name, category_name = services.cases._service_names(case.service_code, case.category_code)
+    respond(
+        response_type="ephemeral",
+        blocks=render.blocks(
+            "case_summary.json.j2",
+            case=case,
+            communications=communications,
+            service_name=service_name,
+            category_name=category_name,
+            severity_name=services.cases._severity_name(case.severity_code),
+            linked_here=services.cases.link_in(case.case_id, request.channel_id) is not None,
+        ),
+        text=render.text("case_card_fallback", case=case),
+    )
+
+
+def link(services: Services, request: CommandRequest, respond: Respond, client: WebClient) -> None:
+    case, _, is_new = services.cases.link(
+        _case_ref(request, "/aws-support link <case>"), request.channel_id, request.user_id
+    )
+    message = "case_linked" if is_new else "case_already_linked"
+    respond(response_type="ephemeral", text=render.text(message, case=case, channel=request.channel_id))
+
+
+def unlink(services: Services, request: CommandRequest, respond: Respond, client: WebClient) -> None:
+    case = services.cases.unlink(_case_ref(request, "/aws-support unlink <case>"), request.channel_id, request.user_id)
+    respond(response_type="ephemeral", text=render.text("case_unlinked", case=case))
+
+
+def reply(services: Services, request: CommandRequest, respond: Respond, client: WebClient) -> None:
+    ref = _case_ref(request, "/aws-support reply <case> <text…>")
+    text = request.rest.split(maxsplit=1)[1] if len(request.rest.split(maxsplit=1)) > 1 else ""
+    if not text.strip():
+        raise UserInputError("reply_usage")
+    case = services.cases.reply_from_command(ref, text, user=request.user_id, channel=request.channel_id)
+    linked = services.cases.link_in(case.case_id, request.channel_id) is not None
+    respond(response_type="ephemeral", text=render.text("reply_sent", case=case, linked=linked))
+
+
+def resolve(services: Services, request: CommandRequest, respond: Respond, client: WebClient) -> None:
+    case = services.cases.resolve(
+        _case_ref(request, "/aws-support resolve <case>"), request.user_id, request.channel_id
+    )
+    respond(response_type="ephemeral", text=render.text("case_resolved", case=case))
+
+
+def private_metadata(**values: str) -> str:
+    return json.dumps(values)
