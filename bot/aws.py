@@ -175,7 +175,7 @@ class SupportGateway:
         region: str = "us-east-1",
         endpoint_url: str | None = None,
         session: boto3.session.Session | None = None,
-        max_attempts: int = 6,
+        max_attempts: int = 3,
     ) -> None:
         config = Config(
             region_name=region,

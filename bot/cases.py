@@ -402,7 +402,10 @@ class CaseService:
             mirror_text=text,
         )
         self._deliver(f"cmd:{case.case_id}:{pending.message_ts}", pending)
-        return self.gateway.get_case(case.case_id, include_communications=False)
+        after = self.gateway.get_case(case.case_id, include_communications=False)
+        if after.status != case.status:
+            self.update_cards(after)  # a reply reopens a resolved case: the card offers Resolve again
+        return after
 
     def reply_from_thread(
         self, *, channel: str, thread_ts: str, message_ts: str, user: str, text: str, files: Sequence[SlackFile]

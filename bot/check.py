@@ -29,8 +29,12 @@ def check_slack(settings: Settings) -> CheckResult:
     except SlackApiError as exc:
         return CheckResult("slack", False, render.text("check_slack_failed", error=exc.response.get("error", "")))
     except OSError as exc:
-        return CheckResult("slack", False, render.text("check_slack_unreachable", url=settings.slack_api_url, error=exc))
-    return CheckResult("slack", True, render.text("check_slack_ok", team=auth.get("team", ""), user=auth.get("user", "")))
+        return CheckResult(
+            "slack", False, render.text("check_slack_unreachable", url=settings.slack_api_url, error=exc)
+        )
+    return CheckResult(
+        "slack", True, render.text("check_slack_ok", team=auth.get("team", ""), user=auth.get("user", ""))
+    )
 
 
 def check_signing(settings: Settings) -> CheckResult:

@@ -127,10 +127,10 @@ def _message_macros() -> dict[str, Any]:
     return macros
 
 
-def text(name: str, **context: Any) -> str:
-    """A short message: the macro `name` from templates/messages*.txt.j2."""
+def text(message: str, /, **context: Any) -> str:
+    """A short message: the macro `message` from templates/messages*.txt.j2."""
     macros = _message_macros()
-    macro = macros.get(name) or macros["unexpected_error"]
+    macro = macros.get(message) or macros["unexpected_error"]
     if not macro.catch_kwargs:
         # Callers may pass more context than a message uses (errors carry their AWS details).
         context = {key: value for key, value in context.items() if key in macro.arguments}

@@ -17,6 +17,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from bot.aws import SupportGateway
 from bot.config import Settings
 from bot.store import Store
+from bot.work import OrderedWork
 
 logger = logging.getLogger(__name__)
 
@@ -55,10 +56,11 @@ class Services:
     gateway: SupportGateway
     slack: WebClient
     workers: list[Worker] = field(default_factory=list)
-    # Listeners ack within Slack's 3 s and keep working on these threads afterwards.
+    # Bolt runs listeners here; they only parse, ack and hand the slow part to `work`.
     listener_executor: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(max_workers=64, thread_name_prefix="listener")
+        default_factory=lambda: ThreadPoolExecutor(max_workers=32, thread_name_prefix="listener")
     )
+    work: OrderedWork = field(default_factory=lambda: OrderedWork(max_workers=32))
     bot_user_id: str = ""
     _parts: dict[str, Any] = field(default_factory=dict)
 
@@ -102,4 +104,5 @@ class Services:
     def close(self) -> None:
         self.stop_workers()
         self.listener_executor.shutdown(wait=False, cancel_futures=True)
+        self.work.shutdown()
         self.store.close()

@@ -66,20 +66,30 @@ def resolve_button(ack: Ack, body: dict, client: WebClient, context: BoltContext
     ack()
     services: Services = context["services"]
     user, channel = _where(body)
-    try:
-        services.cases.resolve(_case_id(body), user, channel)
-    except BotError as error:
-        _fail(client, channel, user, error)
+    case_id = _case_id(body)
+
+    def run() -> None:
+        try:
+            services.cases.resolve(case_id, user, channel)
+        except BotError as error:
+            _fail(client, channel, user, error)
+
+    services.work.submit(run, key=case_id)
 
 
 def refresh_button(ack: Ack, body: dict, client: WebClient, context: BoltContext) -> None:
     ack()
     services: Services = context["services"]
     user, channel = _where(body)
-    try:
-        services.cases.refresh(_case_id(body))
-    except BotError as error:
-        _fail(client, channel, user, error)
+    case_id = _case_id(body)
+
+    def run() -> None:
+        try:
+            services.cases.refresh(case_id)
+        except BotError as error:
+            _fail(client, channel, user, error)
+
+    services.work.submit(run, key=case_id)
 
 
 def service_chosen(ack: Ack, body: dict, client: WebClient, context: BoltContext) -> None:

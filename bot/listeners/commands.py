@@ -16,6 +16,8 @@ from bot.services import Services
 logger = logging.getLogger(__name__)
 
 COMMAND = "/aws-support"
+# Sub-commands that must finish while Slack's trigger_id is valid (3 s) run on the listener thread.
+INLINE = {"create", "help"}
 
 
 @dataclass(frozen=True)
@@ -76,13 +78,20 @@ def handle_command(ack: Ack, command: dict, respond: Respond, client: WebClient,
         ack(response_type="ephemeral", text=render.text("unknown_subcommand", word=args[0]))
         return
     ack()
-    try:
-        handler(services, request, respond, client)
-    except BotError as error:
-        respond(response_type="ephemeral", replace_original=False, text=render.error_text(error))
-    except Exception:
-        logger.exception("/aws-support %s failed", name)
-        respond(response_type="ephemeral", replace_original=False, text=render.text("unexpected_error"))
+
+    def run() -> None:
+        try:
+            handler(services, request, respond, client)
+        except BotError as error:
+            respond(response_type="ephemeral", replace_original=False, text=render.error_text(error))
+        except Exception:
+            logger.exception("/aws-support %s failed", name)
+            respond(response_type="ephemeral", replace_original=False, text=render.text("unexpected_error"))
+
+    if name in INLINE:
+        run()
+    else:
+        services.work.submit(run)
 
 
 def register(app: App) -> None:

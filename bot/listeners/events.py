@@ -28,14 +28,20 @@ def thread_message(event: dict, context: BoltContext) -> None:
     if not is_case_reply(event):
         return
     services: Services = context["services"]
-    services.cases.reply_from_thread(
-        channel=event["channel"],
-        thread_ts=event["thread_ts"],
-        message_ts=event["ts"],
-        user=event["user"],
-        text=event.get("text") or "",
-        files=[SlackFile.from_payload(f) for f in event.get("files") or []],
-    )
+    files = [SlackFile.from_payload(f) for f in event.get("files") or []]
+
+    def deliver() -> None:
+        services.cases.reply_from_thread(
+            channel=event["channel"],
+            thread_ts=event["thread_ts"],
+            message_ts=event["ts"],
+            user=event["user"],
+            text=event.get("text") or "",
+            files=files,
+        )
+
+    # One queue per thread: replies reach AWS in the order they were written.
+    services.work.submit(deliver, key=f"{event['channel']}|{event['thread_ts']}")
 
 
 def register(app: App) -> None:

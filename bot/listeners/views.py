@@ -157,23 +157,21 @@ def submit_create_case(ack: Ack, body: dict, view: dict, client: WebClient, cont
         language=form.choice("language") or "en",
         cc_email_addresses=tuple(cc),
     )
-    try:
-        case, link, card_error = services.cases.open_case(new_case, files, opened_by=user, channel=channel)
-    except BotError as error:
-        _tell(
-            client,
-            channel,
-            user,
-            render.text("case_open_failed", reason=render.error_text(error), subject=subject, description=description),
-        )
-        return
-    if card_error is not None:
-        _tell(
-            client,
-            channel,
-            user,
-            render.text("case_opened_card_failed", case=case, reason=render.error_text(card_error)),
-        )
+
+    def run() -> None:
+        try:
+            case, _, card_error = services.cases.open_case(new_case, files, opened_by=user, channel=channel)
+        except BotError as error:
+            failure = render.text(
+                "case_open_failed", reason=render.error_text(error), subject=subject, description=description
+            )
+            _tell(client, channel, user, failure)
+            return
+        if card_error is not None:
+            reason = render.error_text(card_error)
+            _tell(client, channel, user, render.text("case_opened_card_failed", case=case, reason=reason))
+
+    services.work.submit(run)
 
 
 def submit_reply(ack: Ack, body: dict, view: dict, client: WebClient, context: BoltContext) -> None:
@@ -189,12 +187,15 @@ def submit_reply(ack: Ack, body: dict, view: dict, client: WebClient, context: B
         return
     ack()
     channel = metadata.get("channel", user)
-    try:
-        services.cases.reply_from_command(
-            metadata.get("case_id", ""), text, user=user, channel=channel, cc=cc, files=files
-        )
-    except BotError as error:
-        _tell(client, channel, user, render.text("reply_not_sent", reason=render.error_text(error), text=text))
+    case_id = metadata.get("case_id", "")
+
+    def run() -> None:
+        try:
+            services.cases.reply_from_command(case_id, text, user=user, channel=channel, cc=cc, files=files)
+        except BotError as error:
+            _tell(client, channel, user, render.text("reply_not_sent", reason=render.error_text(error), text=text))
+
+    services.work.submit(run, key=case_id)
 
 
 def _tell(client: WebClient, channel: str, user: str, text: str) -> None:
