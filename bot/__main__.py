@@ -71,6 +71,9 @@ def run_serve(args: argparse.Namespace) -> int:
     from bot.web import make_wsgi_app, serve
 
     settings = _settings(args, require_slack=True)
+    # Acks are short and must beat Slack's 3 s while after-ack work runs boto3 on other threads:
+    # a shorter GIL switch interval lets a waiting ack run sooner (Python's default is 5 ms).
+    sys.setswitchinterval(0.001)
     sandbox = start_sandbox(SandboxOptions.from_env(settings)) if settings.sandbox else None
     gateway = sandbox_gateway(sandbox.url) if sandbox else None
     services = build_services(settings, gateway=gateway)

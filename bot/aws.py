@@ -179,7 +179,8 @@ class SupportGateway:
     ) -> None:
         config = Config(
             region_name=region,
-            retries={"mode": "standard", "max_attempts": max_attempts},
+            # total_max_attempts counts the first try too (botocore's max_attempts counts only retries)
+            retries={"mode": "standard", "total_max_attempts": max_attempts},
             connect_timeout=5,
             read_timeout=30,
             max_pool_connections=50,
@@ -189,10 +190,12 @@ class SupportGateway:
         self.client = session.client("support", config=config, endpoint_url=endpoint_url)
         self._options = _Cached(OPTIONS_TTL_SECONDS)
         self.calls = 0  # Support API calls made, for health and benchmarks
+        self._calls_lock = threading.Lock()
         self.client.meta.events.register("before-call.support", self._count_call)
 
     def _count_call(self, **_: Any) -> None:
-        self.calls += 1
+        with self._calls_lock:
+            self.calls += 1
 
     # Cases -------------------------------------------------------------------------------
 
@@ -373,8 +376,23 @@ class SupportGateway:
         ids = list(check_ids)
         if not ids:
             return []
-        with aws_errors():
-            raw = self.client.describe_trusted_advisor_check_summaries(checkIds=ids)["summaries"]
+        try:
+            with aws_errors():
+                raw = self.client.describe_trusted_advisor_check_summaries(checkIds=ids)["summaries"]
+        except AwsError as error:
+            if error.key != "aws_validation" or len(ids) == 1:
+                raise
+            # One retired or unknown check ID fails the whole call: split so the others still count.
+            middle = len(ids) // 2
+            try:
+                first = self.trusted_advisor_summaries(ids[:middle])
+            except AwsError:
+                first = []
+            try:
+                second = self.trusted_advisor_summaries(ids[middle:])
+            except AwsError:
+                second = []
+            return first + second
         return [_summary(s) for s in raw]
 
     def trusted_advisor_result(self, check_id: str, language: str = "en") -> CheckResult:

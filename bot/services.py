@@ -60,7 +60,7 @@ class Services:
     listener_executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=32, thread_name_prefix="listener")
     )
-    work: OrderedWork = field(default_factory=lambda: OrderedWork(max_workers=32))
+    work: OrderedWork = field(default_factory=lambda: OrderedWork(max_workers=64))
     bot_user_id: str = ""
     _parts: dict[str, Any] = field(default_factory=dict)
 

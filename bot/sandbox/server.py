@@ -1,0 +1,415 @@
+"""The sandbox over HTTP: AWS's JSON 1.1 protocol on `POST /`, and a small control API.
+
+botocore sends `POST /` with `X-Amz-Target: AWSSupport_20130415.<Operation>` and a JSON body;
+signatures are accepted without checking, so any credentials work. Control endpoints live under
+`/_sandbox/` for people and separate processes; tests in the same process use SandboxServer's
+methods directly:
+
+    POST   /_sandbox/faults  {"operation": "CreateCase" | "*", "code": "...", "count": 1, "message": null}
+    DELETE /_sandbox/faults  clear injected faults
+    POST   /_sandbox/reply   {"case_id", "body", "attachments": [{"fileName", "data": base64}],
+                              "submitted_by", "status"}  -> the new communication
+    POST   /_sandbox/config  {"latency_seconds", "reply_delay_seconds" (null: silent), "check_count" (null: built-in)}
+    POST   /_sandbox/clock   {"advance_seconds": 3600}  (attachment sets expire, refreshes complete)
+    GET    /_sandbox/calls   {"calls": {"CreateCase": 1, ...}};  DELETE resets them
+    GET    /_sandbox/health  {"status": "ok", "cases": n, "checks": n}
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from bot.sandbox.engineer import Engineer
+from bot.sandbox.errors import SupportError
+from bot.sandbox.operations import SupportApi
+from bot.sandbox.persistence import JsonStateFile
+from bot.sandbox.state import AWS_ENGINEER, CaseRecord, SupportState
+from bot.sandbox.times import Clock
+from bot.sandbox.trusted_advisor import TrustedAdvisor
+
+logger = logging.getLogger(__name__)
+
+TARGET_PREFIX = "AWSSupport_20130415."
+JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
+CONTROL_PREFIX = "/_sandbox/"
+ANY_OPERATION = "*"
+
+
+@dataclass
+class Fault:
+    operation: str
+    code: str
+    remaining: int
+    message: str | None
+
+
+class Faults:
+    """Injected failures, used up one call at a time, oldest first."""
+
+    def __init__(self) -> None:
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+
+    def add(self, operation: str, code: str, count: int, message: str | None) -> None:
+        if count < 1:
+            raise ValueError("count must be >= 1")
+        with self._lock:
+            self._faults.append(Fault(operation, code, count, message))
+
+    def take(self, operation: str) -> SupportError | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.operation in (operation, ANY_OPERATION):
+                    fault.remaining -= 1
+                    if fault.remaining == 0:
+                        self._faults.remove(fault)
+                    return SupportError(fault.code, fault.message)
+        return None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+
+class SandboxServer:
+    """An AWS Support emulator that real boto3 talks to over real HTTP."""
+
+    def __init__(
+        self,
+        reply_delay_seconds: float | None = 30.0,
+        latency_seconds: float = 0.0,
+        state_path: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.clock = Clock()
+        # One lock for all state, taken before the file's: saves never deadlock with requests.
+        self._lock = threading.RLock()
+        self.state = SupportState(self.clock, on_change=self._persist, lock=self._lock)
+        self.trusted_advisor = TrustedAdvisor(self.clock, on_change=self._persist, lock=self._lock)
+        self.api = SupportApi(self.state, self.trusted_advisor)
+        self.engineer = Engineer(self.state, reply_delay_seconds)
+        self.faults = Faults()
+        self._latency = latency_seconds
+        self._calls: Counter[str] = Counter()
+        self._calls_lock = threading.Lock()
+        self._file = JsonStateFile(state_path) if state_path else None
+        self._httpd: _HttpServer | None = None
+        self._thread: threading.Thread | None = None
+        self._load()
+
+    # Life --------------------------------------------------------------------------------------
+
+    def start(self) -> SandboxServer:
+        self._httpd = _HttpServer((self.host, self.port), _Handler, self)
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(
+            # A short poll keeps stop() quick: shutdown() waits for the loop's next look at its flag.
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.01},
+            name="sandbox-http",
+            daemon=True,
+        )
+        self._thread.start()
+        self.engineer.start()
+        return self
+
+    def stop(self) -> None:
+        self.engineer.stop()
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
+        return f"http://{host}:{self.port}"
+
+    # Control -----------------------------------------------------------------------------------
+
+    def inject_fault(self, operation: str, code: str, count: int = 1, message: str | None = None) -> None:
+        """The next `count` calls of `operation` ("*" = any) fail with `code`."""
+        self.faults.add(operation, code, count, message)
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+
+    def add_aws_reply(
+        self,
+        case_id: str,
+        body: str,
+        attachments: Iterable[tuple[str, bytes]] = (),
+        submitted_by: str = AWS_ENGINEER,
+        status: str | None = None,
+    ) -> dict[str, Any]:
+        """An AWS engineer's communication on the case, now; returns it as DescribeCommunications would."""
+        return self.state.add_aws_reply(case_id, body, attachments, submitted_by, status)
+
+    def set_latency(self, seconds: float) -> None:
+        self._latency = max(0.0, float(seconds))
+
+    def set_reply_delay(self, seconds: float | None) -> None:
+        """None or a negative delay: the engineer never answers on his own."""
+        self.engineer.set_delay(seconds)
+
+    def set_trusted_advisor_check_count(self, count: int | None) -> None:
+        """Synthesize `count` checks (benchmarks); None restores the realistic built-in set."""
+        self.trusted_advisor.set_check_count(count)
+
+    def set_trusted_advisor_check_status(self, check_id: str, status: str) -> None:
+        self.trusted_advisor.set_status(check_id, status)
+
+    def expire_attachment_set(self, attachment_set_id: str) -> None:
+        self.state.expire_attachment_set(attachment_set_id)
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the sandbox's "now" forward: attachment sets expire, check refreshes complete."""
+        self.clock.advance(seconds)
+
+    @property
+    def latency_seconds(self) -> float:
+        return self._latency
+
+    @property
+    def reply_delay_seconds(self) -> float | None:
+        return self.engineer.delay_seconds
+
+    @property
+    def calls(self) -> Counter[str]:
+        with self._calls_lock:
+            return Counter(self._calls)
+
+    def reset_calls(self) -> None:
+        with self._calls_lock:
+            self._calls.clear()
+
+    @property
+    def cases(self) -> dict[str, CaseRecord]:
+        with self._lock:
+            return dict(self.state.cases)
+
+    # The protocol ------------------------------------------------------------------------------
+
+    def handle_api(self, target: str, body: bytes) -> tuple[int, dict[str, Any]]:
+        operation = target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else target
+        with self._calls_lock:
+            self._calls[operation] += 1
+        if self._latency > 0:
+            time.sleep(self._latency)
+        try:
+            fault = self.faults.take(operation)
+            if fault is not None:
+                raise fault
+            if not target.startswith(TARGET_PREFIX):
+                raise SupportError("UnknownOperationException", f"Unknown target {target!r}")
+            return 200, self.api.call(operation, _parse_json(body))
+        except SupportError as error:
+            return error.status, error.body()
+        except Exception:  # the request's boundary: whatever broke, answer like the service does
+            logger.exception("sandbox failed on %s", operation)
+            return 500, SupportError("InternalServerError").body()
+
+    # Persistence -------------------------------------------------------------------------------
+
+    def _snapshot(self) -> dict[str, Any]:
+        return {"support": self.state.to_json(), "trusted_advisor": self.trusted_advisor.to_json()}
+
+    def _persist(self) -> None:
+        if self._file is not None:
+            with self._lock:
+                self._file.save(self._snapshot)
+
+    def _load(self) -> None:
+        if self._file is None:
+            return
+        raw = self._file.load()
+        if raw is None:
+            return
+        self.state.load_json(raw.get("support") or {})
+        self.trusted_advisor.load_json(raw.get("trusted_advisor") or {})
+
+
+def _parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body or b"{}")
+    except ValueError as exc:
+        raise SupportError("SerializationException", "Request body is not valid JSON.") from exc
+
+
+# Control API ---------------------------------------------------------------------------------
+
+
+class ControlError(Exception):
+    pass
+
+
+def _control_faults(server: SandboxServer, body: dict[str, Any]) -> dict[str, Any]:
+    server.inject_fault(
+        operation=str(body.get("operation", ANY_OPERATION)),
+        code=_required(body, "code"),
+        count=int(body.get("count", 1)),
+        message=body.get("message"),
+    )
+    return {"ok": True}
+
+
+def _control_reply(server: SandboxServer, body: dict[str, Any]) -> dict[str, Any]:
+    attachments = []
+    for item in body.get("attachments") or []:
+        try:
+            attachments.append((str(item["fileName"]), base64.b64decode(item.get("data", ""), validate=True)))
+        except (KeyError, TypeError, binascii.Error, ValueError) as exc:
+            raise ControlError("attachments: a list of {fileName, data (base64)}") from exc
+    return server.add_aws_reply(
+        _required(body, "case_id"),
+        _required(body, "body"),
+        attachments,
+        submitted_by=body.get("submitted_by") or AWS_ENGINEER,
+        status=body.get("status"),
+    )
+
+
+def _control_config(server: SandboxServer, body: dict[str, Any]) -> dict[str, Any]:
+    if "latency_seconds" in body:
+        server.set_latency(float(body["latency_seconds"]))
+    if "reply_delay_seconds" in body:
+        delay = body["reply_delay_seconds"]
+        server.set_reply_delay(None if delay is None else float(delay))
+    if "check_count" in body:
+        count = body["check_count"]
+        server.set_trusted_advisor_check_count(None if count is None else int(count))
+    return {
+        "latency_seconds": server.latency_seconds,
+        "reply_delay_seconds": server.reply_delay_seconds,
+        "check_count": len(server.trusted_advisor.checks),
+    }
+
+
+def _control_clock(server: SandboxServer, body: dict[str, Any]) -> dict[str, Any]:
+    server.advance_clock(float(body.get("advance_seconds", 0)))
+    return {"now": server.clock.now().isoformat()}
+
+
+def _control_calls(server: SandboxServer, _: dict[str, Any]) -> dict[str, Any]:
+    return {"calls": dict(server.calls)}
+
+
+def _control_reset_calls(server: SandboxServer, _: dict[str, Any]) -> dict[str, Any]:
+    server.reset_calls()
+    return {"calls": {}}
+
+
+def _control_clear_faults(server: SandboxServer, _: dict[str, Any]) -> dict[str, Any]:
+    server.clear_faults()
+    return {"ok": True}
+
+
+def _control_health(server: SandboxServer, _: dict[str, Any]) -> dict[str, Any]:
+    return {"status": "ok", "cases": len(server.cases), "checks": len(server.trusted_advisor.checks)}
+
+
+def _required(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value:
+        raise ControlError(f"{name} is required")
+    return value
+
+
+CONTROL_ROUTES: dict[tuple[str, str], Callable[[SandboxServer, dict[str, Any]], dict[str, Any]]] = {
+    ("POST", "faults"): _control_faults,
+    ("DELETE", "faults"): _control_clear_faults,
+    ("POST", "reply"): _control_reply,
+    ("POST", "config"): _control_config,
+    ("POST", "clock"): _control_clock,
+    ("GET", "calls"): _control_calls,
+    ("DELETE", "calls"): _control_reset_calls,
+    ("GET", "health"): _control_health,
+}
+
+
+class _HttpServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    # Benchmarks open dozens of connections at once; the default backlog of 5 would refuse some.
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], sandbox: SandboxServer):
+        self.sandbox = sandbox
+        super().__init__(address, handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    # Keep-alive, as botocore pools connections.
+    protocol_version = "HTTP/1.1"
+    # Headers and body leave in two writes; with Nagle on, each answer would wait ~40 ms for an ACK.
+    disable_nagle_algorithm = True
+    server: _HttpServer
+
+    def do_POST(self) -> None:
+        body = self._read_body()
+        if self.path.startswith(CONTROL_PREFIX):
+            self._control("POST", body)
+            return
+        status, payload = self.server.sandbox.handle_api(self.headers.get("X-Amz-Target", ""), body)
+        self._send(status, payload, JSON_CONTENT_TYPE)
+
+    def do_GET(self) -> None:
+        self._control("GET", b"")
+
+    def do_DELETE(self) -> None:
+        self._control("DELETE", self._read_body())
+
+    def _control(self, method: str, body: bytes) -> None:
+        name = self.path.split("?", 1)[0][len(CONTROL_PREFIX) :].strip("/")
+        route = CONTROL_ROUTES.get((method, name)) if self.path.startswith(CONTROL_PREFIX) else None
+        if route is None:
+            self._send(404, {"error": f"no such endpoint: {method} {self.path}"})
+            return
+        try:
+            parsed = json.loads(body or b"{}")
+            if not isinstance(parsed, dict):
+                raise ControlError("body must be a JSON object")
+            self._send(200, route(self.server.sandbox, parsed))
+        except SupportError as error:
+            self._send(error.status, error.body())
+        except (ControlError, ValueError, TypeError) as exc:
+            self._send(400, {"error": str(exc)})
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _send(self, status: int, payload: dict[str, Any], content_type: str = "application/json") -> None:
+        data = json.dumps(payload).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        logger.debug("sandbox %s - %s", self.address_string(), format % args)
