@@ -380,19 +380,13 @@ class SupportGateway:
             with aws_errors():
                 raw = self.client.describe_trusted_advisor_check_summaries(checkIds=ids)["summaries"]
         except AwsError as error:
-            if error.key != "aws_validation" or len(ids) == 1:
+            if error.key != "aws_validation":
                 raise
-            # One retired or unknown check ID fails the whole call: split so the others still count.
+            if len(ids) == 1:
+                return []  # a retired or unknown check has nothing to summarise
+            # One such ID fails the whole call: split so the other checks are still summarised.
             middle = len(ids) // 2
-            try:
-                first = self.trusted_advisor_summaries(ids[:middle])
-            except AwsError:
-                first = []
-            try:
-                second = self.trusted_advisor_summaries(ids[middle:])
-            except AwsError:
-                second = []
-            return first + second
+            return self.trusted_advisor_summaries(ids[:middle]) + self.trusted_advisor_summaries(ids[middle:])
         return [_summary(s) for s in raw]
 
     def trusted_advisor_result(self, check_id: str, language: str = "en") -> CheckResult:
