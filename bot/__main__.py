@@ -91,7 +91,9 @@ def run_serve(args: argparse.Namespace) -> int:
             handler.connect()
             # /healthz stays available in Socket Mode for the platform's health checks
             health = threading.Thread(
-                target=serve, args=(make_wsgi_app(app, services), args.port or settings.port), daemon=True
+                target=serve,
+                args=(make_wsgi_app(app, services), getattr(args, "port", None) or settings.port),
+                daemon=True,
             )
             health.start()
             stop = threading.Event()
@@ -100,7 +102,7 @@ def run_serve(args: argparse.Namespace) -> int:
                 stop.wait()
             handler.close()
         else:
-            serve(make_wsgi_app(app, services), args.port or settings.port)
+            serve(make_wsgi_app(app, services), getattr(args, "port", None) or settings.port)
     finally:
         services.close()
         if sandbox:

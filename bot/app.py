@@ -13,7 +13,6 @@ from bot.services import Services
 def build_app(services: Services) -> App:
     settings = services.settings
     app = App(
-        token=settings.slack_bot_token,
         signing_secret=settings.slack_signing_secret or None,
         client=services.slack,
         # auth.test at start would make every start depend on Slack being up; `check` does it instead

@@ -1,0 +1,50 @@
+"""`python -m bot check`: says exactly what is wrong with Slack, AWS or the support plan."""
+
+from __future__ import annotations
+
+import io
+
+from bot.check import run_checks
+from bot.config import load_settings
+from bot.runtime import sandbox_gateway
+
+
+def settings_for(fake_slack, **overrides):
+    env = {
+        "SLACK_BOT_TOKEN": "xoxb-test-token",
+        "SLACK_SIGNING_SECRET": "test-secret",
+        "SLACK_API_URL": fake_slack.api_url,
+        **overrides,
+    }
+    return load_settings(env, require_slack=False)
+
+
+def test_all_good_exits_zero(fake_slack, sandbox):
+    out = io.StringIO()
+    assert run_checks(settings_for(fake_slack), out=out, gateway=sandbox_gateway(sandbox.url)) == 0
+    text = out.getvalue()
+    assert "All checks passed" in text
+    assert "FAIL" not in text
+    assert "xoxb-test-token" not in text
+
+
+def test_rejected_token_is_named(fake_slack, sandbox):
+    fake_slack.fail("auth.test", error="invalid_auth", count=1)
+    out = io.StringIO()
+    assert run_checks(settings_for(fake_slack), out=out, gateway=sandbox_gateway(sandbox.url)) == 1
+    assert "invalid_auth" in out.getvalue()
+    assert "Reinstall the app" in out.getvalue()
+
+
+def test_missing_support_plan_is_named(fake_slack, sandbox):
+    sandbox.inject_fault(operation="DescribeSeverityLevels", code="SubscriptionRequiredException", count=1)
+    out = io.StringIO()
+    assert run_checks(settings_for(fake_slack), out=out, gateway=sandbox_gateway(sandbox.url)) == 1
+    assert "support plan" in out.getvalue()
+
+
+def test_missing_secret_and_app_token_is_named(fake_slack, sandbox):
+    out = io.StringIO()
+    settings = settings_for(fake_slack, SLACK_SIGNING_SECRET="")
+    assert run_checks(settings, out=out, gateway=sandbox_gateway(sandbox.url)) == 1
+    assert "SLACK_SIGNING_SECRET" in out.getvalue()
