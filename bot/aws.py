@@ -186,6 +186,8 @@ class SupportGateway:
             max_pool_connections=50,
         )
         session = session or boto3.session.Session()
+        self._session = session
+        self._region = region
         # endpoint_url=None lets botocore honour AWS_ENDPOINT_URL_SUPPORT itself
         self.client = session.client("support", config=config, endpoint_url=endpoint_url)
         self._options = _Cached(OPTIONS_TTL_SECONDS)
@@ -196,6 +198,14 @@ class SupportGateway:
     def _count_call(self, **_: Any) -> None:
         with self._calls_lock:
             self.calls += 1
+
+    def account_id(self) -> str:
+        """The AWS account the credentials belong to, for headers; "" when STS cannot tell."""
+        config = Config(region_name=self._region, connect_timeout=3, read_timeout=5, retries={"total_max_attempts": 2})
+        try:
+            return self._session.client("sts", config=config).get_caller_identity()["Account"]
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, KeyError):
+            return ""
 
     # Cases -------------------------------------------------------------------------------
 
@@ -370,6 +380,7 @@ class SupportGateway:
                 metadata=tuple(c.get("metadata") or ()),
             )
             for c in raw
+            if c.get("id")  # a malformed entry must not take the whole digest down
         ]
 
     def trusted_advisor_summaries(self, check_ids: Iterable[str]) -> list[CheckSummary]:
@@ -391,7 +402,10 @@ class SupportGateway:
 
     def trusted_advisor_result(self, check_id: str, language: str = "en") -> CheckResult:
         with aws_errors():
-            raw = self.client.describe_trusted_advisor_check_result(checkId=check_id, language=language)["result"]
+            raw = (
+                self.client.describe_trusted_advisor_check_result(checkId=check_id, language=language).get("result")
+                or {}
+            )
         return CheckResult(
             check_id=raw.get("checkId", check_id),
             status=raw.get("status", "not_available"),

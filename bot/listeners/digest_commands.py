@@ -1,14 +1,81 @@
-"""`/aws-support digest …` (owned by the Trusted Advisor digest work)."""
+"""`/aws-support digest [schedule <cron> [tz] | off | status]`: parse, check rights, call, answer."""
 
 from __future__ import annotations
 
 from slack_bolt import Respond
 from slack_sdk import WebClient
 
-from bot.errors import BotError
+from bot import render
+from bot.errors import NotAllowed, UserInputError
 from bot.listeners.commands import CommandRequest
 from bot.services import Services
 
 
 def digest(services: Services, request: CommandRequest, respond: Respond, client: WebClient) -> None:
-    raise BotError("not_yet_available", feature="digest")
+    words = request.args[1:]
+    action = words[0].lower() if words else ""
+    if not action:
+        services.digests.post(client, request.channel_id)
+    elif action == "schedule":
+        schedule(services, request, respond, words[1:])
+    elif action in ("off", "stop", "unschedule"):
+        unschedule(services, request, respond)
+    elif action == "status":
+        status(services, request, respond)
+    elif action == "help":
+        respond(response_type="ephemeral", replace_original=False, text=render.text("digest_usage"))
+    else:
+        raise UserInputError("digest_usage")
+
+
+def _require_admin(services: Services, user_id: str) -> None:
+    settings = services.settings
+    if settings.admins and not settings.is_admin(user_id):
+        raise NotAllowed("digest_not_admin")
+
+
+def schedule(services: Services, request: CommandRequest, respond: Respond, args: list[str]) -> None:
+    _require_admin(services, request.user_id)
+    if not args:
+        raise UserInputError("digest_usage")
+    scheduler = services.schedules
+    saved, replaced = scheduler.set(request.channel_id, args, request.user_id)
+    next_run = scheduler.next_run(saved)
+    text = render.text(
+        "digest_scheduled",
+        s=saved,
+        next_run=next_run.astimezone(saved.zone) if next_run else None,
+        explanation=scheduler.explain(saved),
+        replaced=replaced,
+    )
+    # Everyone in the channel will get the digests, so everyone sees that they were set up.
+    respond(response_type="in_channel", replace_original=False, text=text)
+
+
+def unschedule(services: Services, request: CommandRequest, respond: Respond) -> None:
+    _require_admin(services, request.user_id)
+    if services.schedules.remove(request.channel_id):
+        respond(response_type="in_channel", replace_original=False, text=render.text("digest_unscheduled"))
+    else:
+        respond(
+            response_type="ephemeral",
+            replace_original=False,
+            text=render.text("digest_no_schedule", default_zone=services.settings.digest_timezone),
+        )
+
+
+def status(services: Services, request: CommandRequest, respond: Respond) -> None:
+    scheduler = services.schedules
+    current = scheduler.get(request.channel_id)
+    if current is None:
+        text = render.text("digest_no_schedule", default_zone=services.settings.digest_timezone)
+    else:
+        next_run = scheduler.next_run(current)
+        text = render.text(
+            "digest_status",
+            s=current,
+            next_run=next_run.astimezone(current.zone) if next_run else None,
+            explanation=scheduler.explain(current),
+            last_posted=current.last_posted_at.astimezone(current.zone) if current.last_posted_at else None,
+        )
+    respond(response_type="ephemeral", replace_original=False, text=text)

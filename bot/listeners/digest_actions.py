@@ -1,0 +1,106 @@
+"""The digest's buttons: Refresh checks, Details of a flagged check, and the console link."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext, Respond
+from slack_sdk import WebClient
+
+from bot import render
+from bot.errors import BotError
+from bot.services import Services
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Clicked:
+    """Where a digest button was clicked: the digest's channel and thread, and who clicked."""
+
+    channel: str
+    thread_ts: str
+    user: str
+    value: str
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any], action: dict[str, Any]) -> Clicked:
+        message = body.get("message") or {}
+        container = body.get("container") or {}
+        return cls(
+            channel=(body.get("channel") or {}).get("id") or container.get("channel_id", ""),
+            # A digest posted in a thread (a refresh follow-up) keeps its answers in that thread.
+            thread_ts=message.get("thread_ts") or message.get("ts") or container.get("message_ts", ""),
+            user=(body.get("user") or {}).get("id", ""),
+            value=str(action.get("value") or ""),
+        )
+
+
+def _after_ack(services: Services, respond: Respond, name: str, key: str, work: Callable[[], None]) -> None:
+    """Run `work` off the listener thread (its AWS calls can take seconds); clicks on the same
+    digest run in order, so a double click finds the first refresh already recorded. Known failures
+    become a message a person can act on; the unknown are logged here."""
+
+    def run() -> None:
+        try:
+            work()
+        except BotError as error:
+            respond(response_type="ephemeral", replace_original=False, text=render.error_text(error))
+        except Exception:
+            logger.exception("digest button %s failed", name)
+            respond(response_type="ephemeral", replace_original=False, text=render.text("unexpected_error"))
+
+    services.work.submit(run, key=key)
+
+
+def refresh(ack: Ack, body: dict, action: dict, respond: Respond, context: BoltContext) -> None:
+    ack()
+    services: Services = context["services"]
+    clicked = Clicked.from_body(body, action)
+
+    def work() -> None:
+        digests = services.digests
+        outcome = digests.refresh(clicked.channel, clicked.thread_ts, clicked.user)
+        services.schedules.wake()
+        wait = outcome.next_refreshable_in
+        next_refreshable = (digests.clock() + wait).astimezone(digests.zone_for(clicked.channel)) if wait else None
+        if outcome.already_pending:
+            key = "digest_refresh_pending"
+        elif outcome.followed:
+            key = "digest_refresh_started"
+        else:
+            key = "digest_refresh_nothing"
+        respond(
+            response_type="ephemeral",
+            replace_original=False,
+            text=render.text(key, o=outcome, next_refreshable=next_refreshable),
+        )
+
+    _after_ack(services, respond, "refresh", f"digest:{clicked.channel}:{clicked.thread_ts}", work)
+
+
+def details(ack: Ack, body: dict, action: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
+    ack()
+    services: Services = context["services"]
+    clicked = Clicked.from_body(body, action)
+    _after_ack(
+        services,
+        respond,
+        "details",
+        f"digest:{clicked.channel}:{clicked.thread_ts}:{clicked.value}",
+        lambda: services.digests.details(client, clicked.channel, clicked.thread_ts, clicked.value),
+    )
+
+
+def console_link(ack: Ack) -> None:
+    # A link button opens the console in the browser; Slack still sends the click and wants an ack.
+    ack()
+
+
+def register(app: App) -> None:
+    app.action("digest_refresh")(refresh)
+    app.action("digest_details")(details)
+    app.action("digest_console")(console_link)

@@ -1,0 +1,56 @@
+"""`python -m bot digest --print [--json]`: the digest on a terminal, without Slack."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from bot.digest import print_digest
+from tests.digest.factories import assert_valid_message
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_print_digest_text_and_json(bot: Any) -> None:
+    text, blocks = io.StringIO(), io.StringIO()
+
+    assert print_digest(bot.services, as_json=False, out=text) == 0
+    assert print_digest(bot.services, as_json=True, out=blocks) == 0
+
+    assert "action recommended" in text.getvalue() and "Top flagged checks" in text.getvalue()
+    payload = json.loads(blocks.getvalue())
+    assert payload["text"].startswith("Trusted Advisor digest:")
+    assert_valid_message(payload["blocks"])
+    assert bot.services.store.table("digests").get("C1") is None  # the terminal tracks no channel
+
+
+def test_print_digest_reports_aws_failures(bot: Any) -> None:
+    out = io.StringIO()
+    bot.sandbox.inject_fault("DescribeTrustedAdvisorChecks", "AccessDeniedException")
+
+    assert print_digest(bot.services, as_json=False, out=out) == 1
+    assert "IAM policy" in out.getvalue()
+
+
+def test_the_console_command_on_a_fresh_install(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "BOT_", "AWS_"))}
+    env.update(PYTHONPATH=str(ROOT), DIGEST_TIMEZONE="Europe/Paris", LOG_LEVEL="WARNING")
+
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "digest", "--print", "--sandbox"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("Trusted Advisor digest · sandbox account · ") and lines[0].endswith(("CET", "CEST"))
+    assert "estimated monthly savings" in done.stdout and "Operational excellence" in done.stdout
