@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -69,7 +70,7 @@ def load_settings(
         interval = float(raw_interval)
     except ValueError as exc:
         raise ConfigError(f"POLL_INTERVAL_SECONDS must be a number of seconds, got {raw_interval!r}.") from exc
-    if interval < 1:
+    if not math.isfinite(interval) or interval < 1:
         raise ConfigError(f"POLL_INTERVAL_SECONDS must be at least 1 second, got {raw_interval}.")
 
     zone = env.get("DIGEST_TIMEZONE", "UTC").strip() or "UTC"
