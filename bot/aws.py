@@ -247,7 +247,11 @@ class SupportGateway:
 
     def _describe_batch(self, batch: list[str], include_communications: bool) -> list[Case]:
         pages = self.client.get_paginator("describe_cases").paginate(
-            caseIdList=batch, includeResolvedCases=True, includeCommunications=include_communications
+            caseIdList=batch,
+            includeResolvedCases=True,
+            includeCommunications=include_communications,
+            # AWS does not document its default page size: ask for a whole batch per call.
+            PaginationConfig={"PageSize": DESCRIBE_CASES_BATCH},
         )
         try:
             with aws_errors():

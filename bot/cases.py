@@ -209,6 +209,11 @@ class CaseService:
         if attachment_set_id:
             new_case = NewCase(**{**asdict(new_case), "attachment_set_id": attachment_set_id})
         case_id = self.gateway.create_case(new_case)
+        # The opening description is ours: the poller must never echo it into the thread. (A crash
+        # before this line leaves no card, hence no thread to echo into.)
+        self.store.table("outbound").put(
+            outbound_key(case_id, new_case.body), {"case_id": case_id, "state": "sent", "at": time.time()}
+        )
         # The case exists from here on: remember who opened it before anything else can fail.
         self.store.table("cases").put(
             case_id,
@@ -259,7 +264,12 @@ class CaseService:
     def post_card(self, case: Case, channel: str, *, linked_by: str, opened_by: str | None = None) -> CaseLink:
         """Posts the case card in the channel; its thread becomes the case's thread there."""
         record = self._remember(case, opened_by)
-        response = self._post(channel=channel, **self._card_message(case, record))
+        response = self._post(
+            channel=channel,
+            # Lets a crashed watch find its card again by reading the channel back.
+            metadata={"event_type": "aws_support_case", "event_payload": {"case_id": case.case_id}},
+            **self._card_message(case, record),
+        )
         link = CaseLink(
             case_id=case.case_id,
             channel=response["channel"],
@@ -463,6 +473,8 @@ class CaseService:
             self._send_parts(key, pending, check_aws_first=resumed)
             pending.state = "sent"
             events.put(key, asdict(pending))
+            # A reply reopens a resolved case: let the poller look at it on its next cycle.
+            self.services.sync.wake(pending.case_id)
         except BotError as error:
             pending.state = "failed"
             events.put(key, asdict(pending))

@@ -86,6 +86,7 @@ def refresh_button(ack: Ack, body: dict, client: WebClient, context: BoltContext
     def run() -> None:
         try:
             services.cases.refresh(case_id)
+            services.sync.sync_case(case_id)  # and post whatever AWS said that the poller has not yet
         except BotError as error:
             _fail(client, channel, user, error)
 

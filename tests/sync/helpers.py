@@ -1,0 +1,74 @@
+"""Shared steps of the poller tests: a case at AWS linked to a thread, and what that thread shows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.domain import Case, NewCase
+from bot.sync import EVENT_COMMUNICATION, EVENT_STATUS, ChannelPacer
+
+SERVICE = "amazon-elastic-compute-cloud-linux"
+CATEGORY = "general-guidance"
+
+
+def open_case(bot: Any, subject: str = "Instance unreachable", severity: str = "high") -> Case:
+    """A case opened outside Slack (the console), straight through the gateway."""
+    case_id = bot.services.gateway.create_case(NewCase(subject, SERVICE, CATEGORY, severity, "It stopped answering."))
+    return bot.services.gateway.get_case(case_id)
+
+
+def linked_case(bot: Any, channel: str = "C1", *, fast: bool = True) -> tuple[Case, str]:
+    """A console case whose card is in `channel`, seen once by the poller; returns (case, thread_ts)."""
+    if fast:
+        # Slack's one message per second per channel is the pacer's job; most tests need not wait for it.
+        bot.services.sync.pacer = ChannelPacer(per_second=100, burst=100)
+    case = open_case(bot)
+    link = bot.services.cases.post_card(case, channel, linked_by="U1")
+    bot.services.sync.run_cycle()
+    return case, link.thread_ts
+
+
+def replies(bot: Any, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+    """The thread as Slack stores it, without its parent (the card)."""
+    return [m for m in bot.slack.messages(channel, thread_ts) if m["ts"] != thread_ts]
+
+
+def payload(message: dict[str, Any]) -> dict[str, Any]:
+    return (message.get("metadata") or {}).get("event_payload") or {}
+
+
+def communication_messages(bot: Any, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+    return [
+        m
+        for m in replies(bot, channel, thread_ts)
+        if (m.get("metadata") or {}).get("event_type") == EVENT_COMMUNICATION
+    ]
+
+
+def status_messages(bot: Any, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+    return [m for m in replies(bot, channel, thread_ts) if (m.get("metadata") or {}).get("event_type") == EVENT_STATUS]
+
+
+def shown_text(message: dict[str, Any]) -> str:
+    """The section texts of a message, as a person reads them (Slack's &amp; &lt; &gt; undone)."""
+    texts = [b["text"]["text"] for b in message.get("blocks") or [] if b.get("type") == "section"]
+    joined = "\n".join(texts)
+    return joined.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def all_text(message: dict[str, Any]) -> str:
+    """Every text of a message (blocks and fallback), raw mrkdwn, for checks on escaping."""
+    texts = [message.get("text") or ""]
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("text"), str):
+                texts.append(node["text"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(message.get("blocks") or [])
+    return "\n".join(texts)
