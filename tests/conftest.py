@@ -1,0 +1,79 @@
+"""Fixtures for every test: the AWS sandbox, the fake Slack Web API and a running bot (see tests/support)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.fake_slack import FakeSlack
+from tests.support.harness import BotHarness
+
+
+def _keep_loopback_off_proxies() -> None:
+    # The bot's WebClient and boto3 honour HTTP(S)_PROXY; tests only ever talk to 127.0.0.1.
+    for name in ("NO_PROXY", "no_proxy"):
+        hosts = [h for h in os.environ.get(name, "").split(",") if h]
+        os.environ[name] = ",".join(hosts + [h for h in ("127.0.0.1", "localhost") if h not in hosts])
+
+
+_keep_loopback_off_proxies()
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Any]:
+    """The AWS Support emulator with its engineer off (reply_delay_seconds=-1): tests call add_aws_reply."""
+    from bot.sandbox import SandboxServer
+
+    server = SandboxServer(reply_delay_seconds=-1, latency_seconds=0.0, state_path=None).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    fake = FakeSlack().start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+@pytest.fixture
+def bot_factory(fake_slack: FakeSlack, sandbox: Any, tmp_path: Path) -> Iterator[Callable[..., BotHarness]]:
+    """make(workers=False, env=None, db_path=None) -> a started BotHarness; all are stopped at teardown.
+
+    Start a second bot on the first one's `db_path` (after `first.stop()`) to test a restart.
+    """
+    started: list[BotHarness] = []
+
+    def make(
+        *, workers: bool = False, env: dict[str, str | None] | None = None, db_path: str | Path | None = None
+    ) -> BotHarness:
+        path = db_path or tmp_path / f"bot{len(started) or ''}.sqlite"
+        harness = BotHarness(slack=fake_slack, sandbox=sandbox, db_path=path, env=env, workers=workers)
+        started.append(harness)
+        return harness.start()
+
+    try:
+        yield make
+    finally:
+        for harness in reversed(started):
+            harness.stop()
+
+
+@pytest.fixture
+def bot(bot_factory: Callable[..., BotHarness]) -> BotHarness:
+    """A running bot, background workers not started (drive the poller yourself)."""
+    return bot_factory()
+
+
+@pytest.fixture
+def bot_with_workers(bot_factory: Callable[..., BotHarness]) -> BotHarness:
+    """A running bot with its poller and digest scheduler started, as `python -m bot` runs."""
+    return bot_factory(workers=True)

@@ -1,0 +1,189 @@
+"""A running bot for end-to-end tests: the real Bolt app behind waitress, FakeSlack, the AWS sandbox."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from tests.support.fake_slack import BOT_TOKEN, FakeSlack
+from tests.support.http import HttpResponse, request
+from tests.support.slack_requests import SlackRequests, new_event_id
+
+SIGNING_SECRET = "test-secret"
+ADMIN = "UADMIN"
+
+
+def bot_env(fake_slack: FakeSlack, db_path: str | Path, overrides: dict[str, str | None] | None = None) -> dict:
+    """The environment a test bot starts with; an override of None removes the variable."""
+    env = {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": fake_slack.api_url,
+        "BOT_DB_PATH": str(db_path),
+        "BOT_ADMINS": ADMIN,
+        "POLL_INTERVAL_SECONDS": "1",
+    }
+    for key, value in (overrides or {}).items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+@dataclass
+class Delivery:
+    """A message event delivered to the bot: keep it to redeliver the same event_id."""
+
+    event: dict[str, Any]
+    event_id: str
+    response: HttpResponse
+
+
+class BotHarness:
+    """One bot process-in-a-thread. Build with `start()`, always `stop()` (the fixtures do)."""
+
+    def __init__(
+        self,
+        *,
+        slack: FakeSlack,
+        sandbox: Any,
+        db_path: str | Path,
+        env: dict[str, str | None] | None = None,
+        workers: bool = False,
+    ) -> None:
+        self.slack = slack
+        self.sandbox = sandbox
+        self.db_path = str(db_path)
+        self.env = bot_env(slack, db_path, env)
+        self.with_workers = workers
+        self.last_response_url: str | None = None
+        self.services: Any = None
+        self.app: Any = None
+        self.settings: Any = None
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self.url = ""
+        self.requests: SlackRequests | None = None
+
+    def start(self) -> BotHarness:
+        from bot.app import build_app
+        from bot.config import load_settings
+        from bot.runtime import build_services, sandbox_gateway
+        from bot.web import make_server, make_wsgi_app
+
+        self.settings = load_settings(self.env)
+        self.services = build_services(self.settings, gateway=sandbox_gateway(self.sandbox.url))
+        try:
+            self.app = build_app(self.services)
+            self._server = make_server(make_wsgi_app(self.app, self.services), port=0)
+            self.url = f"http://127.0.0.1:{self._server.effective_port}"
+            self._thread = threading.Thread(target=self._server.run, name="bot-http", daemon=True)
+            self._thread.start()
+            if self.with_workers:
+                self.start_workers()
+        except BaseException:
+            self.services.close()
+            self.services = None
+            raise
+        self.requests = SlackRequests(
+            self.url, self.settings.slack_signing_secret, response_urls=self.slack.response_url
+        )
+        return self
+
+    def start_workers(self) -> None:
+        """Register and start the background workers (poller, scheduler), as `python -m bot` does."""
+        from bot.workers import register_workers
+
+        if not self.services.workers:
+            register_workers(self.services)
+        self.services.start_workers()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            _close_waitress(self._server, self._thread)
+            self._server = None
+        if self.services is not None:
+            self.services.close()
+            self.services = None
+
+    @property
+    def events_url(self) -> str:
+        return self.url + "/slack/events"
+
+    # ------------------------------------------------------------------ conveniences
+
+    def command(self, text: str, user: str = "U1", channel: str = "C1", **fields: Any) -> HttpResponse:
+        """`/aws-support <text>` from `user` in `channel`; the response carries its `.response_url`."""
+        response = self.requests.slash_command(text, user_id=user, channel_id=channel, **fields)
+        self.last_response_url = response.response_url
+        return response
+
+    def wait_for_response(self, timeout: float = 10, response_url: str | None = None, count: int = 1) -> dict[str, Any]:
+        """The `count`-th JSON body posted to `response_url` (default: the last command's)."""
+        url = response_url or self.last_response_url
+        assert url, "no command sent yet: give response_url"
+        path = urlsplit(url).path
+        calls = self.slack.wait_for("response_url", lambda c: c.path == path, count=count, timeout=timeout)
+        return calls[count - 1].params
+
+    def responses(self, response_url: str | None = None) -> list[dict[str, Any]]:
+        url = response_url or self.last_response_url
+        return self.slack.responses(url) if url else []
+
+    def user_message(
+        self,
+        channel: str,
+        text: str,
+        *,
+        user: str = "U1",
+        thread_ts: str | None = None,
+        files: list[dict[str, Any]] | None = None,
+        **extra: Any,
+    ) -> Delivery:
+        """A person posts `text` (in a thread when `thread_ts`): recorded on FakeSlack, then delivered."""
+        event = self.slack.add_message(channel, text, user=user, thread_ts=thread_ts, files=files, **extra)
+        event_id = new_event_id()
+        response = self.requests.event_callback(event, event_id=event_id)
+        return Delivery(event=event, event_id=event_id, response=response)
+
+    def redeliver(self, delivery: Delivery, retry_num: int = 1, retry_reason: str = "http_timeout") -> HttpResponse:
+        """Slack's retry of an event: same event_id, X-Slack-Retry-Num/-Reason headers."""
+        return self.requests.event_callback(
+            delivery.event, event_id=delivery.event_id, retry_num=retry_num, retry_reason=retry_reason
+        )
+
+    def get(self, path: str) -> HttpResponse:
+        return request("GET", self.url + path)
+
+    def health(self) -> HttpResponse:
+        return self.get("/healthz")
+
+
+def _close_waitress(server: Any, thread: threading.Thread | None) -> None:
+    """Stop a waitress server whose loop runs in `thread`.
+
+    Closing its sockets from another thread (server.close()) while its loop sits in select() makes
+    that select fail with EBADF in the loop thread, so the sockets are closed inside the loop: the
+    map empties and the loop returns.
+    """
+    from waitress import wasyncore
+
+    import os, sys
+    try:
+        os.fstat(server.trigger.trigger)
+        ok = True
+    except OSError:
+        ok = False
+    if not ok or server.trigger._closed:
+        print("DIAG closed=", server.trigger._closed, "fstat ok=", ok, "fds", server.trigger._fds, "alive", thread.is_alive(), "map", server._map, file=sys.stderr)
+    if thread is not None and thread.is_alive():
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        thread.join(timeout=5)
+    if thread is None or thread.is_alive():
+        server.close()
+    # The task threads are daemons waiting for work; end them all the same.
+    server.task_dispatcher.shutdown(cancel_pending=True, timeout=2)

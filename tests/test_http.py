@@ -1,0 +1,130 @@
+"""The HTTP surface: Slack's signature is required on /slack/events, /healthz reports, the rest is 404."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.support.harness import BotHarness
+from tests.support.slack_requests import message_event, sign
+
+
+def _assert_nothing_happened(bot: BotHarness) -> None:
+    bot.slack.assert_no_calls(within=0.2)
+    assert sum(bot.sandbox.calls.values()) == 0, bot.sandbox.calls
+
+
+@pytest.mark.parametrize("signing", ["unsigned", "wrong", "stale"])
+def test_a_slash_command_without_a_valid_signature_is_refused(bot: BotHarness, signing: str) -> None:
+    response = bot.requests.slash_command("list all", user_id="UADMIN", signing=signing)
+
+    assert response.status == 401
+    _assert_nothing_happened(bot)
+
+
+@pytest.mark.parametrize("signing", ["unsigned", "wrong", "stale"])
+def test_an_event_without_a_valid_signature_is_refused(bot: BotHarness, signing: str) -> None:
+    event = message_event("C1", "please add this to the case", user="U1", thread_ts="1700000000.000100")
+
+    response = bot.requests.event_callback(event, signing=signing)
+
+    assert response.status == 401
+    _assert_nothing_happened(bot)
+
+
+@pytest.mark.parametrize("signing", ["unsigned", "wrong", "stale"])
+def test_an_interaction_without_a_valid_signature_is_refused(bot: BotHarness, signing: str) -> None:
+    response = bot.requests.block_actions(
+        {"type": "button", "action_id": "case_resolve", "block_id": "b", "value": "case-1", "action_ts": "1"},
+        signing=signing,
+    )
+
+    assert response.status == 401
+    _assert_nothing_happened(bot)
+
+
+def test_a_body_altered_after_signing_is_refused(bot: BotHarness) -> None:
+    body = b"command=%2Faws-support&text=help&user_id=U1&channel_id=C1&response_url=x"
+    timestamp = str(int(time.time()))
+    headers = {
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": sign(bot.requests.signing_secret, timestamp, body),
+    }
+    tampered = body.replace(b"text=help", b"text=list+all")
+
+    response = bot.requests.post(tampered, "application/x-www-form-urlencoded", signing="unsigned", headers=headers)
+
+    assert response.status == 401
+    _assert_nothing_happened(bot)
+
+
+def test_healthz_reports_the_store_and_workers(bot: BotHarness) -> None:
+    response = bot.health()
+
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json["ok"] is True
+    assert response.json["store"] is True
+    assert response.json["workers"] == {}
+
+
+class _DeadWorker:
+    name = "poller"
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def is_alive(self) -> bool:
+        return False
+
+    def health(self) -> dict:
+        return {"last_poll": None}
+
+
+def test_healthz_is_503_when_a_worker_died(bot: BotHarness) -> None:
+    bot.services.workers.append(_DeadWorker())
+
+    response = bot.health()
+
+    assert response.status == 503
+    assert response.json["ok"] is False
+    assert response.json["workers"]["poller"]["alive"] is False
+
+
+def test_healthz_with_running_workers(bot_with_workers: BotHarness) -> None:
+    response = bot_with_workers.health()
+
+    assert response.status == 200, response.body
+    assert response.json["workers"], "the poller and scheduler report themselves"
+    assert all(w["alive"] for w in response.json["workers"].values())
+
+
+@pytest.mark.parametrize("path", ["/", "/nope", "/slack/event", "/healthz/extra"])
+def test_an_unknown_path_is_404(bot: BotHarness, path: str) -> None:
+    assert bot.get(path).status == 404
+
+
+def test_an_unknown_subcommand_is_answered_in_the_ack(bot: BotHarness) -> None:
+    response = bot.command("bogus")
+
+    assert response.status == 200
+    assert response.json["response_type"] == "ephemeral"
+    assert "`bogus` is not an `/aws-support` command" in response.json["text"]
+    assert "/aws-support help" in response.json["text"]
+    assert sum(bot.sandbox.calls.values()) == 0
+
+
+def test_a_signed_command_is_acked_and_answered_on_its_response_url(bot: BotHarness) -> None:
+    response = bot.command("help")
+
+    assert response.status == 200
+    answer = bot.wait_for_response()
+    assert answer["response_type"] == "ephemeral"
+    assert answer["blocks"], "help lists the sub-commands in blocks"
+    # Bolt looked the bot up once (auth.test) with the bot token, on the fake Slack.
+    [auth] = bot.slack.calls("auth.test")
+    assert auth.headers["Authorization"] == "Bearer xoxb-test-token"
