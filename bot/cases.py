@@ -301,13 +301,13 @@ class CaseService:
         return record
 
     def _card_message(self, case: Case, record: CaseRecord, **extra: Any) -> dict[str, Any]:
-        service_name, category_name = self._service_names(case.service_code, case.category_code)
+        service_name, category_name = self.service_names(case.service_code, case.category_code)
         context = {
             "case": case,
             "record": record,
             "service_name": service_name,
             "category_name": category_name,
-            "severity_name": self._severity_name(case.severity_code),
+            "severity_name": self.severity_name(case.severity_code),
             **extra,
         }
         return {
@@ -323,7 +323,7 @@ class CaseService:
             # A deleted card or a channel the bot left: the case itself is fine, so keep going.
             logger.warning("could not update card of %s in %s: %s", case.case_id, link.channel, _slack_error(exc))
 
-    def _service_names(self, service_code: str, category_code: str) -> tuple[str, str]:
+    def service_names(self, service_code: str, category_code: str) -> tuple[str, str]:
         try:
             services = self.gateway.services()
         except BotError:
@@ -336,7 +336,7 @@ class CaseService:
                 return service.name, category_code
         return service_code, category_code
 
-    def _severity_name(self, code: str) -> str:
+    def severity_name(self, code: str) -> str:
         try:
             levels = self.gateway.severity_levels()
         except BotError:

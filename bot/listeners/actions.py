@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from types import SimpleNamespace
 
 from slack_bolt import Ack, App, BoltContext
@@ -62,35 +63,36 @@ def reopen_button(ack: Ack, body: dict, client: WebClient, context: BoltContext)
     _open_reply(body, client, context, reopen=True)
 
 
-def resolve_button(ack: Ack, body: dict, client: WebClient, context: BoltContext) -> None:
-    ack()
+def _after_ack(body: dict, client: WebClient, context: BoltContext, work: Callable[[Services, str, str, str], object]):
+    """Run `work(services, case_id, user, channel)` after the ack, in the case's queue; failures to the clicker."""
     services: Services = context["services"]
     user, channel = _where(body)
     case_id = _case_id(body)
 
     def run() -> None:
         try:
-            services.cases.resolve(case_id, user, channel)
+            work(services, case_id, user, channel)
         except BotError as error:
             _fail(client, channel, user, error)
 
     services.work.submit(run, key=case_id)
+
+
+def resolve_button(ack: Ack, body: dict, client: WebClient, context: BoltContext) -> None:
+    ack()
+    _after_ack(
+        body, client, context, lambda services, case_id, user, channel: services.cases.resolve(case_id, user, channel)
+    )
+
+
+def _refresh(services: Services, case_id: str, user: str, channel: str) -> None:
+    services.cases.refresh(case_id)
+    services.sync.sync_case(case_id)  # and post whatever AWS said that the poller has not yet
 
 
 def refresh_button(ack: Ack, body: dict, client: WebClient, context: BoltContext) -> None:
     ack()
-    services: Services = context["services"]
-    user, channel = _where(body)
-    case_id = _case_id(body)
-
-    def run() -> None:
-        try:
-            services.cases.refresh(case_id)
-            services.sync.sync_case(case_id)  # and post whatever AWS said that the poller has not yet
-        except BotError as error:
-            _fail(client, channel, user, error)
-
-    services.work.submit(run, key=case_id)
+    _after_ack(body, client, context, _refresh)
 
 
 def service_chosen(ack: Ack, body: dict, client: WebClient, context: BoltContext) -> None:

@@ -54,7 +54,7 @@ def list_cases(services: Services, request: CommandRequest, respond: Respond, cl
 
 def show(services: Services, request: CommandRequest, respond: Respond, client: WebClient) -> None:
     case, communications = services.cases.case_with_history(_case_ref(request, "/aws-support show <case>"))
-    service_name, category_name = services.cases._service_names(case.service_code, case.category_code)
+    service_name, category_name = services.cases.service_names(case.service_code, case.category_code)
     respond(
         response_type="ephemeral",
         blocks=render.blocks(
@@ -63,7 +63,7 @@ def show(services: Services, request: CommandRequest, respond: Respond, client: 
             communications=communications,
             service_name=service_name,
             category_name=category_name,
-            severity_name=services.cases._severity_name(case.severity_code),
+            severity_name=services.cases.severity_name(case.severity_code),
             linked_here=services.cases.link_in(case.case_id, request.channel_id) is not None,
         ),
         text=render.text("case_card_fallback", case=case),

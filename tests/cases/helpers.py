@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.domain import Case, NewCase
+from tests.support.blocks import texts_in
 
 SERVICE = "amazon-elastic-compute-cloud-linux"
 CATEGORY = "general-guidance"
@@ -28,20 +29,7 @@ def link_case(bot: Any, case: Case, user: str = "U1", channel: str = "C1") -> di
 
 def card_text(message: dict[str, Any]) -> str:
     """Every text of a message's blocks, joined, for assertions on what a person sees."""
-    texts: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if isinstance(node.get("text"), str):
-                texts.append(node["text"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(message.get("blocks") or [])
-    return "\n".join(texts)
+    return "\n".join(texts_in(message.get("blocks") or []))
 
 
 def action_ids(message: dict[str, Any]) -> list[str]:

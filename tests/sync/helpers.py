@@ -6,6 +6,7 @@ from typing import Any
 
 from bot.domain import Case, NewCase
 from bot.sync import EVENT_COMMUNICATION, EVENT_STATUS, ChannelPacer
+from tests.support.blocks import texts_in
 
 SERVICE = "amazon-elastic-compute-cloud-linux"
 CATEGORY = "general-guidance"
@@ -58,17 +59,4 @@ def shown_text(message: dict[str, Any]) -> str:
 
 def all_text(message: dict[str, Any]) -> str:
     """Every text of a message (blocks and fallback), raw mrkdwn, for checks on escaping."""
-    texts = [message.get("text") or ""]
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if isinstance(node.get("text"), str):
-                texts.append(node["text"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(message.get("blocks") or [])
-    return "\n".join(texts)
+    return "\n".join([message.get("text") or "", *texts_in(message.get("blocks") or [])])
