@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import argparse
 import os
+from types import SimpleNamespace
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
 from bot.web import serve
+from bot.work import AckFirst
 
 
 class NoServices:
+    """Only what the HTTP layer asks of the bot's services: health, and the ack-first gate."""
+
+    work = SimpleNamespace(gate=AckFirst())
+
     def health(self) -> tuple[bool, dict]:
         return True, {}
 

@@ -137,6 +137,14 @@ def text(message: str, /, **context: Any) -> str:
     return truncate(str(macro(**context)).strip(), MAX_MESSAGE_TEXT)
 
 
+def warm_up() -> None:
+    """Compile every template now (Jinja compiles on first use, which costs a request its latency)."""
+    env = environment()
+    for path in templates_dir().glob("*.j2"):
+        env.get_template(path.name)
+    _message_macros()
+
+
 def error_text(error: BotError) -> str:
     return text(error.key, **error.params)
 

@@ -87,6 +87,20 @@ class Services:
             self._parts[name] = getattr(importlib.import_module(module), cls)(self)
         return self._parts[name]
 
+    def warm_up(self) -> None:
+        """Pay first-use costs at start, not on the first person's request: templates compiled,
+        botocore's paginator model loaded, and the services and severities the Create form lists."""
+        from bot import render
+        from bot.errors import BotError
+
+        render.warm_up()
+        self.gateway.client.can_paginate("describe_cases")
+        try:
+            self.gateway.services()
+            self.gateway.severity_levels()
+        except BotError as error:
+            logger.warning("could not preload AWS Support options: %s", error)
+
     def start_workers(self) -> None:
         for worker in self.workers:
             worker.start()

@@ -31,7 +31,12 @@ def make_wsgi_app(app: App, services: Services) -> Callable[..., Iterable[bytes]
                 [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))],
             )
             return [payload]
-        return slack(environ, start_response)
+        gate = services.work.gate
+        gate.request_started()
+        try:
+            return slack(environ, start_response)
+        finally:
+            gate.request_finished()
 
     return wsgi
 

@@ -18,8 +18,37 @@ logger = logging.getLogger(__name__)
 Job = Callable[[], None]
 
 
+class AckFirst:
+    """Work after an ack yields to requests still being answered: Slack's 3 s clock runs on those.
+
+    Python threads share one interpreter lock, so a burst of after-ack AWS calls would otherwise
+    slow the acks of the requests behind them. A job waits (briefly, bounded) until no request is
+    in flight.
+    """
+
+    def __init__(self, max_wait_seconds: float = 0.25) -> None:
+        self.max_wait_seconds = max_wait_seconds
+        self._in_flight = 0
+        self._quiet = threading.Condition()
+
+    def request_started(self) -> None:
+        with self._quiet:
+            self._in_flight += 1
+
+    def request_finished(self) -> None:
+        with self._quiet:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._quiet.notify_all()
+
+    def wait_until_quiet(self) -> None:
+        with self._quiet:
+            self._quiet.wait_for(lambda: self._in_flight == 0, timeout=self.max_wait_seconds)
+
+
 class OrderedWork:
-    def __init__(self, max_workers: int = 32, name: str = "work") -> None:
+    def __init__(self, max_workers: int = 32, name: str = "work", gate: AckFirst | None = None) -> None:
+        self.gate = gate or AckFirst()
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=name)
         self._queues: dict[str, deque[Job]] = {}
         self._lock = threading.Lock()
@@ -51,6 +80,7 @@ class OrderedWork:
 
     def _run(self, job: Job) -> None:
         try:
+            self.gate.wait_until_quiet()
             job()
         except Exception:  # the one boundary for work after an ack: log, never kill the pool
             logger.exception("background job failed")
