@@ -81,7 +81,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     register_workers(services)
     app = build_app(services)
-    threading.Thread(target=services.warm_up, name="warm-up", daemon=True).start()
+    threading.Thread(target=services.recover, name="recover", daemon=True).start()
     services.start_workers()
     try:
         if settings.socket_mode:

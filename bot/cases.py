@@ -36,6 +36,8 @@ MAX_ATTACHMENTS_PER_SET = 3
 MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
 MAX_CC = 10
 RECENT_IN_SHOW = 5
+CARD_EVENT_TYPE = "aws_support_case"  # message metadata that marks a case card
+EVENT_MEMORY_SECONDS = 2 * 24 * 3600  # how long a handled thread reply is remembered against redelivery
 
 
 def outbound_key(case_id: str, body: str) -> str:
@@ -145,6 +147,7 @@ class PendingReply:
     confirm_with_reaction: bool = True
     mirror_text: str = ""  # posted in the thread when the reply did not come from the thread
     prefix: str = ""  # the attribution, for extra messages that carry only files
+    created_at: float = field(default_factory=time.time)
 
 
 class CaseService:
@@ -264,22 +267,49 @@ class CaseService:
     def post_card(self, case: Case, channel: str, *, linked_by: str, opened_by: str | None = None) -> CaseLink:
         """Posts the case card in the channel; its thread becomes the case's thread there."""
         record = self._remember(case, opened_by)
+        intent = f"card:{case.case_id}|{channel}"
+        # Recorded before posting: after a crash, resume_pending() finds the card by its metadata.
+        self.store.table("events").put(
+            intent, {"state": "posting", "case_id": case.case_id, "channel": channel, "linked_by": linked_by}
+        )
         response = self._post(
             channel=channel,
-            # Lets a crashed watch find its card again by reading the channel back.
-            metadata={"event_type": "aws_support_case", "event_payload": {"case_id": case.case_id}},
+            metadata={"event_type": CARD_EVENT_TYPE, "event_payload": {"case_id": case.case_id}},
             **self._card_message(case, record),
         )
-        link = CaseLink(
-            case_id=case.case_id,
-            channel=response["channel"],
-            card_ts=response["ts"],
-            linked_by=linked_by,
-            linked_at=time.time(),
-        )
-        self.store.table("threads").put(f"{link.channel}|{link.card_ts}", case.case_id)
-        self.store.table("links").put(f"{case.case_id}|{link.channel}", asdict(link))
+        link = self._save_link(case.case_id, response["channel"], response["ts"], linked_by)
+        self.store.table("events").delete(intent)
         return link
+
+    def _save_link(self, case_id: str, channel: str, card_ts: str, linked_by: str) -> CaseLink:
+        link = CaseLink(case_id=case_id, channel=channel, card_ts=card_ts, linked_by=linked_by, linked_at=time.time())
+        self.store.table("threads").put(f"{channel}|{card_ts}", case_id)
+        self.store.table("links").put(f"{case_id}|{channel}", asdict(link))
+        return link
+
+    def _resume_card(self, key: str, intent: dict[str, Any]) -> None:
+        """A card whose posting a crash interrupted: adopt it if Slack has it, else post it now."""
+        case_id, channel = intent["case_id"], intent["channel"]
+        if self.link_in(case_id, channel) is None:
+            card_ts = self._find_card(case_id, channel)
+            if card_ts:
+                self._save_link(case_id, channel, card_ts, intent.get("linked_by", ""))
+            else:
+                self.post_card(self.gateway.get_case(case_id), channel, linked_by=intent.get("linked_by", ""))
+        self.store.table("events").delete(key)
+
+    def _find_card(self, case_id: str, channel: str) -> str | None:
+        try:
+            history = self.slack.conversations_history(channel=channel, limit=100, include_all_metadata=True)
+        except SlackApiError as exc:
+            logger.warning("could not read %s back to find the card of %s: %s", channel, case_id, _slack_error(exc))
+            return None
+        for message in history.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if metadata.get("event_type") == CARD_EVENT_TYPE and payload.get("case_id") == case_id:
+                return message.get("ts")
+        return None
 
     def update_cards(self, case: Case) -> None:
         """Redraw every card of the case in place (chat.update) and remember its status."""
@@ -449,13 +479,25 @@ class CaseService:
         self._deliver(key, pending)
         return True
 
-    def resume_pending_replies(self) -> int:
-        """After a crash: finish every reply that was recorded but not fully sent."""
+    def resume_pending(self) -> int:
+        """After a crash: finish every card and reply that was recorded but not fully sent."""
         resumed = 0
-        for key, raw in self.store.table("events").items():
-            if isinstance(raw, dict) and raw.get("state") == "sending" and not self._is_in_flight(key):
-                self._deliver(key, PendingReply(**raw), resumed=True)
-                resumed += 1
+        events = self.store.table("events")
+        for key, raw in events.items():
+            if not isinstance(raw, dict):
+                continue
+            if raw.get("state") in ("sent", "failed") and raw.get("created_at", 0) < time.time() - EVENT_MEMORY_SECONDS:
+                events.delete(key)  # Slack redelivers within minutes: older markers only take space
+                continue
+            try:
+                if raw.get("state") == "posting":
+                    self._resume_card(key, raw)
+                    resumed += 1
+                elif raw.get("state") == "sending" and not self._is_in_flight(key):
+                    self._deliver(key, PendingReply(**raw), resumed=True)
+                    resumed += 1
+            except BotError as error:
+                logger.warning("could not resume %s: %s", key, error)
         return resumed
 
     def _is_in_flight(self, key: str) -> bool:

@@ -101,6 +101,13 @@ class Services:
         except BotError as error:
             logger.warning("could not preload AWS Support options: %s", error)
 
+    def recover(self) -> None:
+        """Finish what a crash interrupted (cards being posted, replies being sent), then warm up."""
+        resumed = self.cases.resume_pending()
+        if resumed:
+            logger.info("resumed %d interrupted card or reply deliveries", resumed)
+        self.warm_up()
+
     def start_workers(self) -> None:
         for worker in self.workers:
             worker.start()

@@ -137,8 +137,47 @@ def test_a_reply_half_sent_when_the_bot_died_is_finished_once_after_restart(bot_
     first.stop()
 
     second = bot_factory(db_path=db_path)
-    assert second.services.cases.resume_pending_replies() == 1
+    assert second.services.cases.resume_pending() == 1
     sent = [c.body for c in communications(second, case.case_id) if "half" in c.body]
     assert sent == bodies
     assert second.services.store.table("events").get("msg:C1:1700000000.000100")["state"] == "sent"
-    assert second.services.cases.resume_pending_replies() == 0
+    assert second.services.cases.resume_pending() == 0
+
+
+def test_a_card_posted_just_before_a_crash_is_adopted_not_posted_twice(bot_factory):
+    first = bot_factory()
+    case = open_case_at_aws(first)
+    # What a kill -9 leaves between chat.postMessage and the link: the intent, and the card in Slack.
+    first.services.store.table("events").put(
+        f"card:{case.case_id}|C1", {"state": "posting", "case_id": case.case_id, "channel": "C1", "linked_by": "U1"}
+    )
+    posted = first.services.slack.chat_postMessage(
+        channel="C1",
+        text="card",
+        metadata={"event_type": "aws_support_case", "event_payload": {"case_id": case.case_id}},
+    )
+    db_path = first.db_path
+    first.stop()
+
+    second = bot_factory(db_path=db_path)
+    assert second.services.cases.resume_pending() == 1
+    link = second.services.cases.link_in(case.case_id, "C1")
+    assert link is not None and link.card_ts == posted["ts"]
+    assert second.services.cases.case_for_thread("C1", posted["ts"]) == case.case_id
+    assert len(second.slack.calls("chat.postMessage")) == 1  # only the one made before the crash
+    assert second.services.cases.resume_pending() == 0
+
+
+def test_a_card_lost_in_a_crash_is_posted_after_restart(bot_factory):
+    first = bot_factory()
+    case = open_case_at_aws(first)
+    first.services.store.table("events").put(
+        f"card:{case.case_id}|C1", {"state": "posting", "case_id": case.case_id, "channel": "C1", "linked_by": "U1"}
+    )
+    db_path = first.db_path
+    first.stop()
+
+    second = bot_factory(db_path=db_path)
+    assert second.services.cases.resume_pending() == 1
+    [post] = second.slack.calls("chat.postMessage")
+    assert second.services.cases.link_in(case.case_id, "C1").card_ts == post.response["ts"]
