@@ -66,6 +66,9 @@ def _settings(args: argparse.Namespace, *, require_slack: bool) -> Settings:
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    from slack_sdk.errors import SlackApiError
+
+    from bot import render
     from bot.app import build_app
     from bot.runtime import SandboxOptions, build_services, sandbox_gateway, start_sandbox
     from bot.web import make_wsgi_app, serve
@@ -89,7 +92,11 @@ def run_serve(args: argparse.Namespace) -> int:
 
             logger.info("connecting to Slack in Socket Mode")
             handler = SocketModeHandler(app, settings.slack_app_token)
-            handler.connect()
+            try:
+                handler.connect()
+            except SlackApiError as exc:
+                print(render.text("socket_mode_refused", error=exc.response.get("error", "")), file=sys.stderr)
+                return 1
             # /healthz stays available in Socket Mode for the platform's health checks
             health = threading.Thread(
                 target=serve,

@@ -71,3 +71,24 @@ def test_the_console_serves_slack_and_health_with_workers_alive(fake_slack, tmp_
             process.kill()
             output = process.communicate()[0].decode()
     assert "xoxb-test-token" not in output
+
+
+def test_socket_mode_connects_through_slack_api_url_and_explains_a_refusal(fake_slack, tmp_path):
+    env = {
+        **os.environ,
+        "SLACK_BOT_TOKEN": "xoxb-test-token",
+        "SLACK_APP_TOKEN": "xapp-1-test-token",
+        "SLACK_API_URL": fake_slack.api_url,
+        "BOT_DB_PATH": str(tmp_path / "bot.sqlite"),
+        "PORT": str(free_port()),
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+    fake_slack.fail("apps.connections.open", error="invalid_auth", count=1)
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "--sandbox"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    assert "Socket Mode" in done.stderr and "invalid_auth" in done.stderr
+    assert "xapp-1-test-token" not in done.stderr + done.stdout
+    [call] = fake_slack.calls("apps.connections.open")
+    assert call.authorization == "Bearer xapp-1-test-token"
