@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.domain import Case, NewCase
-from bot.sync import EVENT_COMMUNICATION, EVENT_STATUS, ChannelPacer
+from bot.thread_poster import EVENT_COMMUNICATION, EVENT_STATUS, ChannelPacer
 from tests.support.blocks import texts_in
 
 SERVICE = "amazon-elastic-compute-cloud-linux"
@@ -22,7 +22,7 @@ def linked_case(bot: Any, channel: str = "C1", *, fast: bool = True) -> tuple[Ca
     """A console case whose card is in `channel`, seen once by the poller; returns (case, thread_ts)."""
     if fast:
         # Slack's one message per second per channel is the pacer's job; most tests need not wait for it.
-        bot.services.sync.pacer = ChannelPacer(per_second=100, burst=100)
+        bot.services.sync.poster.pacer = ChannelPacer(per_second=100, burst=100)
     case = open_case(bot)
     link = bot.services.cases.post_card(case, channel, linked_by="U1")
     bot.services.sync.run_cycle()

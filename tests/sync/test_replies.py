@@ -6,7 +6,7 @@ import re
 
 from bot.cases import outbound_key
 from bot.domain import NewCase
-from bot.sync import ChannelPacer
+from bot.thread_poster import ChannelPacer
 from tests.sync.helpers import (
     CATEGORY,
     SERVICE,
@@ -161,7 +161,7 @@ def test_a_case_linked_in_two_channels_gets_each_reply_in_both_threads(bot):
 
 def test_the_sandbox_engineers_answer_appears_in_the_thread_within_one_interval(bot):
     bot.sandbox.set_reply_delay(0.2)  # the emulated engineer answers on his own, as with --sandbox
-    bot.services.sync.pacer = ChannelPacer(per_second=100, burst=100)
+    bot.services.sync.poster.pacer = ChannelPacer(per_second=100, burst=100)
     case, link, _ = bot.services.cases.open_case(
         NewCase("Opened from Slack", SERVICE, CATEGORY, "high", "please help"), [], opened_by="U1", channel="C1"
     )

@@ -6,7 +6,7 @@ import time
 from datetime import timedelta
 
 from bot.domain import NewCase
-from bot.sync import ChannelPacer
+from bot.thread_poster import ChannelPacer
 from tests.cases.helpers import card_text
 from tests.support.harness import ADMIN
 from tests.sync.helpers import CATEGORY, SERVICE, communication_messages, open_case, shown_text
@@ -15,8 +15,8 @@ from tests.sync.helpers import CATEGORY, SERVICE, communication_messages, open_c
 def watching(bot, level="", channel="C9"):
     # New cases are carded once they are a few seconds old (a case opened from Slack is recorded by
     # then); the tests need not wait for that, nor for Slack's pace.
-    bot.services.sync.watch_grace = timedelta(0)
-    bot.services.sync.pacer = ChannelPacer(per_second=100, burst=100)
+    bot.services.sync.watches.grace = timedelta(0)
+    bot.services.sync.poster.pacer = ChannelPacer(per_second=100, burst=100)
     bot.command(f"watch {level}".strip(), user=ADMIN, channel=channel)
     return bot.wait_for_response()
 

@@ -1,0 +1,162 @@
+"""What the poller remembers of each followed case, durably: the records of the store's "sync" table.
+
+A case's SyncState holds the status its threads last heard of, a watermark with the keys of recently
+handled communications, and its pending Deliveries: the intent to post, written before anything is
+posted, with each Target's progress (parts Slack confirmed, file IDs) written as Slack answers.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from bot.domain import AttachmentRef, Communication, parse_aws_time
+
+if TYPE_CHECKING:
+    from bot.store import Store
+
+# AWS may list a communication a little after one that is newer; keys are remembered this far back
+# from the newest handled one, and anything older that was never seen counts as history.
+LATE_WINDOW = timedelta(minutes=10)
+
+
+# Time --------------------------------------------------------------------------------------
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def aws_time(moment: datetime) -> str:
+    """The ISO 8601 form AWS Support writes (milliseconds, Z)."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def from_epoch(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+# Records -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    """One thread a delivery goes to, and how far it got there."""
+
+    channel: str
+    thread_ts: str
+    parts: int = 1
+    posted: list[int] = field(default_factory=list)  # parts Slack confirmed
+    # attachment_id -> {"file_id": str, "done": bool, "skipped": str}
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    dropped: str = ""  # the Slack error that made this thread unreachable
+    mention: str = ""  # who a pending-customer-action line calls out
+
+    def texts_done(self) -> bool:
+        return bool(self.dropped) or len(set(self.posted)) >= self.parts
+
+
+@dataclass
+class Delivery:
+    """A communication or a status change on its way into the threads; written before any post."""
+
+    kind: str  # "communication" | "status"
+    key: str
+    case_id: str
+    display_id: str = ""
+    communication: dict[str, Any] | None = None
+    status: str = ""
+    previous: str = ""
+    targets: list[Target] = field(default_factory=list)
+    started_at: float = field(default_factory=time.time)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Delivery:
+        raw = dict(raw)
+        raw["targets"] = [Target(**t) for t in raw.get("targets", [])]
+        return cls(**raw)
+
+    def comm(self) -> Communication:
+        raw = dict(self.communication or {})
+        raw["attachments"] = tuple(AttachmentRef(a, n) for a, n in raw.get("attachments", []))
+        return Communication(**raw)
+
+
+def communication_record(comm: Communication) -> dict[str, Any]:
+    """A communication as a Delivery stores it (the inverse of Delivery.comm)."""
+    raw = asdict(comm)
+    raw["attachments"] = [[a.attachment_id, a.file_name] for a in comm.attachments]
+    return raw
+
+
+@dataclass
+class SyncState:
+    """What the poller knows of one followed case. Bounded: `seen` keeps only LATE_WINDOW's keys."""
+
+    case_id: str
+    status: str = ""
+    watermark: str = ""  # time of the newest communication handled (AWS's ISO form)
+    seen: dict[str, str] = field(default_factory=dict)  # key -> time, of recently handled communications
+    pending: list[Delivery] = field(default_factory=list)
+    full_history: list[str] = field(default_factory=list)  # channels whose thread gets the whole case
+    next_check_at: float = 0.0  # resolved and vanished cases are looked at only from then on
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> SyncState:
+        raw = dict(raw)
+        raw["pending"] = [Delivery.from_dict(d) for d in raw.get("pending", [])]
+        return cls(**raw)
+
+    @property
+    def floor(self) -> datetime | None:
+        mark = parse_aws_time(self.watermark)
+        return mark - LATE_WINDOW if mark else None
+
+    def is_new(self, comm: Communication) -> bool:
+        if comm.key in self.seen:
+            return False
+        floor, created = self.floor, comm.created_at
+        return floor is None or created is None or created > floor
+
+    def mark_seen(self, comm: Communication) -> None:
+        created = comm.created_at
+        mark = parse_aws_time(self.watermark)
+        if created is not None and (mark is None or created > mark):
+            self.watermark = aws_time(created)
+        self.seen[comm.key] = aws_time(created) if created else self.watermark
+        floor = self.floor
+        if floor is not None:
+            self.seen = {k: t for k, t in self.seen.items() if (parse_aws_time(t) or floor) >= floor}
+
+
+# In the store ------------------------------------------------------------------------------
+
+
+class SyncStates:
+    """The "sync" table (case_id -> SyncState) behind a write-through cache: one process, one writer per case."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._states: dict[str, SyncState] | None = None
+        self._lock = threading.Lock()
+
+    def all(self) -> dict[str, SyncState]:
+        with self._lock:
+            if self._states is None:
+                self._states = {key: SyncState.from_dict(raw) for key, raw in self.store.table("sync").items() if raw}
+            return self._states
+
+    def get(self, case_id: str) -> SyncState | None:
+        return self.all().get(case_id)
+
+    def save(self, state: SyncState) -> None:
+        self.store.table("sync").put(state.case_id, asdict(state))
+        self.all()[state.case_id] = state
+
+    def delete(self, case_id: str) -> None:
+        self.store.table("sync").delete(case_id)
+        self.all().pop(case_id, None)
