@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from bot.digest import (
+from bot.digest_shaping import (
     NOT_AVAILABLE,
     DigestState,
     build_digest,
