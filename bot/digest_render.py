@@ -277,7 +277,8 @@ def details_table(check: TrustedAdvisorCheck, row: CheckRow, result: CheckResult
         header=line(headings),
         lines=tuple(line(cells) for cells in table),
         total=len(resources),
-        hidden_columns=len([i for i in range(len(headings)) if any((r[i] or "") for r in table)]) - len(widths),
+        # With no rows every column is "empty": nothing is hidden then, and no CSV is needed.
+        hidden_columns=max(0, len([i for i in range(len(headings)) if any((r[i] or "") for r in table)]) - len(widths)),
         suppressed=len(result.flagged_resources) - len(resources),
         csv=buffer.getvalue(),
     )

@@ -298,3 +298,21 @@ def test_every_digest_message_macro_renders() -> None:
     assert "Usage" in render.text("digest_usage")
     assert "`0 9 * *`" in render.text("digest_cron_fields", cron="0 9 * *", count=4)
     assert "&lt;" in render.text("digest_bad_zone", zone="<x>")
+
+
+@pytest.mark.parametrize("suppressed_all", [False, True])
+def test_details_with_nothing_flagged_hides_no_columns_and_needs_no_csv(suppressed_all: bool) -> None:
+    ta_check = check("x", "MFA on Root Account", "security", ("Region", "Account"))
+    [row] = make_rows([ta_check], [summary("x", "error")])
+    resources = tuple(
+        FlaggedResource(resource_id="r", status="error", region="us-east-1", is_suppressed=True, metadata=("a", "b"))
+        for _ in range(3 if suppressed_all else 0)
+    )
+    table = details_table(ta_check, row, CheckResult("x", "error", "", resources))
+
+    blocks, _ = details_blocks(table)
+
+    assert table.total == 0 and table.hidden_columns == 0
+    notes = json.dumps(blocks)
+    assert "more column" not in notes and "CSV" not in notes
+    assert "No flagged resources" in notes
