@@ -21,11 +21,11 @@ TABLES = {
     "links": "case_id|channel -> the card and thread a case is linked to in a channel (cases.py)",
     "threads": "channel|thread_ts -> case_id, to route thread replies (cases.py)",
     "events": "Slack event or message key -> handled marker, for redelivery (cases.py)",
-    "outbound": "hash of case and body -> a communication sent from Slack (cases.py, sync.py)",
+    "outbound": "hash of case and body -> a communication sent from Slack (cases.py writes, the poller reads)",
     "sync": "per-case sync cursor and posted-communication keys (sync_state.py)",
     "watches": "channel -> watch settings for cases opened outside Slack (watch.py)",
     "schedules": "channel -> digest schedule (schedule.py)",
-    "digests": "channel -> previous digest state (digest.py)",
+    "digests": "channel -> previous digest state; @-keys: refresh bookkeeping (digest.py, digest_refresh.py)",
     "meta": "bot-wide markers (health, versions)",
 }
 
