@@ -71,7 +71,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from bot import render
     from bot.app import build_app
     from bot.runtime import SandboxOptions, build_services, sandbox_gateway, start_sandbox
-    from bot.web import make_wsgi_app, serve
+    from bot.web import make_health_app, make_wsgi_app, serve
 
     settings = _settings(args, require_slack=True)
     # Acks are short and must beat Slack's 3 s while after-ack work runs boto3 on other threads:
@@ -100,7 +100,7 @@ def run_serve(args: argparse.Namespace) -> int:
             # /healthz stays available in Socket Mode for the platform's health checks
             health = threading.Thread(
                 target=serve,
-                args=(make_wsgi_app(app, services), getattr(args, "port", None) or settings.port),
+                args=(make_health_app(services), getattr(args, "port", None) or settings.port),
                 daemon=True,
             )
             health.start()
@@ -154,7 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_serve(args)
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
-        return 2
+        # `check` promises 0 or 1; the other commands use 2, the usual code for a bad setup.
+        return 1 if args.command == "check" else 2
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ def build_app(services: Services) -> App:
         token_verification_enabled=False,
         listener_executor=services.listener_executor,
         logger=logging.getLogger("bot.bolt"),
+        # Socket Mode requests arrive over Slack's own authenticated socket and carry no signature;
+        # over HTTP every request is verified (HTTP is not served at all in Socket Mode, see web.py).
         request_verification_enabled=not settings.socket_mode,
     )
 

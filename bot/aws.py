@@ -6,11 +6,14 @@ becomes a BotError whose key names the message a person sees.
 
 from __future__ import annotations
 
+import logging
+import random
 import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import boto3
@@ -35,11 +38,13 @@ from bot.domain import (
 from bot.errors import AttachmentProblem, AwsError, CaseNotFound, UserInputError
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 CASE_ID_PATTERN = re.compile(r"^case-[A-Za-z0-9-]+$")
 DISPLAY_ID_PATTERN = re.compile(r"^\d+$")
 DESCRIBE_CASES_BATCH = 100  # DescribeCases takes at most 100 case IDs
 OPTIONS_TTL_SECONDS = 3600.0
+SEND_ATTEMPTS = 3  # for calls that create something: resent only after throttling
 
 # Documented error code -> (message key, worth retrying later)
 ERROR_KEYS: dict[str, tuple[str, bool]] = {
@@ -98,6 +103,9 @@ def aws_errors(case_ref: str = "") -> Iterator[None]:
         raise AwsError("aws_unreachable", code="Unreachable", retryable=True) from exc
     except botocore.exceptions.ParamValidationError as exc:
         raise AwsError("aws_validation", code="ParamValidation", aws_message=str(exc)) from exc
+    except botocore.exceptions.BotoCoreError as exc:
+        # Profiles, SSO tokens, TLS, proxies: the bot's own AWS setup, not the request.
+        raise AwsError("aws_setup_error", code=type(exc).__name__, aws_message=str(exc)) from exc
 
 
 def parse_case_ref(text: str) -> dict[str, str]:
@@ -142,28 +150,53 @@ def _case(raw: dict[str, Any]) -> Case:
     )
 
 
+def _minutes_ago(minutes: int) -> str:
+    return (datetime.now(UTC) - timedelta(minutes=minutes)).isoformat()
+
+
 def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
 
 class _Cached:
-    """A value kept for a while: services and severity levels change rarely."""
+    """A value kept for a while: services and severity levels change rarely.
+
+    Once a value is known it is always answered at once; an expired one is refreshed in the
+    background, so a modal or an options request never waits on AWS within Slack's 3 s.
+    """
 
     def __init__(self, ttl: float) -> None:
         self._ttl = ttl
         self._values: dict[Any, tuple[float, Any]] = {}
+        self._refreshing: set[Any] = set()
         self._lock = threading.Lock()
 
     def get(self, key: Any, load: Callable[[], T]) -> T:
         with self._lock:
             hit = self._values.get(key)
-        if hit and time.monotonic() - hit[0] < self._ttl:
+            stale = hit is not None and time.monotonic() - hit[0] >= self._ttl
+            if stale and key not in self._refreshing:
+                self._refreshing.add(key)
+                threading.Thread(target=self._refresh, args=(key, load), daemon=True).start()
+        if hit is not None:
             return hit[1]
         value = load()
         with self._lock:
             self._values[key] = (time.monotonic(), value)
         return value
+
+    def _refresh(self, key: Any, load: Callable[[], Any]) -> None:
+        try:
+            value = load()
+        except AwsError as error:
+            logger.warning("keeping the cached %s: refresh failed: %s", key, error)
+        else:
+            with self._lock:
+                self._values[key] = (time.monotonic(), value)
+        finally:
+            with self._lock:
+                self._refreshing.discard(key)
 
 
 class SupportGateway:
@@ -185,15 +218,22 @@ class SupportGateway:
             read_timeout=30,
             max_pool_connections=50,
         )
-        session = session or boto3.session.Session()
+        with aws_errors():
+            session = session or boto3.session.Session()
+            self.client = session.client("support", config=config, endpoint_url=endpoint_url)
         self._session = session
         self._region = region
-        # endpoint_url=None lets botocore honour AWS_ENDPOINT_URL_SUPPORT itself
-        self.client = session.client("support", config=config, endpoint_url=endpoint_url)
+        # endpoint_url=None (above) lets botocore honour AWS_ENDPOINT_URL_SUPPORT itself
+        # Calls that create something at AWS are never resent blindly: a 5xx or a timeout may come
+        # after AWS did the work. This client tries once; _send_once retries only what AWS refused.
+        self._single = session.client(
+            "support", config=config.merge(Config(retries={"total_max_attempts": 1})), endpoint_url=endpoint_url
+        )
         self._options = _Cached(OPTIONS_TTL_SECONDS)
         self.calls = 0  # Support API calls made, for health and benchmarks
         self._calls_lock = threading.Lock()
-        self.client.meta.events.register("before-call.support", self._count_call)
+        for client in (self.client, self._single):
+            client.meta.events.register("before-call.support", self._count_call)
 
     def _count_call(self, **_: Any) -> None:
         with self._calls_lock:
@@ -223,8 +263,21 @@ class SupportGateway:
             params["ccEmailAddresses"] = list(new_case.cc_email_addresses)
         if new_case.attachment_set_id:
             params["attachmentSetId"] = new_case.attachment_set_id
-        with aws_errors():
-            return self.client.create_case(**params)["caseId"]
+        started = _minutes_ago(5)
+        try:
+            return self._send_once(lambda: self._single.create_case(**params)["caseId"])
+        except AwsError as error:
+            if not error.retryable:
+                raise
+            # Did AWS open it before failing to answer? CreateCase has no idempotency token.
+            try:
+                recent = self.list_cases(after_time=started, limit=100)
+            except AwsError:
+                raise error from None
+            for case in recent:
+                if case.subject == new_case.subject and case.service_code == new_case.service_code:
+                    return case.case_id
+            raise
 
     def get_case(self, ref: str, *, include_communications: bool = True) -> Case:
         """One case by case ID or display ID, resolved or not."""
@@ -310,8 +363,31 @@ class SupportGateway:
             params["ccEmailAddresses"] = cc
         if attachment_set_id:
             params["attachmentSetId"] = attachment_set_id
-        with aws_errors(case_id):
-            self.client.add_communication_to_case(**params)
+        started = _minutes_ago(5)
+        try:
+            self._send_once(lambda: self._single.add_communication_to_case(**params), case_id)
+        except AwsError as error:
+            if not error.retryable:
+                raise
+            # Did AWS take it before failing to answer? Then it is sent, not to be sent again.
+            try:
+                recent = self.communications(case_id, after_time=started)
+            except AwsError:
+                raise error from None
+            if not any(c.body.strip() == body.strip() for c in recent):
+                raise
+
+    def _send_once(self, call: Callable[[], T], case_ref: str = "") -> T:
+        """One attempt, resent only when AWS refused it unprocessed (throttling)."""
+        for attempt in range(SEND_ATTEMPTS):
+            try:
+                with aws_errors(case_ref):
+                    return call()
+            except AwsError as error:
+                if error.key != "throttled" or attempt == SEND_ATTEMPTS - 1:
+                    raise
+                time.sleep(random.uniform(0, 2**attempt))  # noqa: S311 - jitter, not security
+        raise AssertionError("unreachable")
 
     def resolve_case(self, case_id: str) -> tuple[str, str]:
         """Returns (status before, status after)."""

@@ -150,6 +150,23 @@ class PendingReply:
     created_at: float = field(default_factory=time.time)
 
 
+@dataclass
+class ReceivedReply:
+    """A reply noted before Slack's ack and not yet taken up: enough to send it after a crash."""
+
+    kind: str  # thread | command
+    ref: str  # the case ID (thread) or the case reference the person typed (command)
+    channel: str
+    user: str
+    text: str
+    thread_ts: str = ""
+    message_ts: str = ""
+    files: list[dict[str, Any]] = field(default_factory=list)
+    cc: list[str] = field(default_factory=list)
+    state: str = "received"
+    created_at: float = field(default_factory=time.time)
+
+
 class CaseService:
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -272,11 +289,16 @@ class CaseService:
         self.store.table("events").put(
             intent, {"state": "posting", "case_id": case.case_id, "channel": channel, "linked_by": linked_by}
         )
-        response = self._post(
-            channel=channel,
-            metadata={"event_type": CARD_EVENT_TYPE, "event_payload": {"case_id": case.case_id}},
-            **self._card_message(case, record),
-        )
+        try:
+            response = self._post(
+                channel=channel,
+                metadata={"event_type": CARD_EVENT_TYPE, "event_payload": {"case_id": case.case_id}},
+                **self._card_message(case, record),
+            )
+        except BotError:
+            # Slack answered no (not in channel, …): nothing to find later, and no card to post unasked.
+            self.store.table("events").delete(intent)
+            raise
         link = self._save_link(case.case_id, response["channel"], response["ts"], linked_by)
         self.store.table("events").delete(intent)
         return link
@@ -417,65 +439,133 @@ class CaseService:
         self._names[user] = (time.monotonic(), name)
         return name
 
+    def display_name_if_known(self, user: str) -> str:
+        """A name without asking Slack (for work that must finish before an ack)."""
+        cached = self._names.get(user)
+        return cached[1] if cached else user
+
     def attribution(self, user: str) -> str:
         return render.text("reply_attribution", name=self.display_name(user)) + " "
 
-    def reply_from_command(
-        self, ref: str, text: str, *, user: str, channel: str, cc: Sequence[str] = (), files: Sequence[SlackFile] = ()
-    ) -> Case:
-        """`/aws-support reply` and the Reply modal: send to AWS, then mirror into the linked thread."""
-        case = self.gateway.get_case(ref, include_communications=False)
-        link = self.link_in(case.case_id, channel) or next(iter(self.links_for(case.case_id)), None)
-        prefix = self.attribution(user)
-        bodies = split_body(prefix, text)
+    def receive_command_reply(
+        self,
+        ref: str,
+        text: str,
+        *,
+        user: str,
+        channel: str,
+        cc: Sequence[str] = (),
+        files: Sequence[SlackFile] = (),
+    ) -> str:
+        """Note a reply from `/aws-support reply` or the Reply modal before Slack gets its ack.
+
+        Returns the key to hand to reply_from_command; a crash after the ack resumes it from here.
+        """
+        key = f"cmd:{user}:{time.time_ns()}"
+        received = ReceivedReply(
+            kind="command",
+            ref=ref,
+            channel=channel,
+            user=user,
+            text=text,
+            files=[asdict(f) for f in files],
+            cc=list(cc),
+        )
+        self.store.table("events").put(key, asdict(received))
+        return key
+
+    def reply_from_command(self, key: str) -> Case:
+        """Send a noted command reply to AWS, then mirror it into the case's linked thread."""
+        record = self.store.table("events").get(key)
+        if not record or record.get("state") != "received":
+            raise UserInputError("reply_already_handled")
+        received = ReceivedReply(**record)
+        case = self.gateway.get_case(received.ref, include_communications=False)
+        link = self.link_in(case.case_id, received.channel) or next(iter(self.links_for(case.case_id)), None)
+        prefix = self.attribution(received.user)
         pending = PendingReply(
             prefix=prefix,
             case_id=case.case_id,
-            channel=link.channel if link else channel,
+            channel=link.channel if link else received.channel,
             thread_ts=link.thread_ts if link else "",
-            message_ts=f"cmd-{time.time_ns()}",
-            user=user,
-            bodies=bodies,
-            files=[asdict(f) for f in files],
-            cc=list(cc),
+            message_ts=key,
+            user=received.user,
+            bodies=split_body(prefix, received.text),
+            files=received.files,
+            cc=received.cc,
             confirm_with_reaction=False,
-            mirror_text=text,
+            mirror_text=received.text,
+            created_at=received.created_at,
         )
-        self._deliver(f"cmd:{case.case_id}:{pending.message_ts}", pending)
+        self._deliver(key, pending)
         after = self.gateway.get_case(case.case_id, include_communications=False)
         if after.status != case.status:
             self.update_cards(after)  # a reply reopens a resolved case: the card offers Resolve again
         return after
 
-    def reply_from_thread(
+    def receive_thread_reply(
         self, *, channel: str, thread_ts: str, message_ts: str, user: str, text: str, files: Sequence[SlackFile]
     ) -> bool:
-        """A person's reply in a case thread. False when ignored (not a case thread, or already handled)."""
+        """Note a person's reply in a case thread, before Slack gets its ack (which ends its retries).
+
+        False when it is not a case thread or the reply was noted already (a redelivery).
+        """
         case_id = self.case_for_thread(channel, thread_ts)
         if case_id is None:
             return False
-        key = f"msg:{channel}:{message_ts}"
-        events = self.store.table("events")
-        existing = events.get(key)
-        if existing is not None:
-            # A redelivered event: only a reply a crash left half-sent is taken up again.
-            if existing.get("state") != "sending" or self._is_in_flight(key):
-                return False
-            self._deliver(key, PendingReply(**existing), resumed=True)
-            return True
-        prefix = self.attribution(user)
-        pending = PendingReply(
-            prefix=prefix,
-            case_id=case_id,
+        received = ReceivedReply(
+            kind="thread",
+            ref=case_id,
             channel=channel,
             thread_ts=thread_ts,
             message_ts=message_ts,
             user=user,
-            bodies=split_body(prefix, plain_text_from_slack(text, self.display_name)),
+            text=text,
             files=[asdict(f) for f in files],
         )
-        if not events.claim(key, asdict(pending)):
+        return self.store.table("events").claim(f"msg:{channel}:{message_ts}", asdict(received))
+
+    def reply_from_thread(
+        self, *, channel: str, thread_ts: str, message_ts: str, user: str, text: str, files: Sequence[SlackFile]
+    ) -> bool:
+        """A person's reply in a case thread. False when ignored (not a case thread, or already handled)."""
+        key = f"msg:{channel}:{message_ts}"
+        if self.store.table("events").get(key) is None and not self.receive_thread_reply(
+            channel=channel, thread_ts=thread_ts, message_ts=message_ts, user=user, text=text, files=files
+        ):
             return False
+        return self._take_up(key)
+
+    def _take_up(self, key: str) -> bool:
+        """Deliver what the record at `key` still needs; False when there is nothing left to do."""
+        record = self.store.table("events").get(key) or {}
+        state = record.get("state")
+        if self._is_in_flight(key):
+            return False
+        if state == "sending":
+            self._deliver(key, PendingReply(**record), resumed=True)
+            return True
+        if state != "received":
+            return False
+        received = ReceivedReply(**record)
+        if received.kind == "command":
+            try:
+                self.reply_from_command(key)
+            except BotError as error:
+                logger.warning("a resumed reply of %s could not be sent: %s", received.user, error)
+            return True
+        prefix = self.attribution(received.user)
+        pending = PendingReply(
+            prefix=prefix,
+            case_id=received.ref,
+            channel=received.channel,
+            thread_ts=received.thread_ts,
+            message_ts=received.message_ts,
+            user=received.user,
+            bodies=split_body(prefix, plain_text_from_slack(received.text, self.display_name)),
+            files=received.files,
+            created_at=received.created_at,
+        )
         self._deliver(key, pending)
         return True
 
@@ -493,8 +583,7 @@ class CaseService:
                 if raw.get("state") == "posting":
                     self._resume_card(key, raw)
                     resumed += 1
-                elif raw.get("state") == "sending" and not self._is_in_flight(key):
-                    self._deliver(key, PendingReply(**raw), resumed=True)
+                elif raw.get("state") in ("received", "sending") and self._take_up(key):
                     resumed += 1
             except BotError as error:
                 logger.warning("could not resume %s: %s", key, error)
@@ -510,6 +599,14 @@ class CaseService:
                 return
             self._in_flight.add(key)
         events = self.store.table("events")
+        current = events.get(key) or {}
+        if current.get("state") in ("sent", "failed"):
+            # Another thread finished it between our look and our claim: nothing left to send.
+            with self._in_flight_lock:
+                self._in_flight.discard(key)
+            return
+        if resumed and current.get("state") == "sending":
+            pending = PendingReply(**current)  # the freshest progress, not a snapshot taken earlier
         try:
             events.put(key, asdict(pending))
             self._send_parts(key, pending, check_aws_first=resumed)
@@ -612,6 +709,9 @@ class CaseService:
         if not file.url:
             info = self.slack.files_info(file=file.file_id)["file"]
             file = SlackFile.from_payload(info)
+        if not self._is_slack_url(file.url):
+            # The bot token goes only to Slack: a forged payload must not make us send it elsewhere.
+            raise BotError("file_download_failed", name=file.name)
         request = urllib.request.Request(
             file.url, headers={"Authorization": f"Bearer {self.services.settings.slack_bot_token}"}
         )
@@ -623,6 +723,13 @@ class CaseService:
         if len(data) > MAX_ATTACHMENT_BYTES:
             raise AttachmentProblem("attachment_size_limit", code="AttachmentSetSizeLimitExceeded", name=file.name)
         return data
+
+    def _is_slack_url(self, url: str) -> bool:
+        from urllib.parse import urlsplit
+
+        host = (urlsplit(url).hostname or "").lower()
+        api_host = (urlsplit(self.services.settings.slack_api_url).hostname or "").lower()
+        return host == api_host or host == "slack.com" or host.endswith(".slack.com")
 
     # Slack posting -----------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import render
 from bot.aws import SupportGateway
-from bot.config import ConfigError, Settings
+from bot.config import Settings
 from bot.errors import BotError
 from bot.services import slack_client
 
@@ -61,12 +61,11 @@ def run_checks(settings: Settings, *, out: TextIO, gateway: SupportGateway | Non
         sandbox = start_sandbox(SandboxOptions(reply_delay_seconds=-1, state_path=None))
         gateway = sandbox_gateway(sandbox.url)
     try:
+        results = [check_slack(settings), check_signing(settings)]
         try:
-            gateway = gateway or SupportGateway(region=settings.aws_region)
-        except ConfigError as error:
-            out.write(f"{error}\n")
-            return 1
-        results = [check_slack(settings), check_signing(settings), check_aws(gateway)]
+            results.append(check_aws(gateway or SupportGateway(region=settings.aws_region)))
+        except BotError as error:
+            results.append(CheckResult("aws", False, render.error_text(error)))
     finally:
         if sandbox:
             sandbox.stop()

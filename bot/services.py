@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from slack_sdk import WebClient
-from slack_sdk.http_retry.builtin_handlers import (
-    ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
-    ServerErrorRetryHandler,
-)
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from bot.aws import SupportGateway
 from bot.config import Settings
@@ -37,15 +34,14 @@ class Worker(Protocol):
 
 
 def slack_client(settings: Settings) -> WebClient:
-    """Every Web API call goes through a client like this: SLACK_API_URL, retries on 429 and 5xx."""
+    """Every Web API call goes through a client like this: SLACK_API_URL, resent only on 429.
+
+    A 429 means Slack did nothing, so resending (after Retry-After) is safe. A 5xx or a dropped
+    connection may come after Slack stored a message: resending would post it twice, so those
+    fail to the caller, which knows whether a retry is safe.
+    """
     client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=30)
-    client.retry_handlers.extend(
-        [
-            ConnectionErrorRetryHandler(max_retry_count=2),
-            RateLimitErrorRetryHandler(max_retry_count=5),
-            ServerErrorRetryHandler(max_retry_count=3),
-        ]
-    )
+    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=5))
     return client
 
 
@@ -63,6 +59,7 @@ class Services:
     work: OrderedWork = field(default_factory=lambda: OrderedWork(max_workers=64))
     bot_user_id: str = ""
     _parts: dict[str, Any] = field(default_factory=dict)
+    _parts_lock: threading.RLock = field(default_factory=threading.RLock)
 
     @property
     def cases(self):  # -> bot.cases.CaseService
@@ -81,11 +78,13 @@ class Services:
         return self._part("schedules", "bot.schedule", "DigestScheduler")
 
     def _part(self, name: str, module: str, cls: str) -> Any:
-        if name not in self._parts:
-            import importlib
+        # Built once: each part keeps in-process state (in-flight sets, per-case locks, caches).
+        with self._parts_lock:
+            if name not in self._parts:
+                import importlib
 
-            self._parts[name] = getattr(importlib.import_module(module), cls)(self)
-        return self._parts[name]
+                self._parts[name] = getattr(importlib.import_module(module), cls)(self)
+            return self._parts[name]
 
     def warm_up(self) -> None:
         """Pay first-use costs at start, not on the first person's request: templates compiled,
@@ -124,6 +123,8 @@ class Services:
 
     def close(self) -> None:
         self.stop_workers()
+        # Let work already acked finish (what does not is resumed from the store at the next start).
+        self.work.wait_idle(timeout=5)
         self.listener_executor.shutdown(wait=False, cancel_futures=True)
         self.work.shutdown()
         self.store.close()

@@ -24,13 +24,7 @@ def make_wsgi_app(app: App, services: Services) -> Callable[..., Iterable[bytes]
     def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path == HEALTH_PATH and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
-            ok, body = services.health()
-            payload = json.dumps(body).encode()
-            start_response(
-                "200 OK" if ok else "503 Service Unavailable",
-                [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))],
-            )
-            return [payload]
+            return _health(services, start_response)
         gate = services.work.gate
         gate.request_started()
         try:
@@ -39,6 +33,29 @@ def make_wsgi_app(app: App, services: Services) -> Callable[..., Iterable[bytes]
             gate.request_finished()
 
     return wsgi
+
+
+def make_health_app(services: Services) -> Callable[..., Iterable[bytes]]:
+    """Only GET /healthz: what Socket Mode serves on $PORT (Slack's requests arrive over the socket,
+    so an HTTP /slack/events there would be unsigned and must not exist)."""
+
+    def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO", "") == HEALTH_PATH and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+            return _health(services, start_response)
+        start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", "9")])
+        return [b"Not Found"]
+
+    return wsgi
+
+
+def _health(services: Services, start_response: Callable[..., Any]) -> Iterable[bytes]:
+    ok, body = services.health()
+    payload = json.dumps(body).encode()
+    start_response(
+        "200 OK" if ok else "503 Service Unavailable",
+        [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))],
+    )
+    return [payload]
 
 
 def serve(wsgi: Callable[..., Iterable[bytes]], port: int, host: str = "0.0.0.0", threads: int = 16) -> None:

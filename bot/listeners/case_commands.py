@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from slack_bolt import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import render
+from bot.aws import parse_case_ref
+from bot.cases import plain_text_from_slack
 from bot.errors import SlackError, UserInputError
 from bot.listeners.commands import CommandRequest
 from bot.services import Services
@@ -83,12 +86,20 @@ def unlink(services: Services, request: CommandRequest, respond: Respond, client
     respond(response_type="ephemeral", text=render.text("case_unlinked", case=case))
 
 
-def reply(services: Services, request: CommandRequest, respond: Respond, client: WebClient) -> None:
+def prepare_reply(services: Services, request: CommandRequest) -> CommandRequest:
+    """Before the ack: check the words and note the reply durably (no AWS call here)."""
     ref = _case_ref(request, "/aws-support reply <case> <text…>")
-    text = request.rest.split(maxsplit=1)[1] if len(request.rest.split(maxsplit=1)) > 1 else ""
+    parse_case_ref(ref)
+    parts = request.rest.split(maxsplit=1)
+    text = plain_text_from_slack(parts[1] if len(parts) > 1 else "", services.cases.display_name_if_known)
     if not text.strip():
         raise UserInputError("reply_usage")
-    case = services.cases.reply_from_command(ref, text, user=request.user_id, channel=request.channel_id)
+    key = services.cases.receive_command_reply(ref, text, user=request.user_id, channel=request.channel_id)
+    return replace(request, intake=key)
+
+
+def reply(services: Services, request: CommandRequest, respond: Respond, client: WebClient) -> None:
+    case = services.cases.reply_from_command(request.intake)
     linked = services.cases.link_in(case.case_id, request.channel_id) is not None
     respond(response_type="ephemeral", text=render.text("reply_sent", case=case, linked=linked))
 

@@ -30,6 +30,7 @@ class CommandRequest:
     args: list[str]
     trigger_id: str
     team_id: str = ""
+    intake: str = ""  # the store key of what was noted before the ack (see PREPARE)
 
     @property
     def rest(self) -> str:
@@ -60,6 +61,14 @@ def _handlers() -> dict[str, Handler]:
     }
 
 
+def _prepare() -> dict[str, Callable[[Services, CommandRequest], CommandRequest]]:
+    """Sub-commands that note what they were asked in the store before the ack: Slack does not
+    resend an acknowledged command, so a crash after the ack must find it there."""
+    from bot.listeners import case_commands
+
+    return {"reply": case_commands.prepare_reply}
+
+
 def handle_command(ack: Ack, command: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
     services: Services = context["services"]
     text = (command.get("text") or "").strip()
@@ -77,6 +86,13 @@ def handle_command(ack: Ack, command: dict, respond: Respond, client: WebClient,
     if handler is None:
         ack(response_type="ephemeral", text=render.text("unknown_subcommand", word=args[0]))
         return
+    prepare = _prepare().get(name)
+    if prepare is not None:
+        try:
+            request = prepare(services, request)
+        except BotError as error:
+            ack(response_type="ephemeral", text=render.error_text(error))
+            return
     ack()
 
     def run() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from slack_bolt import App, BoltContext
 
 from bot.cases import SlackFile
@@ -44,5 +46,22 @@ def thread_message(event: dict, context: BoltContext) -> None:
     services.work.submit(deliver, key=f"{event['channel']}|{event['thread_ts']}")
 
 
+def note_case_reply(body: dict, context: BoltContext, next: Callable[[], None]) -> None:  # noqa: A002
+    """Runs before Bolt acks the event: a case reply is in the store before Slack stops retrying."""
+    event = body.get("event") if body.get("type") == "event_callback" else None
+    if event and event.get("type") == "message" and is_case_reply(event):
+        services: Services = context["services"]
+        services.cases.receive_thread_reply(
+            channel=event["channel"],
+            thread_ts=event["thread_ts"],
+            message_ts=event["ts"],
+            user=event["user"],
+            text=event.get("text") or "",
+            files=[SlackFile.from_payload(f) for f in event.get("files") or []],
+        )
+    next()
+
+
 def register(app: App) -> None:
+    app.middleware(note_case_reply)
     app.event("message")(thread_message)

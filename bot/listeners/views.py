@@ -185,13 +185,15 @@ def submit_reply(ack: Ack, body: dict, view: dict, client: WebClient, context: B
     if form.errors:
         ack(response_action="errors", errors=form.errors)
         return
-    ack()
     channel = metadata.get("channel", user)
     case_id = metadata.get("case_id", "")
+    # Noted before the ack closes the modal: a crash after it must not lose what was typed.
+    key = services.cases.receive_command_reply(case_id, text, user=user, channel=channel, cc=cc, files=files)
+    ack()
 
     def run() -> None:
         try:
-            services.cases.reply_from_command(case_id, text, user=user, channel=channel, cc=cc, files=files)
+            services.cases.reply_from_command(key)
         except BotError as error:
             _tell(client, channel, user, render.text("reply_not_sent", reason=render.error_text(error), text=text))
 

@@ -85,11 +85,11 @@ def test_reply_command_sends_attributed_text_and_mirrors_it_into_the_thread(bot)
     assert "Logs are attached to ticket 42." in mirror.params["text"]
 
 
-def test_reply_without_text_or_case_gets_usage(bot):
-    bot.command("reply")
-    assert "Usage" in bot.wait_for_response()["text"]
-    bot.command("reply 1234567890")
-    assert "Usage" in bot.wait_for_response(count=1)["text"]
+def test_reply_without_text_or_case_gets_usage_in_the_ack(bot):
+    assert "Usage" in bot.command("reply").body["text"]
+    assert "Usage" in bot.command("reply 1234567890").body["text"]
+    assert "not a case" in bot.command("reply banana some text").body["text"]
+    assert bot.sandbox.calls.total() == 0
 
 
 def test_resolve_is_for_the_linker_opener_or_admins_and_redraws_the_card(bot):

@@ -181,3 +181,33 @@ def test_a_card_lost_in_a_crash_is_posted_after_restart(bot_factory):
     assert second.services.cases.resume_pending() == 1
     [post] = second.slack.calls("chat.postMessage")
     assert second.services.cases.link_in(case.case_id, "C1").card_ts == post.response["ts"]
+
+
+def test_a_thread_reply_is_in_the_store_before_slack_gets_its_ack(bot):
+    case, card = linked(bot)
+    delivery = bot.user_message("C1", "noted first", thread_ts=card["ts"])
+    assert delivery.response.status == 200
+    # Checked right after the 200, whatever the after-ack work has done by now.
+    record = bot.services.store.table("events").get(f"msg:C1:{delivery.event['ts']}")
+    assert record is not None and record["state"] in ("received", "sending", "sent")
+    wait_for_reaction(bot, delivery.event["ts"])
+
+
+def test_replies_acked_but_not_started_before_a_crash_are_sent_after_restart(bot_factory):
+    first = bot_factory()
+    first.slack.add_user("U1", real_name="Ana", display_name="ana")
+    case, card = linked(first)
+    # What a kill -9 right after the acks leaves: two noted replies, nothing sent yet.
+    assert first.services.cases.receive_thread_reply(
+        channel="C1", thread_ts=card["ts"], message_ts="1700000001.000100", user="U1", text="from the thread", files=[]
+    )
+    first.services.cases.receive_command_reply(case.display_id, "from the command", user="U1", channel="C1")
+    db_path = first.db_path
+    first.stop()
+
+    second = bot_factory(db_path=db_path)
+    assert second.services.cases.resume_pending() == 2
+    bodies = [c.body for c in communications(second, case.case_id)]
+    assert bodies.count("ana via Slack: from the thread") == 1
+    assert bodies.count("ana via Slack: from the command") == 1
+    assert second.services.cases.resume_pending() == 0
