@@ -52,6 +52,9 @@ class Fault:
     code: str
     remaining: int
     message: str | None
+    # True: the operation is carried out, then the error is answered (a response lost on the way,
+    # as when AWS answers 5xx or times out after doing the work).
+    after_processing: bool = False
 
 
 class Faults:
@@ -61,20 +64,20 @@ class Faults:
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
 
-    def add(self, operation: str, code: str, count: int, message: str | None) -> None:
+    def add(self, operation: str, code: str, count: int, message: str | None, after_processing: bool = False) -> None:
         if count < 1:
             raise ValueError("count must be >= 1")
         with self._lock:
-            self._faults.append(Fault(operation, code, count, message))
+            self._faults.append(Fault(operation, code, count, message, after_processing))
 
-    def take(self, operation: str) -> SupportError | None:
+    def take(self, operation: str) -> Fault | None:
         with self._lock:
             for fault in self._faults:
                 if fault.operation in (operation, ANY_OPERATION):
                     fault.remaining -= 1
                     if fault.remaining == 0:
                         self._faults.remove(fault)
-                    return SupportError(fault.code, fault.message)
+                    return fault
         return None
 
     def clear(self) -> None:
@@ -150,9 +153,12 @@ class SandboxServer:
 
     # Control -----------------------------------------------------------------------------------
 
-    def inject_fault(self, operation: str, code: str, count: int = 1, message: str | None = None) -> None:
-        """The next `count` calls of `operation` ("*" = any) fail with `code`."""
-        self.faults.add(operation, code, count, message)
+    def inject_fault(
+        self, operation: str, code: str, count: int = 1, message: str | None = None, after_processing: bool = False
+    ) -> None:
+        """The next `count` calls of `operation` ("*" = any) fail with `code` (after doing the work
+        when `after_processing`: the answer is lost, not the request)."""
+        self.faults.add(operation, code, count, message, after_processing)
 
     def clear_faults(self) -> None:
         self.faults.clear()
@@ -221,11 +227,14 @@ class SandboxServer:
             time.sleep(self._latency)
         try:
             fault = self.faults.take(operation)
-            if fault is not None:
-                raise fault
+            if fault is not None and not fault.after_processing:
+                raise SupportError(fault.code, fault.message)
             if not target.startswith(TARGET_PREFIX):
                 raise SupportError("UnknownOperationException", f"Unknown target {target!r}")
-            return 200, self.api.call(operation, _parse_json(body))
+            answer = self.api.call(operation, _parse_json(body))
+            if fault is not None:
+                raise SupportError(fault.code, fault.message)
+            return 200, answer
         except SupportError as error:
             return error.status, error.body()
         except Exception:  # the request's boundary: whatever broke, answer like the service does
@@ -272,6 +281,7 @@ def _control_faults(server: SandboxServer, body: dict[str, Any]) -> dict[str, An
         code=_required(body, "code"),
         count=int(body.get("count", 1)),
         message=body.get("message"),
+        after_processing=bool(body.get("after_processing", False)),
     )
     return {"ok": True}
 
