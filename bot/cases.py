@@ -16,8 +16,9 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError
@@ -221,14 +222,106 @@ class CaseService:
 
     # Opening and linking -----------------------------------------------------------------
 
+    def receive_new_case(self, new_case: NewCase, files: Sequence[SlackFile], *, opened_by: str, channel: str) -> str:
+        """Note a submitted Create case form before its ack closes the modal; returns the key."""
+        key = f"create:{opened_by}:{time.time_ns()}"
+        self.store.table("events").put(
+            key,
+            {
+                "state": "received",
+                "new_case": asdict(new_case),
+                "files": [asdict(f) for f in files],
+                "opened_by": opened_by,
+                "channel": channel,
+                "created_at": time.time(),
+            },
+        )
+        return key
+
+    def open_noted_case(self, key: str) -> None:
+        """Open the case noted at `key` (once, also across a crash) and tell the person how it went."""
+        events = self.store.table("events")
+        noted = events.get(key)
+        if not noted:
+            return
+        new_case = NewCase(
+            **{**noted["new_case"], "cc_email_addresses": tuple(noted["new_case"]["cc_email_addresses"])}
+        )
+        user, channel = noted["opened_by"], noted["channel"]
+        try:
+            case_id = noted.get("case_id") or self._find_interrupted_create(noted, new_case)
+            if case_id:
+                case, card_error = self._card_for_opened_case(case_id, channel, user)
+            else:
+                events.put(key, dict(noted, state="creating", creating_since=time.time()))
+                files = [SlackFile(**f) for f in noted["files"]]
+                case, _, card_error = self.open_case(
+                    new_case,
+                    files,
+                    opened_by=user,
+                    channel=channel,
+                    on_created=lambda cid: events.put(key, dict(noted, state="created", case_id=cid)),
+                )
+        except BotError as error:
+            events.delete(key)
+            reason = render.error_text(error)
+            self.tell(
+                channel,
+                user,
+                render.text("case_open_failed", reason=reason, subject=new_case.subject, description=new_case.body),
+            )
+            return
+        events.delete(key)
+        if card_error is not None:
+            reason = render.error_text(card_error)
+            self.tell(channel, user, render.text("case_opened_card_failed", case=case, reason=reason))
+
+    def _find_interrupted_create(self, noted: dict[str, Any], new_case: NewCase) -> str | None:
+        """A crash while CreateCase was under way: did AWS open it? (CreateCase has no idempotency token.)"""
+        if noted.get("state") != "creating":
+            return None
+        since = datetime.fromtimestamp(noted["creating_since"] - 300, UTC).isoformat()
+        for case in self.gateway.list_cases(include_resolved=True, after_time=since):
+            if case.subject == new_case.subject and case.service_code == new_case.service_code:
+                return case.case_id
+        return None
+
+    def _card_for_opened_case(self, case_id: str, channel: str, user: str) -> tuple[Case, BotError | None]:
+        case = self.gateway.get_case(case_id, include_communications=False)
+        if self.link_in(case_id, channel) is not None:
+            return case, None
+        try:
+            self.post_card(case, channel, linked_by=user, opened_by=user)
+        except BotError as error:
+            return case, error
+        return case, None
+
+    def tell(self, channel: str, user: str, text: str) -> None:
+        """An ephemeral note to the person in the channel; a DM when the bot cannot post there."""
+        try:
+            self.slack.chat_postEphemeral(channel=channel, user=user, text=text)
+        except SlackApiError:
+            try:
+                self.slack.chat_postMessage(channel=user, text=text)
+            except SlackApiError as exc:
+                logger.warning("could not tell %s: %s", user, _slack_error(exc))
+
     def open_case(
-        self, new_case: NewCase, files: Sequence[SlackFile], *, opened_by: str, channel: str
+        self,
+        new_case: NewCase,
+        files: Sequence[SlackFile],
+        *,
+        opened_by: str,
+        channel: str,
+        on_created: Callable[[str], None] | None = None,
     ) -> tuple[Case, CaseLink | None, BotError | None]:
         """Upload the files, CreateCase, then post the card; a card Slack refused comes back as an error."""
         attachment_set_id = self.upload_files(files) if files else None
         if attachment_set_id:
             new_case = NewCase(**{**asdict(new_case), "attachment_set_id": attachment_set_id})
         case_id = self.gateway.create_case(new_case)
+        if on_created is not None:
+            on_created(case_id)
         # The opening description is ours: the poller must never echo it into the thread. (A crash
         # before this line leaves no card, hence no thread to echo into.)
         self.store.table("outbound").put(
@@ -580,7 +673,10 @@ class CaseService:
                 events.delete(key)  # Slack redelivers within minutes: older markers only take space
                 continue
             try:
-                if raw.get("state") == "posting":
+                if key.startswith("create:"):
+                    self.open_noted_case(key)
+                    resumed += 1
+                elif raw.get("state") == "posting":
                     self._resume_card(key, raw)
                     resumed += 1
                 elif raw.get("state") in ("received", "sending") and self._take_up(key):

@@ -10,7 +10,6 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
 from bot import render
 from bot.cases import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS_PER_SET, MAX_CC, SlackFile
@@ -146,7 +145,6 @@ def submit_create_case(ack: Ack, body: dict, view: dict, client: WebClient, cont
     if form.errors:
         ack(response_action="errors", errors=form.errors)
         return
-    ack()
     new_case = NewCase(
         subject=subject,
         service_code=service_code,
@@ -157,21 +155,10 @@ def submit_create_case(ack: Ack, body: dict, view: dict, client: WebClient, cont
         language=form.choice("language") or "en",
         cc_email_addresses=tuple(cc),
     )
-
-    def run() -> None:
-        try:
-            case, _, card_error = services.cases.open_case(new_case, files, opened_by=user, channel=channel)
-        except BotError as error:
-            failure = render.text(
-                "case_open_failed", reason=render.error_text(error), subject=subject, description=description
-            )
-            _tell(client, channel, user, failure)
-            return
-        if card_error is not None:
-            reason = render.error_text(card_error)
-            _tell(client, channel, user, render.text("case_opened_card_failed", case=case, reason=reason))
-
-    services.work.submit(run)
+    # Noted before the ack closes the modal: what the person typed survives a crash after it.
+    key = services.cases.receive_new_case(new_case, files, opened_by=user, channel=channel)
+    ack()
+    services.work.submit(lambda: services.cases.open_noted_case(key))
 
 
 def submit_reply(ack: Ack, body: dict, view: dict, client: WebClient, context: BoltContext) -> None:
@@ -195,20 +182,11 @@ def submit_reply(ack: Ack, body: dict, view: dict, client: WebClient, context: B
         try:
             services.cases.reply_from_command(key)
         except BotError as error:
-            _tell(client, channel, user, render.text("reply_not_sent", reason=render.error_text(error), text=text))
+            services.cases.tell(
+                channel, user, render.text("reply_not_sent", reason=render.error_text(error), text=text)
+            )
 
     services.work.submit(run, key=case_id)
-
-
-def _tell(client: WebClient, channel: str, user: str, text: str) -> None:
-    """An ephemeral note to the person in the channel; a DM when the bot cannot post there."""
-    try:
-        client.chat_postEphemeral(channel=channel, user=user, text=text)
-    except SlackApiError:
-        try:
-            client.chat_postMessage(channel=user, text=text)
-        except SlackApiError as exc:
-            logger.warning("could not tell %s: %s", user, exc.response.get("error"))
 
 
 def register(app: App) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -186,3 +187,28 @@ def test_private_metadata_carries_the_channel(bot):
     bot.command("create", channel="C777")
     [call] = bot.slack.wait_for("views.open")
     assert json.loads(call.response["view"]["private_metadata"]) == {"channel": "C777"}
+
+
+def test_a_form_acked_before_a_crash_is_opened_after_restart_once(bot_factory):
+    from bot.domain import NewCase
+
+    first = bot_factory()
+    new_case = NewCase("Queue stuck", SERVICE, CATEGORY, "normal", "Messages pile up.")
+    first.services.cases.receive_new_case(new_case, [], opened_by="U1", channel="C1")
+    # And one whose CreateCase went through just before the crash, its answer never recorded.
+    key = first.services.cases.receive_new_case(
+        NewCase("Disk full", SERVICE, CATEGORY, "low", "Full."), [], opened_by="U1", channel="C1"
+    )
+    events = first.services.store.table("events")
+    events.put(key, dict(events.get(key), state="creating", creating_since=time.time()))
+    first.services.gateway.create_case(NewCase("Disk full", SERVICE, CATEGORY, "low", "Full."))
+    db_path = first.db_path
+    first.stop()
+
+    second = bot_factory(db_path=db_path)
+    assert second.services.cases.resume_pending() == 2
+    subjects = sorted(c.subject for c in second.services.gateway.list_cases())
+    assert subjects == ["Disk full", "Queue stuck"]  # each once
+    cards = second.slack.calls("chat.postMessage", lambda c: c.params.get("blocks") is not None)
+    assert len(cards) == 2
+    assert second.services.cases.resume_pending() == 0
