@@ -12,6 +12,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from bot import render
 from bot.config import ConfigError, Settings, load_settings
 
 logger = logging.getLogger("bot")
@@ -68,7 +69,6 @@ def _settings(args: argparse.Namespace, *, require_slack: bool) -> Settings:
 def run_serve(args: argparse.Namespace) -> int:
     from slack_sdk.errors import SlackApiError
 
-    from bot import render
     from bot.app import build_app
     from bot.runtime import SandboxOptions, build_services, sandbox_gateway, start_sandbox
     from bot.web import make_health_app, make_wsgi_app, serve
@@ -153,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_check(args)
         return run_serve(args)
     except ConfigError as error:
-        print(f"configuration error: {error}", file=sys.stderr)
+        print(render.text("config_error", message=str(error)), file=sys.stderr)
         # `check` promises 0 or 1; the other commands use 2, the usual code for a bad setup.
         return 1 if args.command == "check" else 2
 

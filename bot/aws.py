@@ -434,18 +434,6 @@ class SupportGateway:
 
         return self._options.get(("severity", language), load)
 
-    def supported_languages(self, issue_type: str, service_code: str, category_code: str) -> list[tuple[str, str]]:
-        """(code, display name) pairs AWS accepts for this service and category."""
-
-        def load() -> list[tuple[str, str]]:
-            with aws_errors():
-                raw = self.client.describe_supported_languages(
-                    issueType=issue_type, serviceCode=service_code, categoryCode=category_code
-                )["supportedLanguages"]
-            return [(lang["code"], lang.get("display") or lang.get("language") or lang["code"]) for lang in raw]
-
-        return self._options.get(("languages", issue_type, service_code, category_code), load)
-
     # Trusted Advisor ---------------------------------------------------------------------
 
     def trusted_advisor_checks(self, language: str = "en") -> list[TrustedAdvisorCheck]:

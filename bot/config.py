@@ -12,7 +12,13 @@ DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 
 
 class ConfigError(ValueError):
-    """A setting is missing or malformed; the message says which and what to do."""
+    """A setting is missing or malformed; the message (templates/messages.txt.j2) says which and what to do."""
+
+    def __init__(self, key: str, **params: object) -> None:
+        from bot import render
+
+        self.key = key
+        super().__init__(render.text(key, **params))
 
 
 @dataclass(frozen=True)
@@ -51,33 +57,30 @@ def load_settings(
     secret = env.get("SLACK_SIGNING_SECRET", "").strip()
     if require_slack:
         if not token:
-            raise ConfigError("SLACK_BOT_TOKEN is not set: copy the Bot User OAuth Token (xoxb-…) of your app.")
+            raise ConfigError("config_no_bot_token")
         if not app_token and not secret:
-            raise ConfigError(
-                "SLACK_SIGNING_SECRET is not set: copy it from Basic Information > App Credentials, "
-                "or set SLACK_APP_TOKEN (xapp-…) to use Socket Mode."
-            )
+            raise ConfigError("config_no_secret")
         if app_token and not app_token.startswith("xapp-"):
-            raise ConfigError("SLACK_APP_TOKEN must be an app-level token starting with xapp-.")
+            raise ConfigError("config_bad_app_token")
 
     try:
         port = int(env.get("PORT", "3000"))
     except ValueError as exc:
-        raise ConfigError(f"PORT must be a number, got {env.get('PORT')!r}.") from exc
+        raise ConfigError("config_bad_port", value=env.get("PORT")) from exc
 
     raw_interval = env.get("POLL_INTERVAL_SECONDS", "60")
     try:
         interval = float(raw_interval)
     except ValueError as exc:
-        raise ConfigError(f"POLL_INTERVAL_SECONDS must be a number of seconds, got {raw_interval!r}.") from exc
+        raise ConfigError("config_bad_interval", value=raw_interval) from exc
     if not math.isfinite(interval) or interval < 1:
-        raise ConfigError(f"POLL_INTERVAL_SECONDS must be at least 1 second, got {raw_interval}.")
+        raise ConfigError("config_bad_interval", value=raw_interval)
 
     zone = env.get("DIGEST_TIMEZONE", "UTC").strip() or "UTC"
     try:
         ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ConfigError(f"DIGEST_TIMEZONE {zone!r} is not an IANA time zone (e.g. Europe/Paris).") from exc
+        raise ConfigError("config_bad_zone", value=zone) from exc
 
     admins = frozenset(a.strip() for a in env.get("BOT_ADMINS", "").split(",") if a.strip())
     api_url = env.get("SLACK_API_URL", "").strip() or DEFAULT_SLACK_API_URL
