@@ -242,7 +242,7 @@ class CheckRefresher:
 
     def poll_refreshes(self, client: Any, now: datetime | None = None) -> int:
         """Check the followed refreshes that are due and settle those that are over (follow-up posted,
-        or dropped when Slack refused it). Returns how many were settled."""
+        or dropped when Slack refused it or AWS cannot give what it needs). Returns how many were settled."""
         now = now or self.digests.clock()
         posted = 0
         for pending in self.pending_refreshes():
@@ -272,15 +272,30 @@ class CheckRefresher:
         )
 
     def _follow_up(self, client: Any, pending: PendingRefresh, now: datetime) -> bool:
-        """Post the updated digest in the thread once the refresh is over; False: look again later."""
+        """Post the updated digest in the thread once the refresh is over; False: look again later.
+
+        AWS failing is waited out only while it may pass (a retryable error) and until the deadline:
+        then the refresh counts as unfinished, and a follow-up that cannot be collected is dropped.
+        """
         try:
             report = self._refresh_report(pending, now)
-            if report is None:
+        except AwsError as error:
+            if self._worth_waiting(error, pending, now):
+                logger.warning("refresh follow-up for %s postponed: %s", pending.channel, error)
                 return False
+            logger.warning("refresh of %s not followed to its end: %s", pending.channel, error)
+            report = RefreshReport(unfinished=len(pending.check_ids))
+        if report is None:
+            return False
+        try:
             snapshot, blocks, text = self.digests.prepare(pending.channel, refresh=report)
         except AwsError as error:
-            logger.warning("refresh follow-up for %s postponed: %s", pending.channel, error)
-            return False
+            if self._worth_waiting(error, pending, now):
+                logger.warning("refresh follow-up for %s postponed: %s", pending.channel, error)
+                return False
+            logger.warning("refresh follow-up for %s dropped: %s", pending.channel, error)
+            self._drop_pending(pending)
+            return True
         self._save_pending(replace(pending, posting=True))
         try:
             self.digests.publish(client, pending.channel, snapshot, blocks, text, thread_ts=pending.thread_ts)
@@ -289,6 +304,10 @@ class CheckRefresher:
         finally:
             self._drop_pending(pending)
         return True
+
+    @staticmethod
+    def _worth_waiting(error: AwsError, pending: PendingRefresh, now: datetime) -> bool:
+        return error.retryable and now < pending.deadline
 
 
 def pending_key(channel: str, thread_ts: str) -> str:

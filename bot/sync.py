@@ -10,10 +10,15 @@ Deliveries, written to the case's SyncState ("pending", sync_state.py) before an
 so the intent survives a kill -9. ThreadPoster (thread_poster.py) then posts them, and first
 reconciles whatever a crash left pending against the threads themselves.
 
-"Sync this case now" is `CaseSync.sync_case(case_id)`: the poller, a button or a future
-EventBridge/SQS consumer ("Support Case Update" events) all call the same thing; the poller
-is the backstop that guarantees nothing is missed. Watched channels (watch.py) get their cards
-at the end of each cycle.
+"Sync this case now" is `CaseSync.sync_case(case_id)`: a button or a future EventBridge/SQS
+consumer ("Support Case Update" events) call it; the poller is the backstop that guarantees
+nothing is missed, and finishes whatever a `sync_case` left pending. Watched channels (watch.py)
+get their cards at the end of each cycle.
+
+Snapshots apply in the order they were read: a case read by the poller at the start of a batch
+may reach its case's lock after a Refresh click applied a newer read. Each case remembers when
+its last applied snapshot was asked for, and an older one is skipped: it would flip the card
+back (resolved -> opened) and post a status line that is no longer true.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from slack_sdk.errors import SlackApiError
 from bot.aws import DESCRIBE_CASES_BATCH
 from bot.cases import CaseLink, outbound_key
 from bot.domain import Case, Communication, parse_aws_time
-from bot.errors import AwsError
+from bot.errors import AwsError, SlackError
 from bot.sync_state import (
     Delivery,
     SyncState,
@@ -66,6 +71,13 @@ MISSING_RECHECK_SECONDS = 6 * 3600.0
 USER_ID = re.compile(r"[UW][A-Z0-9]+")
 
 
+class ThreadsRefused(SlackError):
+    """Slack refused the bot's messages for a case's threads in a way only its admins can fix
+    (a revoked token, a missing scope); the poller tries again, and fails the same way, until then."""
+
+    key = "sync_slack_refused"
+
+
 @dataclass
 class CycleReport:
     followed: int = 0
@@ -91,17 +103,31 @@ class CaseSync:
         self.poster = ThreadPoster(services.slack, services.gateway, self.states, self.stopping)
         self.watches = Watches(services, self)
         self._case_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
+        # case_id -> time.monotonic() just before the DescribeCases call whose snapshot was last applied.
+        self._applied_snapshot_at: dict[str, float] = {}
         self._resume_from = ""
 
     # Public: what any trigger calls ----------------------------------------------------
 
     def sync_case(self, case_id: str) -> int:
-        """Sync this case now (a button, an EventBridge event, the poller). Returns messages posted."""
+        """Sync this case now (a button, an EventBridge event). Returns messages posted.
+
+        Raises only BotErrors (AWS failures, ThreadsRefused): a sync that Slack or AWS interrupted
+        is left pending, and the poller finishes it on its next cycle.
+        """
+        asked_at = time.monotonic()
         cases = self.gateway.describe_cases([case_id])
         if not cases:
             return 0
+        case = cases[0]
         links = self.services.cases.links_for(case_id)
-        return self._sync(cases[0], links)
+        try:
+            return self._sync(case, links, asked_at)
+        except SyncInterrupted as reason:
+            logger.info("sync of %s interrupted, the poller resumes it: %s", case_id, reason)
+            return 0
+        except SlackApiError as exc:
+            raise ThreadsRefused(error=slack_error(exc), display_id=case.display_id) from exc
 
     def sync_from_event(self, event: dict[str, Any]) -> int:
         """An EventBridge event (source aws.support, "Support Case Update"): sync its case now.
@@ -152,6 +178,7 @@ class CaseSync:
         for batch in self._batches(due):
             if self.stopping.is_set():
                 break
+            asked_at = time.monotonic()
             try:
                 cases = {c.case_id: c for c in self.gateway.describe_cases(batch)}
             except AwsError as error:
@@ -165,7 +192,7 @@ class CaseSync:
                     continue
                 report.checked += 1
                 try:
-                    report.posted += self._sync(case, links[case_id])
+                    report.posted += self._sync(case, links[case_id], asked_at)
                 except SyncInterrupted as reason:
                     report.failed_cases += 1
                     logger.warning("sync of %s interrupted, resuming next cycle: %s", case_id, reason)
@@ -231,11 +258,18 @@ class CaseSync:
                 # Linked meanwhile (the snapshot is a few ms old)? Then its state is still needed.
                 if self.states.get(case_id) is not None and not self.services.cases.links_for(case_id):
                     self.states.delete(case_id)
+                    self._applied_snapshot_at.pop(case_id, None)
 
     # One case ----------------------------------------------------------------------------
 
-    def _sync(self, case: Case, links: list[CaseLink]) -> int:
+    def _sync(self, case: Case, links: list[CaseLink], asked_at: float) -> int:
+        """Apply a snapshot of the case read by a DescribeCases call made at `asked_at` (time.monotonic())."""
         with self._case_locks[case.case_id]:
+            applied_at = self._applied_snapshot_at.get(case.case_id)
+            if applied_at is not None and asked_at < applied_at:
+                logger.debug("case %s: skipping a snapshot older than the one applied", case.case_id)
+                return 0
+            self._applied_snapshot_at[case.case_id] = asked_at
             state = self.states.get(case.case_id)
             fresh = state is None or not state.watermark
             if fresh:

@@ -18,7 +18,7 @@ from slack_sdk.errors import SlackApiError
 from bot.domain import HIGH_SEVERITIES, Case, parse_aws_time
 from bot.errors import BotError, NotAllowed, UserInputError
 from bot.sync_state import aws_time, utcnow
-from bot.thread_poster import RECONCILE_MARGIN_SECONDS, SyncInterrupted
+from bot.thread_poster import RECONCILE_MARGIN_SECONDS
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -134,7 +134,7 @@ class Watches:
         self._set_carded(watch.channel, case, "done")
         try:
             self.sync.sync_case(case.case_id)  # the opening communication, without waiting a cycle
-        except (BotError, SyncInterrupted) as error:
+        except BotError as error:  # what sync_case could not finish, the poller does
             logger.warning("first sync of watched case %s deferred: %s", case.case_id, error)
         return 1
 

@@ -14,8 +14,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import boto3
 import pytest
 
+from bot.aws import SupportGateway
 from bot.schedule import ScheduleWorker
 from tests.digest.factories import assert_valid_message
 from tests.support.slack_requests import button_action
@@ -247,6 +249,60 @@ def test_a_refresh_under_way_is_still_followed_up_after_a_restart(bot_factory: A
     [follow_up] = second.slack.wait_for("chat.postMessage", lambda c: c.params.get("thread_ts") == message["ts"])
     assert "Refresh finished" in str(follow_up.params["blocks"])
     assert second.services.digests.pending_refreshes() == []
+
+
+def start_refresh(bot: Any) -> tuple[dict[str, Any], Any]:
+    """A digest, and a click on its Refresh checks: (the digest message, the refresh being followed)."""
+    message = post_digest(bot)
+    clicked = click(bot, message, "digest_refresh")
+    assert "Refreshing" in bot.wait_for_response(response_url=clicked.response_url)["text"]
+    [pending] = bot.services.digests.pending_refreshes()
+    return message, pending
+
+
+def follow_ups(bot: Any, message: dict[str, Any]) -> list[Any]:
+    return bot.slack.calls("chat.postMessage", lambda c: c.params.get("thread_ts") == message["ts"])
+
+
+def test_a_refresh_whose_progress_aws_refuses_is_followed_up_at_once_as_unfinished(bot: Any) -> None:
+    message, pending = start_refresh(bot)
+    bot.sandbox.inject_fault("DescribeTrustedAdvisorCheckRefreshStatuses", "AccessDeniedException")
+
+    ScheduleWorker(bot.services).run_once(pending.next_poll_at + timedelta(seconds=1))
+
+    [follow_up] = follow_ups(bot, message)
+    refreshed = blocks_by_id(follow_up.params["blocks"])["digest_refresh"]["text"]["text"]
+    assert f"{len(pending.check_ids):,} still running (shown as last refreshed)" in refreshed
+    assert bot.services.digests.pending_refreshes() == []
+
+
+def test_a_refresh_aws_keeps_failing_on_is_followed_up_at_its_deadline(bot: Any) -> None:
+    # One attempt per call, so that botocore does not back off between throttled attempts.
+    session = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
+    bot.services.gateway = SupportGateway(endpoint_url=bot.sandbox.url, session=session, max_attempts=1)
+    message, pending = start_refresh(bot)
+    bot.sandbox.inject_fault("DescribeTrustedAdvisorCheckRefreshStatuses", "ThrottlingException", count=100)
+    worker = ScheduleWorker(bot.services)
+
+    worker.run_once(pending.next_poll_at + timedelta(seconds=1))
+    assert follow_ups(bot, message) == []  # throttling passes: looked at again later
+    assert len(bot.services.digests.pending_refreshes()) == 1
+
+    worker.run_once(pending.deadline + timedelta(seconds=1))
+    [follow_up] = follow_ups(bot, message)
+    assert "still running (shown as last refreshed)" in str(follow_up.params["blocks"])
+    assert bot.services.digests.pending_refreshes() == []
+
+
+def test_a_follow_up_aws_will_not_collect_is_dropped(bot: Any) -> None:
+    message, pending = start_refresh(bot)
+    bot.sandbox.advance_clock(10)  # the refreshes are done
+    bot.sandbox.inject_fault("DescribeTrustedAdvisorChecks", "SubscriptionRequiredException")
+
+    ScheduleWorker(bot.services).run_once(pending.next_poll_at + timedelta(seconds=1))
+
+    assert bot.services.digests.pending_refreshes() == []  # not asked again every 10 s
+    assert follow_ups(bot, message) == []
 
 
 def test_the_console_link_is_acknowledged(bot: Any) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 from bot.domain import Case, NewCase
 from bot.thread_poster import EVENT_COMMUNICATION, EVENT_STATUS, ChannelPacer
 from tests.support.blocks import texts_in
+from tests.support.slack_requests import button_action
 
 SERVICE = "amazon-elastic-compute-cloud-linux"
 CATEGORY = "general-guidance"
@@ -27,6 +28,21 @@ def linked_case(bot: Any, channel: str = "C1", *, fast: bool = True) -> tuple[Ca
     link = bot.services.cases.post_card(case, channel, linked_by="U1")
     bot.services.sync.run_cycle()
     return case, link.thread_ts
+
+
+def click_card_button(bot: Any, channel: str, card_ts: str, action_id: str, user: str = "U1") -> None:
+    """A person clicks a button of the case card at `card_ts` (the card as Slack stores it now)."""
+    card = bot.slack.message(channel, card_ts)
+    [button] = [
+        e for b in card["blocks"] if b["type"] == "actions" for e in b["elements"] if e["action_id"] == action_id
+    ]
+    response = bot.requests.block_actions(
+        button_action(action_id, button["value"], block_id="case_actions"),
+        user_id=user,
+        channel_id=channel,
+        message=card,
+    )
+    assert response.status == 200
 
 
 def replies(bot: Any, channel: str, thread_ts: str) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import boto3
@@ -9,7 +10,7 @@ import pytest
 
 from bot.aws import SupportGateway
 from bot.errors import AwsError
-from tests.sync.helpers import communication_messages, linked_case, payload, shown_text
+from tests.sync.helpers import click_card_button, communication_messages, linked_case, payload, shown_text
 
 
 def test_slack_429_with_retry_after_is_honoured(bot):
@@ -45,6 +46,38 @@ def test_slack_5xx_is_reconciled_next_cycle_in_order_and_once(bot):
 
     assert [shown_text(m) for m in communication_messages(bot, "C1", thread)] == ["answer 1", "answer 2", "answer 3"]
     assert bot.slack.calls("conversations.replies", lambda c: c.params["ts"] == thread)
+
+
+def test_refresh_while_slack_fails_leaves_the_thread_to_the_next_cycle_quietly(bot, caplog):
+    caplog.set_level(logging.INFO, logger="bot")
+    case, thread = linked_case(bot)
+    bot.sandbox.add_aws_reply(case.case_id, "answer during an outage")
+    bot.slack.fail("chat.postMessage", error="internal_error", status=503)
+
+    click_card_button(bot, "C1", thread, "case_refresh")
+    bot.slack.wait_for("chat.postMessage", lambda c: c.status == 503)
+    assert bot.services.work.wait_idle(timeout=10)
+
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []  # no stack trace
+    assert "the poller resumes it" in caplog.text
+    assert bot.slack.calls("chat.postEphemeral") == []  # the card is refreshed: nothing for the clicker to do
+    bot.services.sync.run_cycle()
+    assert [shown_text(m) for m in communication_messages(bot, "C1", thread)] == ["answer during an outage"]
+
+
+def test_refresh_tells_the_clicker_when_slack_refuses_the_bot(bot):
+    case, thread = linked_case(bot)
+    bot.sandbox.add_aws_reply(case.case_id, "an answer Slack will not take")
+    bot.slack.fail("chat.postMessage", error="token_revoked")
+
+    click_card_button(bot, "C1", thread, "case_refresh", user="U7")
+
+    [told] = bot.slack.wait_for("chat.postEphemeral")
+    assert told.params["user"] == "U7" and told.params["channel"] == "C1"
+    assert "Slack refused the bot's messages in the thread of case" in told.params["text"]
+    assert case.display_id in told.params["text"] and "`token_revoked`" in told.params["text"]
+    bot.services.sync.run_cycle()  # Slack takes them again: the poller posts what was refused
+    assert [shown_text(m) for m in communication_messages(bot, "C1", thread)] == ["an answer Slack will not take"]
 
 
 def test_aws_throttling_stops_the_cycle_and_the_next_one_resumes_without_loss(bot):

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+
+from bot.thread_poster import ChannelPacer
 from tests.cases.helpers import action_ids, card_text
-from tests.sync.helpers import communication_messages, linked_case, shown_text, status_messages
+from tests.sync.helpers import (
+    click_card_button,
+    communication_messages,
+    linked_case,
+    open_case,
+    shown_text,
+    status_messages,
+)
 
 
 def card(bot, thread):
@@ -111,3 +121,36 @@ def test_an_eventbridge_case_update_syncs_that_case_now(bot):
     assert bot.services.sync.sync_from_event(event) == 2
 
     assert [shown_text(m) for m in communication_messages(bot, "C1", thread)] == ["pushed by an event"]
+
+
+def test_a_snapshot_read_before_a_refresh_click_never_undoes_it(bot):
+    sync = bot.services.sync
+    sync.poster.pacer = ChannelPacer(per_second=100, burst=100)
+    # A cycle's batch goes through its cases in case ID order: `busy` first, then `clicked`.
+    busy, clicked = sorted([open_case(bot), open_case(bot)], key=lambda c: c.case_id)
+    busy_thread = bot.services.cases.post_card(busy, "C1", linked_by="U1").thread_ts
+    clicked_thread = bot.services.cases.post_card(clicked, "C2", linked_by="U1").thread_ts
+    sync.run_cycle()
+
+    # The poller reads both cases, then waits on Slack's pace in C1 (an answer, then a status line).
+    bot.sandbox.add_aws_reply(busy.case_id, "Which instance?")
+    sync.poster.pacer = ChannelPacer(per_second=0.5, burst=1)
+    cycle = threading.Thread(target=sync.run_cycle)
+    cycle.start()
+    bot.slack.wait_for("chat.postMessage", lambda c: c.params.get("thread_ts") == busy_thread)
+
+    # Meanwhile the other case is resolved in the console, and someone clicks Refresh on its card.
+    bot.services.gateway.resolve_case(clicked.case_id)
+    click_card_button(bot, "C2", clicked_thread, "case_refresh")
+    bot.slack.wait_for("chat.postMessage", lambda c: c.params.get("thread_ts") == clicked_thread)
+    cycle.join(timeout=30)
+    assert not cycle.is_alive()
+    sync.poster.pacer = ChannelPacer(per_second=100, burst=100)
+    sync.wake(clicked.case_id)
+    sync.run_cycle()
+
+    lines = [m["text"] for m in status_messages(bot, "C2", clicked_thread)]
+    assert len(lines) == 1 and "now *resolved*" in lines[0], lines  # not resolved -> opened -> resolved
+    assert "case_reopen" in action_ids(bot.slack.message("C2", clicked_thread))
+    assert bot.services.cases.record(clicked.case_id).status == "resolved"
+    assert "waiting for an answer" in status_messages(bot, "C1", busy_thread)[-1]["text"]  # the poller did its part
