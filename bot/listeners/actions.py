@@ -86,8 +86,10 @@ def resolve_button(ack: Ack, body: dict, client: WebClient, context: BoltContext
 
 
 def _refresh(services: Services, case_id: str, user: str, channel: str) -> None:
+    # The sync first: it posts what the poller has not yet, and marks this read as the newest one,
+    # so an older poller snapshot can no longer redraw the card after the redraw below.
+    services.sync.sync_case(case_id)
     services.cases.refresh(case_id)
-    services.sync.sync_case(case_id)  # and post whatever AWS said that the poller has not yet
 
 
 def refresh_button(ack: Ack, body: dict, client: WebClient, context: BoltContext) -> None:
