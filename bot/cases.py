@@ -573,7 +573,12 @@ class CaseService:
         if not record or record.get("state") != "received":
             raise UserInputError("reply_already_handled")
         received = ReceivedReply(**record)
-        case = self.gateway.get_case(received.ref, include_communications=False)
+        try:
+            case = self.gateway.get_case(received.ref, include_communications=False)
+        except BotError:
+            # Nothing was sent; the person is told by the caller. Not to be retried at every start.
+            self.store.table("events").put(key, dict(record, state="failed"))
+            raise
         link = self.link_in(case.case_id, received.channel) or next(iter(self.links_for(case.case_id)), None)
         prefix = self.attribution(received.user)
         pending = PendingReply(
@@ -645,7 +650,8 @@ class CaseService:
             try:
                 self.reply_from_command(key)
             except BotError as error:
-                logger.warning("a resumed reply of %s could not be sent: %s", received.user, error)
+                note = render.text("reply_not_sent", reason=render.error_text(error), text=received.text)
+                self.tell(received.channel, received.user, note)
             return True
         prefix = self.attribution(received.user)
         pending = PendingReply(
