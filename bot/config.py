@@ -64,11 +64,12 @@ def load_settings(
             raise ConfigError("config_bad_app_token")
 
     try:
-        port = int(env.get("PORT", "3000"))
+        port = int(env.get("PORT", "").strip() or "3000")
     except ValueError as exc:
         raise ConfigError("config_bad_port", value=env.get("PORT")) from exc
 
-    raw_interval = env.get("POLL_INTERVAL_SECONDS", "60")
+    # An empty value means the default, as for every other setting.
+    raw_interval = env.get("POLL_INTERVAL_SECONDS", "").strip() or "60"
     try:
         interval = float(raw_interval)
     except ValueError as exc:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -67,7 +69,26 @@ def serve(wsgi: Callable[..., Iterable[bytes]], port: int, host: str = "0.0.0.0"
 
 
 def make_server(wsgi: Callable[..., Iterable[bytes]], port: int = 0, host: str = "127.0.0.1", threads: int = 16):
-    """A waitress server not yet running (tests and benchmarks call .run() in a thread, .close() after)."""
+    """A waitress server not yet running: run `.run()` in a thread, and stop it with stop_server()."""
     from waitress.server import create_server
 
     return create_server(wsgi, host=host, port=port, threads=threads, ident="aws-support-bot")
+
+
+def stop_server(server: Any, thread: threading.Thread | None) -> None:
+    """Stop a waitress server whose loop runs in `thread`, closing nothing while another thread uses it.
+
+    `server.close()` from here would close sockets under the loop's select() (EBADF in the loop
+    thread) and under request threads still writing. Instead: empty the loop's map so the loop
+    returns, let the request threads finish, and only then close the sockets, from this thread.
+    """
+    from waitress import wasyncore
+
+    dispatchers = dict(server._map)
+    server._map.clear()  # the loop runs `while map:`
+    if thread is not None:
+        with contextlib.suppress(OSError):
+            server.pull_trigger()  # wake its select() now rather than at its 1 s timeout
+        thread.join(timeout=5)
+    server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+    wasyncore.close_all(dispatchers)

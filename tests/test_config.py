@@ -145,3 +145,18 @@ def test_secrets_stay_out_of_repr_and_settings_are_frozen() -> None:
     assert "sign-secret" not in repr(loaded)
     with pytest.raises(dataclasses.FrozenInstanceError):
         loaded.port = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("name", ["PORT", "POLL_INTERVAL_SECONDS", "DIGEST_TIMEZONE", "BOT_DB_PATH", "SLACK_API_URL"])
+def test_an_empty_setting_means_its_default(name: str) -> None:
+    defaults = settings()
+    assert getattr(settings(**{name: ""}), _FIELDS[name]) == getattr(defaults, _FIELDS[name])
+
+
+_FIELDS = {
+    "PORT": "port",
+    "POLL_INTERVAL_SECONDS": "poll_interval_seconds",
+    "DIGEST_TIMEZONE": "digest_timezone",
+    "BOT_DB_PATH": "db_path",
+    "SLACK_API_URL": "slack_api_url",
+}

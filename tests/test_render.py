@@ -145,3 +145,12 @@ def test_text_renders_a_known_message_with_its_context_escaped() -> None:
 
     assert "&lt;!channel&gt;" in rendered
     assert "<!channel>" not in rendered
+
+
+def test_every_template_compiles() -> None:
+    # One broken messages*.txt.j2 would take every message down with it, unexpected_error included.
+    names = sorted(path.name for path in render.templates_dir().iterdir() if path.name.endswith(".j2"))
+
+    assert names
+    for name in names:
+        render.environment().get_template(name)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from bot.web import stop_server
 from tests.support.fake_slack import BOT_TOKEN, FakeSlack
 from tests.support.http import HttpResponse, request
 from tests.support.slack_requests import SlackRequests, new_event_id
@@ -104,7 +105,7 @@ class BotHarness:
 
     def stop(self) -> None:
         if self._server is not None:
-            _close_waitress(self._server, self._thread)
+            stop_server(self._server, self._thread)
             self._server = None
         if self.services is not None:
             self.services.close()
@@ -161,29 +162,3 @@ class BotHarness:
 
     def health(self) -> HttpResponse:
         return self.get("/healthz")
-
-
-def _close_waitress(server: Any, thread: threading.Thread | None) -> None:
-    """Stop a waitress server whose loop runs in `thread`.
-
-    Closing its sockets from another thread (server.close()) while its loop sits in select() makes
-    that select fail with EBADF in the loop thread, so the sockets are closed inside the loop: the
-    map empties and the loop returns.
-    """
-    from waitress import wasyncore
-
-    import os, sys
-    try:
-        os.fstat(server.trigger.trigger)
-        ok = True
-    except OSError:
-        ok = False
-    if not ok or server.trigger._closed:
-        print("DIAG closed=", server.trigger._closed, "fstat ok=", ok, "fds", server.trigger._fds, "alive", thread.is_alive(), "map", server._map, file=sys.stderr)
-    if thread is not None and thread.is_alive():
-        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
-        thread.join(timeout=5)
-    if thread is None or thread.is_alive():
-        server.close()
-    # The task threads are daemons waiting for work; end them all the same.
-    server.task_dispatcher.shutdown(cancel_pending=True, timeout=2)
