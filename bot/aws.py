@@ -45,6 +45,7 @@ DISPLAY_ID_PATTERN = re.compile(r"^\d+$")
 DESCRIBE_CASES_BATCH = 100  # DescribeCases takes at most 100 case IDs
 OPTIONS_TTL_SECONDS = 3600.0
 SEND_ATTEMPTS = 3  # for calls that create something: resent only after throttling
+RECONCILE_SKEW_SECONDS = 60
 
 # Documented error code -> (message key, worth retrying later)
 ERROR_KEYS: dict[str, tuple[str, bool]] = {
@@ -150,8 +151,8 @@ def _case(raw: dict[str, Any]) -> Case:
     )
 
 
-def _minutes_ago(minutes: int) -> str:
-    return (datetime.now(UTC) - timedelta(minutes=minutes)).isoformat()
+def _seconds_ago(seconds: int) -> str:
+    return (datetime.now(UTC) - timedelta(seconds=seconds)).isoformat()
 
 
 def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
@@ -263,7 +264,9 @@ class SupportGateway:
             params["ccEmailAddresses"] = list(new_case.cc_email_addresses)
         if new_case.attachment_set_id:
             params["attachmentSetId"] = new_case.attachment_set_id
-        started = _minutes_ago(5)
+        # Only what AWS stamped since just before this call (a minute allows for clock skew) can
+        # be this call's work; an identical "thanks" from five minutes ago must not count.
+        started = _seconds_ago(RECONCILE_SKEW_SECONDS)
         try:
             return self._send_once(lambda: self._single.create_case(**params)["caseId"])
         except AwsError as error:
@@ -363,7 +366,9 @@ class SupportGateway:
             params["ccEmailAddresses"] = cc
         if attachment_set_id:
             params["attachmentSetId"] = attachment_set_id
-        started = _minutes_ago(5)
+        # Only what AWS stamped since just before this call (a minute allows for clock skew) can
+        # be this call's work; an identical "thanks" from five minutes ago must not count.
+        started = _seconds_ago(RECONCILE_SKEW_SECONDS)
         try:
             self._send_once(lambda: self._single.add_communication_to_case(**params), case_id)
         except AwsError as error:

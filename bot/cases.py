@@ -222,10 +222,16 @@ class CaseService:
 
     # Opening and linking -----------------------------------------------------------------
 
-    def receive_new_case(self, new_case: NewCase, files: Sequence[SlackFile], *, opened_by: str, channel: str) -> str:
-        """Note a submitted Create case form before its ack closes the modal; returns the key."""
-        key = f"create:{opened_by}:{time.time_ns()}"
-        self.store.table("events").put(
+    def receive_new_case(
+        self, new_case: NewCase, files: Sequence[SlackFile], *, opened_by: str, channel: str, form_id: str = ""
+    ) -> str | None:
+        """Note a submitted Create case form before its ack closes the modal; returns its key.
+
+        None when this form (`form_id`: Slack's view ID) was noted already: a second submit of
+        the same modal, after a crash hid the first one's ack, must not open a second case.
+        """
+        key = f"create:{form_id or f'{opened_by}:{time.time_ns()}'}"
+        claimed = self.store.table("events").claim(
             key,
             {
                 "state": "received",
@@ -236,13 +242,13 @@ class CaseService:
                 "created_at": time.time(),
             },
         )
-        return key
+        return key if claimed else None
 
     def open_noted_case(self, key: str) -> None:
         """Open the case noted at `key` (once, also across a crash) and tell the person how it went."""
         events = self.store.table("events")
         noted = events.get(key)
-        if not noted:
+        if not noted or noted.get("state") in ("sent", "failed"):
             return
         new_case = NewCase(
             **{**noted["new_case"], "cc_email_addresses": tuple(noted["new_case"]["cc_email_addresses"])}
@@ -263,15 +269,22 @@ class CaseService:
                     on_created=lambda cid: events.put(key, dict(noted, state="created", case_id=cid)),
                 )
         except BotError as error:
-            events.delete(key)
             reason = render.error_text(error)
+            opened = (events.get(key) or {}).get("case_id")
+            # Kept (pruned after EVENT_MEMORY_SECONDS) so the same form submitted again is known.
+            events.put(key, dict(noted, state="failed", case_id=opened))
+            if opened:
+                # CreateCase went through; only what followed failed. Saying "not opened" would
+                # make the person open it again.
+                self.tell(channel, user, render.text("case_opened_without_card", case_id=opened, reason=reason))
+                return
             self.tell(
                 channel,
                 user,
                 render.text("case_open_failed", reason=reason, subject=new_case.subject, description=new_case.body),
             )
             return
-        events.delete(key)
+        events.put(key, dict(noted, state="sent", case_id=case.case_id))
         if card_error is not None:
             reason = render.error_text(card_error)
             self.tell(channel, user, render.text("case_opened_card_failed", case=case, reason=reason))
@@ -280,14 +293,19 @@ class CaseService:
         """A crash while CreateCase was under way: did AWS open it? (CreateCase has no idempotency token.)"""
         if noted.get("state") != "creating":
             return None
-        since = datetime.fromtimestamp(noted["creating_since"] - 300, UTC).isoformat()
+        since = datetime.fromtimestamp(noted["creating_since"] - 60, UTC).isoformat()
+        known = self.store.table("cases")
         for case in self.gateway.list_cases(include_resolved=True, after_time=since):
-            if case.subject == new_case.subject and case.service_code == new_case.service_code:
+            same = case.subject == new_case.subject and case.service_code == new_case.service_code
+            if same and case.case_id not in known:  # a case the bot already knows is another one
                 return case.case_id
         return None
 
     def _card_for_opened_case(self, case_id: str, channel: str, user: str) -> tuple[Case, BotError | None]:
         case = self.gateway.get_case(case_id, include_communications=False)
+        intent = self.store.table("events").get(f"card:{case_id}|{channel}")
+        if intent is not None:
+            self._resume_card(f"card:{case_id}|{channel}", intent)  # the card may be in Slack already
         if self.link_in(case_id, channel) is not None:
             return case, None
         try:
@@ -406,19 +424,28 @@ class CaseService:
         """A card whose posting a crash interrupted: adopt it if Slack has it, else post it now."""
         case_id, channel = intent["case_id"], intent["channel"]
         if self.link_in(case_id, channel) is None:
-            card_ts = self._find_card(case_id, channel)
+            try:
+                card_ts = self._find_card(case_id, channel)
+            except SlackApiError as exc:
+                # Not knowing whether the card is there, posting another could double it: try later.
+                logger.warning("could not read %s back to find the card of %s: %s", channel, case_id, _slack_error(exc))
+                return
             if card_ts:
                 self._save_link(case_id, channel, card_ts, intent.get("linked_by", ""))
             else:
-                self.post_card(self.gateway.get_case(case_id), channel, linked_by=intent.get("linked_by", ""))
+                try:
+                    case = self.gateway.get_case(case_id)
+                except BotError as error:
+                    if getattr(error, "retryable", False):
+                        raise
+                    logger.warning("dropping the card of %s for %s: %s", case_id, channel, error)
+                    self.store.table("events").delete(key)
+                    return
+                self.post_card(case, channel, linked_by=intent.get("linked_by", ""))
         self.store.table("events").delete(key)
 
     def _find_card(self, case_id: str, channel: str) -> str | None:
-        try:
-            history = self.slack.conversations_history(channel=channel, limit=100, include_all_metadata=True)
-        except SlackApiError as exc:
-            logger.warning("could not read %s back to find the card of %s: %s", channel, case_id, _slack_error(exc))
-            return None
+        history = self.slack.conversations_history(channel=channel, limit=100, include_all_metadata=True)
         for message in history.get("messages") or []:
             metadata = message.get("metadata") or {}
             payload = metadata.get("event_payload") or {}
@@ -549,12 +576,13 @@ class CaseService:
         channel: str,
         cc: Sequence[str] = (),
         files: Sequence[SlackFile] = (),
-    ) -> str:
+        form_id: str = "",
+    ) -> str | None:
         """Note a reply from `/aws-support reply` or the Reply modal before Slack gets its ack.
 
         Returns the key to hand to reply_from_command; a crash after the ack resumes it from here.
         """
-        key = f"cmd:{user}:{time.time_ns()}"
+        key = f"cmd:{form_id or f'{user}:{time.time_ns()}'}"
         received = ReceivedReply(
             kind="command",
             ref=ref,
@@ -564,7 +592,8 @@ class CaseService:
             files=[asdict(f) for f in files],
             cc=list(cc),
         )
-        self.store.table("events").put(key, asdict(received))
+        if not self.store.table("events").claim(key, asdict(received)):
+            return None  # this form was noted already (a second submit of the same modal)
         return key
 
     def reply_from_command(self, key: str) -> Case:
@@ -641,7 +670,12 @@ class CaseService:
         if self._is_in_flight(key):
             return False
         if state == "sending":
-            self._deliver(key, PendingReply(**record), resumed=True)
+            pending = PendingReply(**record)
+            try:
+                self._deliver(key, pending, resumed=True)
+            except BotError as error:
+                note = render.text("reply_not_sent", reason=render.error_text(error), text=pending.mirror_text)
+                self.tell(pending.channel, pending.user, note)
             return True
         if state != "received":
             return False
@@ -668,28 +702,46 @@ class CaseService:
         self._deliver(key, pending)
         return True
 
-    def resume_pending(self) -> int:
-        """After a crash: finish every card and reply that was recorded but not fully sent."""
+    def resume_pending(self, submit: Callable[[Callable[[], None], str | None], None] | None = None) -> int:
+        """After a crash: finish every case, card and reply that was noted but not fully sent.
+
+        With `submit` (the after-ack work queue), each goes to the queue of its thread or case, so
+        it keeps its order with live traffic; without, they run here, one after another.
+        Returns how many were taken up.
+        """
         resumed = 0
         events = self.store.table("events")
         for key, raw in events.items():
             if not isinstance(raw, dict):
                 continue
-            if raw.get("state") in ("sent", "failed") and raw.get("created_at", 0) < time.time() - EVENT_MEMORY_SECONDS:
-                events.delete(key)  # Slack redelivers within minutes: older markers only take space
+            state = raw.get("state")
+            if state in ("sent", "failed"):
+                if raw.get("created_at", 0) < time.time() - EVENT_MEMORY_SECONDS:
+                    events.delete(key)  # Slack redelivers within minutes: older markers only take space
                 continue
-            try:
-                if key.startswith("create:"):
-                    self.open_noted_case(key)
-                    resumed += 1
-                elif raw.get("state") == "posting":
-                    self._resume_card(key, raw)
-                    resumed += 1
-                elif raw.get("state") in ("received", "sending") and self._take_up(key):
-                    resumed += 1
-            except BotError as error:
-                logger.warning("could not resume %s: %s", key, error)
+            if key.startswith("create:"):
+                job, order = (lambda key=key: self.open_noted_case(key)), None
+            elif state == "posting":
+                job, order = (lambda key=key, raw=raw: self._resume_card(key, raw)), raw.get("case_id")
+            elif state in ("received", "sending"):
+                thread = f"{raw.get('channel')}|{raw.get('thread_ts')}" if raw.get("thread_ts") else None
+                job, order = (lambda key=key: self._take_up(key)), thread or raw.get("case_id") or raw.get("ref")
+            else:
+                continue
+            resumed += 1
+            if submit is not None:
+                submit(lambda job=job, key=key: self._resume_one(key, job), order)
+            else:
+                self._resume_one(key, job)
         return resumed
+
+    def _resume_one(self, key: str, job: Callable[[], object]) -> None:
+        try:
+            job()
+        except BotError as error:
+            logger.warning("could not resume %s: %s", key, error)
+        except Exception:  # one record must not stop the others from being resumed
+            logger.exception("could not resume %s", key)
 
     def _is_in_flight(self, key: str) -> bool:
         with self._in_flight_lock:
@@ -722,6 +774,16 @@ class CaseService:
             if not pending.confirm_with_reaction:
                 raise  # a command or a modal: the person is answered where they asked
             self._report_failure(pending, error)
+            return
+        except Exception:
+            # Not a failure we know (a library raised something new): never leave it "sending" to
+            # be retried at every start, and never leave the person without an answer.
+            logger.exception("reply %s failed", key)
+            pending.state = "failed"
+            events.put(key, asdict(pending))
+            if not pending.confirm_with_reaction:
+                raise
+            self._report_failure(pending, BotError())
             return
         finally:
             with self._in_flight_lock:
@@ -809,7 +871,10 @@ class CaseService:
         import urllib.request
 
         if not file.url:
-            info = self.slack.files_info(file=file.file_id)["file"]
+            try:
+                info = self.slack.files_info(file=file.file_id)["file"]
+            except (SlackApiError, OSError) as exc:
+                raise BotError("file_download_failed", name=file.name) from exc
             file = SlackFile.from_payload(info)
         if not self._is_slack_url(file.url):
             # The bot token goes only to Slack: a forged payload must not make us send it elsewhere.

@@ -101,11 +101,12 @@ class Services:
             logger.warning("could not preload AWS Support options: %s", error)
 
     def recover(self) -> None:
-        """Finish what a crash interrupted (cards being posted, replies being sent), then warm up."""
-        resumed = self.cases.resume_pending()
-        if resumed:
-            logger.info("resumed %d interrupted card or reply deliveries", resumed)
+        """Warm up, then finish what a crash interrupted (cases, cards and replies under way)."""
+        # Warm first: options and modals must not wait on a cold cache while the backlog resumes.
         self.warm_up()
+        resumed = self.cases.resume_pending(submit=lambda job, key: self.work.submit(job, key=key))
+        if resumed:
+            logger.info("resuming %d interrupted cases, cards or replies", resumed)
 
     def start_workers(self) -> None:
         for worker in self.workers:

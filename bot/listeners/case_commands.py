@@ -95,7 +95,7 @@ def prepare_reply(services: Services, request: CommandRequest) -> CommandRequest
     if not text.strip():
         raise UserInputError("reply_usage")
     key = services.cases.receive_command_reply(ref, text, user=request.user_id, channel=request.channel_id)
-    return replace(request, intake=key)
+    return replace(request, intake=key or "")
 
 
 def reply(services: Services, request: CommandRequest, respond: Respond, client: WebClient) -> None:

@@ -156,9 +156,10 @@ def submit_create_case(ack: Ack, body: dict, view: dict, client: WebClient, cont
         cc_email_addresses=tuple(cc),
     )
     # Noted before the ack closes the modal: what the person typed survives a crash after it.
-    key = services.cases.receive_new_case(new_case, files, opened_by=user, channel=channel)
+    key = services.cases.receive_new_case(new_case, files, opened_by=user, channel=channel, form_id=view.get("id", ""))
     ack()
-    services.work.submit(lambda: services.cases.open_noted_case(key))
+    if key is not None:
+        services.work.submit(lambda: services.cases.open_noted_case(key))
 
 
 def submit_reply(ack: Ack, body: dict, view: dict, client: WebClient, context: BoltContext) -> None:
@@ -175,8 +176,12 @@ def submit_reply(ack: Ack, body: dict, view: dict, client: WebClient, context: B
     channel = metadata.get("channel", user)
     case_id = metadata.get("case_id", "")
     # Noted before the ack closes the modal: a crash after it must not lose what was typed.
-    key = services.cases.receive_command_reply(case_id, text, user=user, channel=channel, cc=cc, files=files)
+    key = services.cases.receive_command_reply(
+        case_id, text, user=user, channel=channel, cc=cc, files=files, form_id=view.get("id", "")
+    )
     ack()
+    if key is None:
+        return
 
     def run() -> None:
         try:

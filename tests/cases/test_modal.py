@@ -212,3 +212,23 @@ def test_a_form_acked_before_a_crash_is_opened_after_restart_once(bot_factory):
     cards = second.slack.calls("chat.postMessage", lambda c: c.params.get("blocks") is not None)
     assert len(cards) == 2
     assert second.services.cases.resume_pending() == 0
+
+
+def test_the_same_form_submitted_twice_opens_one_case(bot):
+    view = open_modal(bot)
+    bot.requests.view_submission(view, values=values(subject="Only once"))
+    bot.requests.view_submission(view, values=values(subject="Only once"))
+    bot.slack.wait_for("chat.postMessage", lambda c: c.params.get("blocks") is not None, timeout=15)
+    bot.services.work.wait_idle(timeout=10)
+    assert [c.subject for c in bot.services.gateway.list_cases()] == ["Only once"]
+    assert bot.sandbox.calls["CreateCase"] == 1
+
+
+def test_a_case_opened_whose_card_step_failed_is_not_called_unopened(bot):
+    bot.sandbox.inject_fault("DescribeCases", "SubscriptionRequiredException", count=1)
+    view = open_modal(bot)
+    bot.requests.view_submission(view, values=values(subject="Opened anyway"))
+    [note] = bot.slack.wait_for("chat.postEphemeral", timeout=15)
+    assert "is open at AWS Support" in note.params["text"]
+    assert "not* opened" not in note.params["text"]
+    assert [c.subject for c in bot.services.gateway.list_cases()] == ["Opened anyway"]

@@ -211,3 +211,20 @@ def test_replies_acked_but_not_started_before_a_crash_are_sent_after_restart(bot
     assert bodies.count("ana via Slack: from the thread") == 1
     assert bodies.count("ana via Slack: from the command") == 1
     assert second.services.cases.resume_pending() == 0
+
+
+def test_one_broken_record_does_not_stop_the_others_from_being_resumed(bot_factory):
+    first = bot_factory()
+    first.slack.add_user("U1", real_name="Ana", display_name="ana")
+    case, card = linked(first)
+    events = first.services.store.table("events")
+    events.put("msg:C1:1.000001", {"state": "sending", "broken": "not a reply record"})
+    first.services.cases.receive_thread_reply(
+        channel="C1", thread_ts=card["ts"], message_ts="1700000002.000100", user="U1", text="still sent", files=[]
+    )
+    db_path = first.db_path
+    first.stop()
+
+    second = bot_factory(db_path=db_path)
+    second.services.cases.resume_pending()
+    assert "ana via Slack: still sent" in [c.body for c in communications(second, case.case_id)]
