@@ -25,7 +25,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import render
 from bot.domain import Attachment, Case, Communication, NewCase
-from bot.errors import AttachmentProblem, BotError, NotAllowed, UserInputError
+from bot.errors import AttachmentProblem, BotError, NotAllowed, UserInputError, slack_error
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -322,7 +322,7 @@ class CaseService:
             try:
                 self.slack.chat_postMessage(channel=user, text=text)
             except SlackApiError as exc:
-                logger.warning("could not tell %s: %s", user, _slack_error(exc))
+                logger.warning("could not tell %s: %s", user, slack_error(exc))
 
     def open_case(
         self,
@@ -428,7 +428,7 @@ class CaseService:
                 card_ts = self._find_card(case_id, channel)
             except SlackApiError as exc:
                 # Not knowing whether the card is there, posting another could double it: try later.
-                logger.warning("could not read %s back to find the card of %s: %s", channel, case_id, _slack_error(exc))
+                logger.warning("could not read %s back to find the card of %s: %s", channel, case_id, slack_error(exc))
                 return
             if card_ts:
                 self._save_link(case_id, channel, card_ts, intent.get("linked_by", ""))
@@ -493,7 +493,7 @@ class CaseService:
             self.slack.chat_update(channel=link.channel, ts=link.card_ts, **self._card_message(case, record, **extra))
         except SlackApiError as exc:
             # A deleted card or a channel the bot left: the case itself is fine, so keep going.
-            logger.warning("could not update card of %s in %s: %s", case.case_id, link.channel, _slack_error(exc))
+            logger.warning("could not update card of %s in %s: %s", case.case_id, link.channel, slack_error(exc))
 
     def service_names(self, service_code: str, category_code: str) -> tuple[str, str]:
         try:
@@ -555,7 +555,7 @@ class CaseService:
                 or user
             )
         except SlackApiError as exc:
-            logger.warning("users.info %s failed: %s", user, _slack_error(exc))
+            logger.warning("users.info %s failed: %s", user, slack_error(exc))
         self._names[user] = (time.monotonic(), name)
         return name
 
@@ -826,8 +826,8 @@ class CaseService:
             try:
                 self.slack.reactions_add(channel=pending.channel, timestamp=pending.message_ts, name="white_check_mark")
             except SlackApiError as exc:
-                if _slack_error(exc) != "already_reacted":
-                    logger.warning("could not confirm reply in %s: %s", pending.channel, _slack_error(exc))
+                if slack_error(exc) != "already_reacted":
+                    logger.warning("could not confirm reply in %s: %s", pending.channel, slack_error(exc))
         elif pending.thread_ts and pending.mirror_text:
             try:
                 self._post(
@@ -904,18 +904,11 @@ class CaseService:
         try:
             return self.slack.chat_postMessage(**kwargs).data  # type: ignore[return-value]
         except SlackApiError as exc:
-            raise BotError("slack_post_failed", error=_slack_error(exc), channel=kwargs.get("channel", "")) from exc
+            raise BotError("slack_post_failed", error=slack_error(exc), channel=kwargs.get("channel", "")) from exc
 
 
 def _groups(items: list[Any], size: int) -> list[list[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-def _slack_error(exc: SlackApiError) -> str:
-    try:
-        return str(exc.response.get("error", "")) or str(exc)
-    except AttributeError:
-        return str(exc)
 
 
 def plain_text_from_slack(text: str, name_of: Any = None) -> str:

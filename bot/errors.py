@@ -54,3 +54,12 @@ class SlackError(BotError):
     """A Slack Web API call failed in a way worth telling the person."""
 
     key = "slack_error"
+
+
+def slack_error(exc: Exception) -> str:
+    """The error code of a failed Slack Web API call ("unknown" when Slack gave none)."""
+    response = getattr(exc, "response", None)
+    try:
+        return str(response.get("error", "")) or "unknown"
+    except AttributeError:
+        return "unknown"

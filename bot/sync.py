@@ -39,7 +39,7 @@ from slack_sdk.errors import SlackApiError
 from bot.aws import DESCRIBE_CASES_BATCH
 from bot.cases import CaseLink, outbound_key
 from bot.domain import Case, Communication, parse_aws_time
-from bot.errors import AwsError, SlackError
+from bot.errors import AwsError, SlackError, slack_error
 from bot.sync_state import (
     Delivery,
     SyncState,
@@ -50,7 +50,7 @@ from bot.sync_state import (
     from_epoch,
     utcnow,
 )
-from bot.thread_poster import SyncInterrupted, ThreadPoster, message_parts, slack_error
+from bot.thread_poster import SyncInterrupted, ThreadPoster, message_parts
 from bot.watch import Watches
 
 if TYPE_CHECKING:

@@ -25,7 +25,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from bot import render
 from bot.domain import AttachmentRef
-from bot.errors import AwsError
+from bot.errors import AwsError, slack_error
 from bot.sync_state import Delivery, SyncState, SyncStates, Target
 
 if TYPE_CHECKING:
@@ -91,14 +91,6 @@ class ChannelPacer:
             self._buckets[channel] = (tokens, now)
         if tokens < 0:
             time.sleep(-tokens / self.per_second)
-
-
-def slack_error(exc: SlackApiError) -> str:
-    """The error code of a failed Slack call ("unknown" when Slack gave none)."""
-    try:
-        return str(exc.response.get("error", "")) or "unknown"
-    except AttributeError:
-        return "unknown"
 
 
 def _slack_status(exc: SlackApiError) -> int:
