@@ -21,8 +21,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot.config import load_settings
-from bot.digest_render import digest_blocks
-from bot.digest_shaping import DigestState, build_digest
+from bot.digest.layout import digest_blocks
+from bot.digest.shaping import DigestState, build_digest
 from bot.runtime import build_services, sandbox_gateway
 from bot.sandbox import SandboxServer
 

@@ -74,12 +74,12 @@ def peak_rss_mb() -> float:
 def measure(n: int, cycles: int) -> dict[str, float]:
     from slack_sdk import WebClient
 
-    from bot.cases import CaseLink
+    from bot.cases.service import CaseLink
     from bot.config import load_settings
     from bot.domain import NewCase
     from bot.runtime import sandbox_gateway
     from bot.services import Services
-    from bot.store import Store
+    from bot.store.tables import Store
 
     port = free_port()
     sandbox = start_sandbox(port)

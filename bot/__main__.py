@@ -119,7 +119,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def run_digest(args: argparse.Namespace) -> int:
-    from bot.digest import print_digest
+    from bot.digest.service import print_digest
     from bot.runtime import SandboxOptions, build_services, sandbox_gateway, start_sandbox
 
     settings = _settings(args, require_slack=False)

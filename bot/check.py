@@ -8,7 +8,7 @@ from typing import TextIO
 from slack_sdk.errors import SlackApiError
 
 from bot import render
-from bot.aws import SupportGateway
+from bot.aws.gateway import SupportGateway
 from bot.config import Settings
 from bot.errors import BotError
 from bot.services import slack_client

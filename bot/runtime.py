@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import boto3
 
-from bot.aws import SupportGateway
+from bot.aws.gateway import SupportGateway
 from bot.config import Settings
 from bot.services import Services, slack_client
-from bot.store import Store
+from bot.store.tables import Store
 
 logger = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from typing import Any, Protocol
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from bot.aws import SupportGateway
+from bot.aws.gateway import SupportGateway
 from bot.config import Settings
-from bot.store import Store
+from bot.store.tables import Store
 from bot.work import OrderedWork
 
 logger = logging.getLogger(__name__)
@@ -63,19 +63,19 @@ class Services:
 
     @property
     def cases(self):  # -> bot.cases.CaseService
-        return self._part("cases", "bot.cases", "CaseService")
+        return self._part("cases", "bot.cases.service", "CaseService")
 
     @property
     def sync(self):  # -> bot.sync.CaseSync
-        return self._part("sync", "bot.sync", "CaseSync")
+        return self._part("sync", "bot.sync.cycle", "CaseSync")
 
     @property
     def digests(self):  # -> bot.digest.DigestService
-        return self._part("digests", "bot.digest", "DigestService")
+        return self._part("digests", "bot.digest.service", "DigestService")
 
     @property
     def schedules(self):  # -> bot.schedule.DigestScheduler
-        return self._part("schedules", "bot.schedule", "DigestScheduler")
+        return self._part("schedules", "bot.digest.schedule", "DigestScheduler")
 
     def _part(self, name: str, module: str, cls: str) -> Any:
         # Built once: each part keeps in-process state (in-flight sets, per-case locks, caches).

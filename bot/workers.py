@@ -6,7 +6,7 @@ from bot.services import Services
 
 
 def register_workers(services: Services) -> None:
-    from bot.schedule import ScheduleWorker
-    from bot.sync import Poller
+    from bot.digest.schedule import ScheduleWorker
+    from bot.sync.cycle import Poller
 
     services.workers.extend([Poller(services), ScheduleWorker(services)])

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.store import TABLES, Store
+from bot.store.tables import TABLES, Store
 
 
 @pytest.fixture
@@ -114,7 +114,7 @@ def test_everything_survives_a_clean_reopen(tmp_path: Path) -> None:
 
 _KILL_AFTER_WRITE = """
 import os, signal, sys
-from bot.store import Store
+from bot.store.tables import Store
 
 store = Store(sys.argv[1])
 store.table("outbound").put("sent-1", {"case_id": "case-1", "body": "hello"})

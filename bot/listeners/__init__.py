@@ -2,14 +2,12 @@
 
 from slack_bolt import App
 
-from bot.listeners import actions, commands, digest_actions, events, options, views, watch_actions
+from bot.listeners import actions, commands, events, options, views
 
 
 def register_listeners(app: App) -> None:
     commands.register(app)
     actions.register(app)
-    digest_actions.register(app)
-    watch_actions.register(app)
     views.register(app)
     options.register(app)
     events.register(app)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from slack_bolt import App, BoltContext
 
-from bot.cases import SlackFile
+from bot.cases.service import SlackFile
 from bot.services import Services
 
 # Subtypes that are a person writing; edits, deletions, joins and bot posts are not sent.

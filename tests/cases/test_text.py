@@ -1,6 +1,6 @@
 """Pure text rules of the case lifecycle: splitting long replies, Slack markup to plain text, ignore rules."""
 
-from bot.cases import MAX_BODY, outbound_key, plain_text_from_slack, split_body
+from bot.cases.service import MAX_BODY, outbound_key, plain_text_from_slack, split_body
 from bot.listeners.events import is_case_reply
 
 

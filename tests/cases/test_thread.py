@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from bot.cases import MAX_BODY, PendingReply, outbound_key
+from bot.cases.service import MAX_BODY, PendingReply, outbound_key
 from tests.cases.helpers import communications, link_case, open_case_at_aws
 from tests.support.slack_requests import message_changed_event, message_deleted_event
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.digest_shaping import CheckRow, DigestState, Snapshot, make_rows
+from bot.digest.shaping import CheckRow, DigestState, Snapshot, make_rows
 from bot.domain import CheckSummary, TrustedAdvisorCheck
 from tests.support.fake_slack import block_problems
 

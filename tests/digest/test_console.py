@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bot.digest import print_digest
+from bot.digest.service import print_digest
 from tests.digest.factories import assert_valid_message
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 import boto3
 import pytest
 
-from bot.aws import SupportGateway
-from bot.schedule import ScheduleWorker
+from bot.aws.gateway import SupportGateway
+from bot.digest.schedule import ScheduleWorker
 from tests.digest.factories import assert_valid_message
 from tests.support.slack_requests import button_action
 

@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot import render
-from bot.digest_refresh import RefreshReport
-from bot.digest_render import Limits, details_blocks, details_table, digest_blocks, digest_fallback, digest_text
-from bot.digest_shaping import build_digest, make_rows
+from bot.digest.layout import Limits, details_blocks, details_table, digest_blocks, digest_fallback, digest_text
+from bot.digest.refresh import RefreshReport
+from bot.digest.shaping import build_digest, make_rows
 from bot.domain import CheckResult, FlaggedResource
 from tests.digest.factories import (
     HOSTILE_NAMES,

@@ -11,9 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.config import load_settings
-from bot.digest import Posted
-from bot.errors import AwsError, BotError, UserInputError
-from bot.schedule import (
+from bot.digest.schedule import (
     GRACE,
     POSTED,
     POSTING,
@@ -25,7 +23,9 @@ from bot.schedule import (
     parse_zone,
     split_schedule_args,
 )
-from bot.store import Store
+from bot.digest.service import Posted
+from bot.errors import AwsError, BotError, UserInputError
+from bot.store.tables import Store
 
 PARIS = ZoneInfo("Europe/Paris")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from bot.digest_shaping import (
+from bot.digest.shaping import (
     NOT_AVAILABLE,
     DigestState,
     build_digest,

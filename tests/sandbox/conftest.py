@@ -9,7 +9,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from bot.aws import SupportGateway
+from bot.aws.gateway import SupportGateway
 from bot.runtime import sandbox_gateway
 from bot.sandbox import SandboxServer
 

@@ -10,7 +10,7 @@ import boto3
 import botocore.retries.standard
 import pytest
 
-from bot.aws import ERROR_KEYS, SupportGateway
+from bot.aws.gateway import ERROR_KEYS, SupportGateway
 from bot.domain import Attachment, NewCase
 from bot.errors import AttachmentProblem, AwsError, CaseNotFound
 from bot.sandbox import SandboxServer

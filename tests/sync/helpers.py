@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.domain import Case, NewCase
-from bot.thread_poster import EVENT_COMMUNICATION, EVENT_STATUS, ChannelPacer
+from bot.sync.poster import EVENT_COMMUNICATION, EVENT_STATUS, ChannelPacer
 from tests.support.blocks import texts_in
 from tests.support.slack_requests import button_action
 

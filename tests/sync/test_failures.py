@@ -8,7 +8,7 @@ import time
 import boto3
 import pytest
 
-from bot.aws import SupportGateway
+from bot.aws.gateway import SupportGateway
 from bot.errors import AwsError
 from tests.sync.helpers import click_card_button, communication_messages, linked_case, payload, shown_text
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from bot.cases import outbound_key
+from bot.cases.service import outbound_key
 from bot.domain import NewCase
-from bot.thread_poster import ChannelPacer
+from bot.sync.poster import ChannelPacer
 from tests.sync.helpers import (
     CATEGORY,
     SERVICE,

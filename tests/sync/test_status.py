@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from bot.thread_poster import ChannelPacer
+from bot.sync.poster import ChannelPacer
 from tests.cases.helpers import action_ids, card_text
 from tests.sync.helpers import (
     click_card_button,

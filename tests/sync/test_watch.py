@@ -6,7 +6,7 @@ import time
 from datetime import timedelta
 
 from bot.domain import NewCase
-from bot.thread_poster import ChannelPacer
+from bot.sync.poster import ChannelPacer
 from tests.cases.helpers import card_text
 from tests.support.harness import ADMIN
 from tests.sync.helpers import CATEGORY, SERVICE, communication_messages, open_case, shown_text

@@ -36,11 +36,12 @@ from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError
 
-from bot.aws import DESCRIBE_CASES_BATCH
-from bot.cases import CaseLink, outbound_key
+from bot.aws.gateway import DESCRIBE_CASES_BATCH
+from bot.cases.service import CaseLink, outbound_key
 from bot.domain import Case, Communication, parse_aws_time
 from bot.errors import AwsError, SlackError, slack_error
-from bot.sync_state import (
+from bot.sync.poster import SyncInterrupted, ThreadPoster, message_parts
+from bot.sync.state import (
     Delivery,
     SyncState,
     SyncStates,
@@ -50,8 +51,7 @@ from bot.sync_state import (
     from_epoch,
     utcnow,
 )
-from bot.thread_poster import SyncInterrupted, ThreadPoster, message_parts
-from bot.watch import Watches
+from bot.sync.watch import Watches
 
 if TYPE_CHECKING:
     from bot.services import Services

@@ -26,10 +26,10 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from bot import render
 from bot.domain import AttachmentRef
 from bot.errors import AwsError, slack_error
-from bot.sync_state import Delivery, SyncState, SyncStates, Target
+from bot.sync.state import Delivery, SyncState, SyncStates, Target
 
 if TYPE_CHECKING:
-    from bot.aws import SupportGateway
+    from bot.aws.gateway import SupportGateway
 
 logger = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import render
-from bot.aws import parse_case_ref
-from bot.cases import plain_text_from_slack
+from bot.aws.gateway import parse_case_ref
+from bot.cases.service import plain_text_from_slack
 from bot.errors import SlackError, UserInputError
-from bot.listeners.commands import CommandRequest
+from bot.listeners.commands.request import CommandRequest
 from bot.services import Services
 
 LIST_LIMIT = 45  # lines of cases in one ephemeral message before "…and N more"
@@ -30,7 +30,7 @@ def show_help(services: Services, request: CommandRequest, respond: Respond, cli
 
 
 def create(services: Services, request: CommandRequest, respond: Respond, client: WebClient) -> None:
-    from bot.listeners.views import create_case_view
+    from bot.listeners.views.cases import create_case_view
 
     view = create_case_view(services, channel=request.channel_id, subject=request.rest)
     try:

@@ -24,9 +24,9 @@ from zoneinfo import ZoneInfo
 from slack_sdk.errors import SlackApiError
 
 from bot import render
-from bot.digest_refresh import CheckRefresher, PendingRefresh, RefreshOutcome, RefreshReport
-from bot.digest_render import csv_name, details_blocks, details_table, digest_blocks, digest_fallback, digest_text
-from bot.digest_shaping import DigestState, Snapshot, build_digest, make_rows
+from bot.digest.layout import csv_name, details_blocks, details_table, digest_blocks, digest_fallback, digest_text
+from bot.digest.refresh import CheckRefresher, PendingRefresh, RefreshOutcome, RefreshReport
+from bot.digest.shaping import DigestState, Snapshot, build_digest, make_rows
 from bot.domain import CheckSummary
 from bot.errors import BotError, SlackError
 

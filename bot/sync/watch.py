@@ -17,12 +17,12 @@ from slack_sdk.errors import SlackApiError
 
 from bot.domain import HIGH_SEVERITIES, Case, parse_aws_time
 from bot.errors import BotError, NotAllowed, UserInputError
-from bot.sync_state import aws_time, utcnow
-from bot.thread_poster import RECONCILE_MARGIN_SECONDS
+from bot.sync.poster import RECONCILE_MARGIN_SECONDS
+from bot.sync.state import aws_time, utcnow
 
 if TYPE_CHECKING:
     from bot.services import Services
-    from bot.sync import CaseSync
+    from bot.sync.cycle import CaseSync
 
 logger = logging.getLogger(__name__)
 

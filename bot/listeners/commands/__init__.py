@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from bot import render
 from bot.errors import BotError, UserInputError
+from bot.listeners.commands import cases, digest, watch
+from bot.listeners.commands.request import CommandRequest
 from bot.services import Services
 
 logger = logging.getLogger(__name__)
@@ -20,53 +21,29 @@ COMMAND = "/aws-support"
 INLINE = {"create", "help"}
 
 
-@dataclass(frozen=True)
-class CommandRequest:
-    """The parts of a slash command payload the sub-commands use."""
-
-    user_id: str
-    channel_id: str
-    text: str
-    args: list[str]
-    trigger_id: str
-    team_id: str = ""
-    intake: str = ""  # the store key of what was noted before the ack (see PREPARE)
-
-    @property
-    def rest(self) -> str:
-        """Everything after the sub-command word, spacing and newlines kept."""
-        parts = self.text.strip().split(maxsplit=1)
-        return parts[1] if len(parts) > 1 else ""
-
-
 Handler = Callable[[Services, CommandRequest, Respond, WebClient], None]
 
 
 def _handlers() -> dict[str, Handler]:
-    # Imported here so each surface's module stays the only place that knows its sub-commands.
-    from bot.listeners import case_commands, digest_commands, watch_commands
-
     return {
-        "help": case_commands.show_help,
-        "create": case_commands.create,
-        "list": case_commands.list_cases,
-        "show": case_commands.show,
-        "link": case_commands.link,
-        "unlink": case_commands.unlink,
-        "reply": case_commands.reply,
-        "resolve": case_commands.resolve,
-        "watch": watch_commands.watch,
-        "unwatch": watch_commands.unwatch,
-        "digest": digest_commands.digest,
+        "help": cases.show_help,
+        "create": cases.create,
+        "list": cases.list_cases,
+        "show": cases.show,
+        "link": cases.link,
+        "unlink": cases.unlink,
+        "reply": cases.reply,
+        "resolve": cases.resolve,
+        "watch": watch.watch,
+        "unwatch": watch.unwatch,
+        "digest": digest.digest,
     }
 
 
 def _prepare() -> dict[str, Callable[[Services, CommandRequest], CommandRequest]]:
     """Sub-commands that note what they were asked in the store before the ack: Slack does not
     resend an acknowledged command, so a crash after the ack must find it there."""
-    from bot.listeners import case_commands
-
-    return {"reply": case_commands.prepare_reply}
+    return {"reply": cases.prepare_reply}
 
 
 def handle_command(ack: Ack, command: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:

@@ -17,7 +17,7 @@ from bot.domain import parse_aws_time
 from bot.errors import AwsError, BotError
 
 if TYPE_CHECKING:
-    from bot.digest import DigestService
+    from bot.digest.service import DigestService
 
 logger = logging.getLogger(__name__)
 

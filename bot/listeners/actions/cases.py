@@ -48,7 +48,7 @@ def _open_reply(body: dict, client: WebClient, context: BoltContext, *, reopen: 
 
 
 def _reply_view(case: object, channel: str, reopen: bool) -> dict:
-    from bot.listeners.views import reply_view
+    from bot.listeners.views.cases import reply_view
 
     return reply_view(case, channel=channel, reopen=reopen)
 
@@ -101,7 +101,7 @@ def service_chosen(ack: Ack, body: dict, client: WebClient, context: BoltContext
     """Redraw the Create case form with the chosen service's categories; what was typed is kept."""
     ack()
     services: Services = context["services"]
-    from bot.listeners.views import _metadata, create_case_view
+    from bot.listeners.views.cases import _metadata, create_case_view
 
     view = body["view"]
     selected = body["actions"][0].get("selected_option") or {}

@@ -7,7 +7,7 @@ from slack_sdk import WebClient
 
 from bot import render
 from bot.errors import NotAllowed, UserInputError
-from bot.listeners.commands import CommandRequest
+from bot.listeners.commands.request import CommandRequest
 from bot.services import Services
 
 

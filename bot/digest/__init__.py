@@ -1,0 +1,1 @@
+"""Trusted Advisor digests: collect, shape, lay out, refresh, schedule."""
