@@ -26,6 +26,7 @@ from slack_sdk.errors import SlackApiError
 from bot import render
 from bot.domain import Attachment, Case, Communication, NewCase
 from bot.errors import AttachmentProblem, BotError, NotAllowed, UserInputError, slack_error
+from bot.slack.files import SlackFile, SlackFiles
 
 if TYPE_CHECKING:
     from bot.services import Services
@@ -113,25 +114,6 @@ class CaseLink:
 
 
 @dataclass
-class SlackFile:
-    """A file a person attached in Slack, to be downloaded with the bot token."""
-
-    file_id: str
-    name: str
-    size: int
-    url: str
-
-    @classmethod
-    def from_payload(cls, raw: dict[str, Any]) -> SlackFile:
-        return cls(
-            file_id=raw.get("id", ""),
-            name=raw.get("name") or raw.get("title") or "attachment",
-            size=int(raw.get("size") or 0),
-            url=raw.get("url_private_download") or raw.get("url_private") or "",
-        )
-
-
-@dataclass
 class PendingReply:
     """A reply on its way to AWS. Kept until every part is sent, so a crash resumes it."""
 
@@ -174,6 +156,7 @@ class CaseService:
         self.store = services.store
         self.gateway = services.gateway
         self.slack = services.slack
+        self.files = SlackFiles(services.slack, services.settings.slack_bot_token, services.settings.slack_api_url)
         self._in_flight: set[str] = set()
         self._in_flight_lock = threading.Lock()
         self._names: dict[str, tuple[float, str]] = {}
@@ -858,45 +841,19 @@ class CaseService:
     # Files -------------------------------------------------------------------------------
 
     def upload_files(self, files: Sequence[SlackFile]) -> str:
-        """Download the files from Slack with the bot token and put them in one attachment set."""
+        """Download the files from Slack and put them in one attachment set."""
         if len(files) > MAX_ATTACHMENTS_PER_SET:
             raise AttachmentProblem("attachment_limit", code="AttachmentLimitExceeded")
         for f in files:
             if f.size > MAX_ATTACHMENT_BYTES:
                 raise AttachmentProblem("attachment_size_limit", code="AttachmentSetSizeLimitExceeded", name=f.name)
-        attachments = [Attachment(file_name=f.name, data=self.download(f)) for f in files]
+        attachments = []
+        for f in files:
+            data = self.files.download(f, MAX_ATTACHMENT_BYTES)
+            if len(data) > MAX_ATTACHMENT_BYTES:  # the size Slack declared may be wrong
+                raise AttachmentProblem("attachment_size_limit", code="AttachmentSetSizeLimitExceeded", name=f.name)
+            attachments.append(Attachment(file_name=f.name, data=data))
         return self.gateway.add_attachments(attachments)
-
-    def download(self, file: SlackFile) -> bytes:
-        import urllib.request
-
-        if not file.url:
-            try:
-                info = self.slack.files_info(file=file.file_id)["file"]
-            except (SlackApiError, OSError) as exc:
-                raise BotError("file_download_failed", name=file.name) from exc
-            file = SlackFile.from_payload(info)
-        if not self._is_slack_url(file.url):
-            # The bot token goes only to Slack: a forged payload must not make us send it elsewhere.
-            raise BotError("file_download_failed", name=file.name)
-        request = urllib.request.Request(
-            file.url, headers={"Authorization": f"Bearer {self.services.settings.slack_bot_token}"}
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - Slack's own file URL
-                data = response.read(MAX_ATTACHMENT_BYTES + 1)
-        except OSError as exc:
-            raise BotError("file_download_failed", name=file.name) from exc
-        if len(data) > MAX_ATTACHMENT_BYTES:
-            raise AttachmentProblem("attachment_size_limit", code="AttachmentSetSizeLimitExceeded", name=file.name)
-        return data
-
-    def _is_slack_url(self, url: str) -> bool:
-        from urllib.parse import urlsplit
-
-        host = (urlsplit(url).hostname or "").lower()
-        api_host = (urlsplit(self.services.settings.slack_api_url).hostname or "").lower()
-        return host == api_host or host == "slack.com" or host.endswith(".slack.com")
 
     # Slack posting -----------------------------------------------------------------------
 
