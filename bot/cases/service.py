@@ -3,7 +3,7 @@
 Nothing here reads a Slack payload. Slack is used only to post and update what templates render.
 
 Records this module owns in the store:
-- cases:    case_id -> CaseRecord (what the bot knows of a followed case, who opened it from Slack)
+- cases:    case_id -> CaseRecord (what the bot knows of a followed case, who opened it from Slack, its steward)
 - links:    "case_id|channel" -> CaseLink (the card in that channel; its thread is the case's thread)
 - threads:  "channel|thread_ts" -> case_id
 - outbound: outbound_key(case_id, body) -> OutboundRecord (communications sent from Slack)
@@ -82,9 +82,12 @@ class CaseRecord:
     time_created: str
     language: str = "en"
     opened_by: str = ""  # Slack user who opened it from Slack, if any
+    # Who may resolve, reopen and unlink besides admins: the opener from Slack, else the first
+    # person who linked it. Set once; later links (or an unlink and a new link) never change it.
+    steward: str = ""
 
     @classmethod
-    def from_case(cls, case: Case, opened_by: str = "") -> CaseRecord:
+    def from_case(cls, case: Case, opened_by: str = "", steward: str = "") -> CaseRecord:
         return cls(
             case_id=case.case_id,
             display_id=case.display_id,
@@ -97,6 +100,7 @@ class CaseRecord:
             time_created=case.time_created,
             language=case.language,
             opened_by=opened_by,
+            steward=steward,
         )
 
 
@@ -168,7 +172,21 @@ class CaseService:
 
     def record(self, case_id: str) -> CaseRecord | None:
         raw = self.store.table("cases").get(case_id)
+        if raw and "steward" not in raw:
+            raw = self._name_steward_of_old_record(case_id, raw)
         return CaseRecord(**raw) if raw else None
+
+    def _name_steward_of_old_record(self, case_id: str, raw: dict[str, Any]) -> dict[str, Any]:
+        # Records from before stewards: the opener, else the earliest linker. Written down at once,
+        # so unlinking that first link later does not hand the case to the next linker.
+        linkers = sorted((link.linked_at, link.linked_by) for link in self.links_for(case_id) if link.linked_by)
+        steward = raw.get("opened_by") or (linkers[0][1] if linkers else "")
+
+        def name(current: dict[str, Any] | None) -> dict[str, Any]:
+            current = current or raw
+            return current if "steward" in current else {**current, "steward": steward}
+
+        return self.store.table("cases").update(case_id, name)
 
     def links_for(self, case_id: str) -> list[CaseLink]:
         links = self.store.table("links")
@@ -344,6 +362,7 @@ class CaseService:
                     time_created="",
                     language=new_case.language,
                     opened_by=opened_by,
+                    steward=opened_by,
                 )
             ),
         )
@@ -370,6 +389,7 @@ class CaseService:
         link = self.link_in(case.case_id, channel)
         if link is None:
             raise UserInputError("not_linked_here", ref=ref)
+        self.require_steward(user, case.case_id, "unlink", case.display_id)
         self.store.table("links").delete(f"{case.case_id}|{channel}")
         self.store.table("threads").delete(f"{channel}|{link.card_ts}")
         self._update_card(case, link, unlinked_by=user)
@@ -401,7 +421,20 @@ class CaseService:
         link = CaseLink(case_id=case_id, channel=channel, card_ts=card_ts, linked_by=linked_by, linked_at=time.time())
         self.store.table("threads").put(f"{channel}|{card_ts}", case_id)
         self.store.table("links").put(f"{case_id}|{channel}", asdict(link))
+        if linked_by:
+            self._first_linker_steps_up(case_id, linked_by)
         return link
+
+    def _first_linker_steps_up(self, case_id: str, user: str) -> None:
+        # Once the card is in Slack, not before: a link Slack refused makes nobody a steward.
+        # One read-modify-write, so two people linking at once cannot both become it.
+        def step_up(current: dict[str, Any] | None) -> dict[str, Any] | None:
+            if current is None or current.get("steward"):
+                return current
+            return {**current, "steward": user}
+
+        if self.record(case_id) is not None:  # post_card remembered the case before posting its card
+            self.store.table("cases").update(case_id, step_up)
 
     def _resume_card(self, key: str, intent: dict[str, Any]) -> None:
         """A card whose posting a crash interrupted: adopt it if Slack has it, else post it now."""
@@ -448,12 +481,16 @@ class CaseService:
         return case
 
     def _remember(self, case: Case, opened_by: str | None = None) -> CaseRecord:
-        previous = self.record(case.case_id)
-        if opened_by is None:
-            opened_by = previous.opened_by if previous else ""
-        record = CaseRecord.from_case(case, opened_by=opened_by)
-        self.store.table("cases").put(case.case_id, asdict(record))
-        return record
+        """Store what AWS says of the case, keeping who opened it and its steward."""
+        self.record(case.case_id)  # names the steward of a record from before stewards
+
+        def refresh(current: dict[str, Any] | None) -> dict[str, Any]:
+            current = current or {}
+            opener = current.get("opened_by", "") if opened_by is None else opened_by
+            steward = opened_by or current.get("steward", "")
+            return asdict(CaseRecord.from_case(case, opened_by=opener, steward=steward))
+
+        return CaseRecord(**self.store.table("cases").update(case.case_id, refresh))
 
     def _card_message(self, case: Case, record: CaseRecord, **extra: Any) -> dict[str, Any]:
         service_name, category_name = self.service_names(case.service_code, case.category_code)
@@ -500,19 +537,22 @@ class CaseService:
 
     # Resolving ---------------------------------------------------------------------------
 
-    def may_resolve(self, user: str, case_id: str, channel: str) -> bool:
-        if self.services.settings.is_admin(user):
-            return True
+    def steward_of(self, case_id: str) -> str:
         record = self.record(case_id)
-        if record and record.opened_by == user:
-            return True
-        link = self.link_in(case_id, channel)
-        return bool(link and link.linked_by == user)
+        return record.steward if record else ""
+
+    def may_steward(self, user: str, case_id: str) -> bool:
+        """May `user` resolve, reopen or unlink the case (its steward, or an admin)?"""
+        return self.services.settings.is_admin(user) or (bool(user) and self.steward_of(case_id) == user)
+
+    def require_steward(self, user: str, case_id: str, action: str, ref: str) -> None:
+        """Raises NotAllowed naming who may `action` ("resolve", "reopen", "unlink") the case."""
+        if not self.may_steward(user, case_id):
+            raise NotAllowed("not_steward", action=action, ref=ref, steward=self.steward_of(case_id))
 
     def resolve(self, ref: str, user: str, channel: str) -> Case:
         case = self.gateway.get_case(ref, include_communications=False)
-        if not self.may_resolve(user, case.case_id, channel):
-            raise NotAllowed("not_allowed_resolve", ref=case.display_id)
+        self.require_steward(user, case.case_id, "resolve", case.display_id)
         if case.is_resolved:
             self.update_cards(case)
             return case
