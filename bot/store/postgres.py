@@ -224,7 +224,7 @@ class PostgresTable:
 class PostgresStore:
     """Every table in one PostgreSQL database; one instance per process, shared by all threads."""
 
-    def __init__(self, url: str, *, pool_size: int = POOL_SIZE) -> None:
+    def __init__(self, url: str, *, pool_size: int = POOL_SIZE, timeout: float = OPERATION_TIMEOUT) -> None:
         """Use `connect` at start: it checks the URL and migrates the schema first."""
         self.location = describe(url)
         self._pool = ConnectionPool(
@@ -235,7 +235,7 @@ class PostgresStore:
             open=False,
             # A connection broken by a server restart is found and replaced before anyone uses it.
             check=ConnectionPool.check_connection,
-            timeout=OPERATION_TIMEOUT,
+            timeout=timeout,
             reconnect_timeout=RECONNECT_TIMEOUT,
             name="store",
         )
@@ -243,7 +243,7 @@ class PostgresStore:
         self._lock = threading.Lock()
 
     @classmethod
-    def connect(cls, url: str, *, pool_size: int = POOL_SIZE) -> PostgresStore:
+    def connect(cls, url: str, *, pool_size: int = POOL_SIZE, timeout: float = OPERATION_TIMEOUT) -> PostgresStore:
         """Open the store, or raise ConfigError with one line that says what is wrong with the database."""
         where = describe(url)
         try:
@@ -257,7 +257,7 @@ class PostgresStore:
             raise ConfigError("store_unreachable", where=where, error=_one_line(exc)) from exc
         except psycopg.Error as exc:
             raise ConfigError("store_schema_failed", where=where, error=_one_line(exc)) from exc
-        store = cls(url, pool_size=pool_size)
+        store = cls(url, pool_size=pool_size, timeout=timeout)
         try:
             store._pool.open(wait=True, timeout=OPERATION_TIMEOUT)
         except psycopg.OperationalError as exc:

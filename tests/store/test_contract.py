@@ -19,7 +19,7 @@ AWKWARD_VALUES: list[Any] = [
     {"case_id": "case-1", "subject": "Disk <full> & été 🔥", "count": 3, "tags": ["a", None]},
     {"nested": {"deep": {"deeper": [1, 2.5, -3, True, False, None, "", {}]}}},
     ["a list", 0, 1e-9, 2**53, -(2**40)],
-    "plain text with \"quotes\", \\backslashes\\ and \n newlines \t tabs \u2028",
+    'plain text with "quotes", \\backslashes\\ and \n newlines \t tabs \u2028',
     12345,
     3.25,
     True,
@@ -220,7 +220,8 @@ def test_listing_is_a_snapshot_that_tolerates_writes_while_iterating(store: Stor
     outbound = store.table("outbound")
     outbound.put_many({f"k{n}": n for n in range(5)})
 
-    for key in outbound.keys():
+    listed = outbound.keys()
+    for key in listed:
         outbound.delete(key)
 
     assert len(outbound) == 0
