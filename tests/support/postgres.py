@@ -57,7 +57,9 @@ class PostgresCluster:
     def __init__(self, bin_dir: Path) -> None:
         self.bin_dir = bin_dir
         self.as_user: str | None = "postgres" if os.geteuid() == 0 else None
-        self.root = Path(tempfile.mkdtemp(prefix="bot-pg-"))
+        # As root, the server's user must reach the folder: $TMPDIR may be private to root, /tmp never is.
+        base = "/tmp" if self.as_user and os.path.isdir("/tmp") else None
+        self.root = Path(tempfile.mkdtemp(prefix="bot-pg-", dir=base))
         self.data = self.root / "data"
         self.socket_dir = self.root / "socket"
         self.log = self.root / "server.log"
