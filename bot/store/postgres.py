@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -38,6 +40,9 @@ CONNECT_TIMEOUT = 5
 # request instead: a long outage is then followed by a prompt recovery, not a minutes-long backoff.
 RECONNECT_TIMEOUT = 10.0
 POOL_SIZE = 8
+# A connection idle longer than this is checked (one round trip) before use: a server restart closes
+# idle connections, and one in use a moment ago almost surely still works.
+CHECK_AFTER_IDLE_SECONDS = 1.0
 # Key of the advisory lock that serializes migrations: replicas starting together migrate one by one.
 MIGRATION_LOCK = 0x6177_7362_6F74  # "awsbot"
 
@@ -227,6 +232,8 @@ class PostgresStore:
     def __init__(self, url: str, *, pool_size: int = POOL_SIZE, timeout: float = OPERATION_TIMEOUT) -> None:
         """Use `connect` at start: it checks the URL and migrates the schema first."""
         self.location = describe(url)
+        self._last_used: weakref.WeakKeyDictionary[psycopg.Connection, float] = weakref.WeakKeyDictionary()
+        self._last_used_lock = threading.Lock()
         self._pool = ConnectionPool(
             url,
             min_size=1,
@@ -234,7 +241,7 @@ class PostgresStore:
             kwargs={"autocommit": True, **_connection_options(url)},
             open=False,
             # A connection broken by a server restart is found and replaced before anyone uses it.
-            check=ConnectionPool.check_connection,
+            check=self._check_if_idle,
             timeout=timeout,
             reconnect_timeout=RECONNECT_TIMEOUT,
             name="store",
@@ -266,12 +273,22 @@ class PostgresStore:
         logger.info("state in PostgreSQL at %s", where)
         return store
 
+    def _check_if_idle(self, conn: psycopg.Connection) -> None:
+        with self._last_used_lock:
+            last_used = self._last_used.get(conn, 0.0)
+        if time.monotonic() - last_used > CHECK_AFTER_IDLE_SECONDS:
+            ConnectionPool.check_connection(conn)
+
     @contextmanager
     def connection(self, timeout: float | None = None) -> Iterator[psycopg.Connection]:
         """A pooled autocommit connection; a lost or unreachable database raises StoreError."""
         try:
             with self._pool.connection(timeout=timeout) as conn:
-                yield conn
+                try:
+                    yield conn
+                finally:
+                    with self._last_used_lock:
+                        self._last_used[conn] = time.monotonic()
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             # PoolTimeout and PoolClosed are OperationalErrors too.
             raise StoreError(f"PostgreSQL at {self.location} is unavailable: {_one_line(exc)}") from exc

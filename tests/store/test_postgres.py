@@ -249,3 +249,18 @@ def test_a_writer_blocked_on_a_lock_is_released_when_the_holder_commits(pg: Post
 
     assert order == ["slow", "fast saw slow"]
     assert sync.get("k") == "fast"
+
+
+def test_after_a_server_restart_the_first_operation_succeeds(
+    postgres_cluster: PostgresCluster, pg: PostgresStore
+) -> None:
+    """Pooled connections the restart broke are found and replaced before use, not handed to a caller."""
+    cases = pg.table("cases")
+    cases.put("case-1", {"status": "opened"})
+
+    postgres_cluster.stop()
+    postgres_cluster.start()
+    time.sleep(1.5)  # longer than CHECK_AFTER_IDLE_SECONDS: the connection is idle, as after any outage
+
+    assert cases.get("case-1") == {"status": "opened"}
+    assert cases.claim("case-2", {"status": "opened"}) is True

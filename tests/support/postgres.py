@@ -91,12 +91,11 @@ class PostgresCluster:
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
         return self
 
-    def start(self) -> PostgresCluster:
-        # Durability settings off: a test cluster never survives a crash, and fsync would dominate.
-        options = (
-            f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1"
-            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        )
+    def start(self, *, durable: bool = False) -> PostgresCluster:
+        options = f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1 -c max_connections=200"
+        if not durable:
+            # A test cluster never survives a crash, and fsync would dominate its time (benchmarks keep it).
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "-t", "60", "start")
         return self
 
@@ -137,7 +136,7 @@ class PostgresCluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def start_cluster() -> PostgresCluster:
+def start_cluster(*, durable: bool = False) -> PostgresCluster:
     """A started cluster, or skip/fail (see `unavailable`)."""
     bin_dir = find_bin_dir()
     if bin_dir is None:
@@ -155,7 +154,7 @@ def start_cluster() -> PostgresCluster:
         unavailable("psycopg is not installed (pip install -e '.[dev]')")
     cluster = PostgresCluster(bin_dir)
     try:
-        return cluster.init().start()
+        return cluster.init().start(durable=durable)
     except (RuntimeError, OSError, subprocess.TimeoutExpired) as error:
         cluster.destroy()
         unavailable(f"could not start a PostgreSQL test cluster: {error}")
