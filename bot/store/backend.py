@@ -9,11 +9,15 @@ caller never needs a lock of its own around check-then-write.
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from bot.config import Settings
+
+logger = logging.getLogger(__name__)
 
 
 class StoreError(Exception):
@@ -80,6 +84,13 @@ def open_store(settings: Settings) -> Store:
 
     An unreachable or refused database raises ConfigError (one line at start, exit 2).
     """
+    if not settings.database_url and os.environ.get("DYNO"):
+        # Heroku sets DYNO; a dyno's disk is wiped at every restart, and the state with it.
+        logger.warning(
+            "state is in the file %s on a Heroku dyno, whose disk is wiped at every restart:"
+            " add Heroku Postgres (it sets DATABASE_URL)",
+            settings.db_path,
+        )
     return open_location(settings.database_url or settings.db_path)
 
 
