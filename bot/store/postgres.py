@@ -29,6 +29,7 @@ from psycopg_pool import ConnectionPool
 
 from bot.config import ConfigError
 from bot.store.backend import StoreError
+from bot.store.tables import TABLES
 
 logger = logging.getLogger(__name__)
 
@@ -294,8 +295,6 @@ class PostgresStore:
             raise StoreError(f"PostgreSQL at {self.location} is unavailable: {_one_line(exc)}") from exc
 
     def table(self, name: str) -> PostgresTable:
-        from bot.store.tables import TABLES
-
         if name not in TABLES:
             raise KeyError(f"unknown table {name!r}; add it to store.TABLES with what it holds")
         with self._lock:
