@@ -7,6 +7,9 @@ from bot.services import Services
 
 def register_workers(services: Services) -> None:
     from bot.digest.schedule import ScheduleWorker
+    from bot.replicas import background_workers
     from bot.sync.cycle import Poller
 
-    services.workers.extend([Poller(services), ScheduleWorker(services)])
+    # On PostgreSQL several replicas may share the store: the loops run on the one holding the lease.
+    factories = [lambda: Poller(services), lambda: ScheduleWorker(services)]
+    services.workers.extend(background_workers(services.store, factories, shared=bool(services.settings.database_url)))

@@ -71,6 +71,11 @@ class Store(Protocol):
         """True when the store answers a read now."""
         ...
 
+    def now(self) -> float:
+        """Seconds since the epoch by the store's clock: the database's for PostgreSQL, so that every
+        replica measures a lease's expiry by the same clock, whatever its own says."""
+        ...
+
     def close(self) -> None: ...
 
 

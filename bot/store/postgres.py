@@ -311,5 +311,11 @@ class PostgresStore:
             return False
         return True
 
+    def now(self) -> float:
+        """Seconds since the epoch by the database's clock, the one every replica shares."""
+        with self.connection() as conn:
+            row = conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()
+        return float(row[0]) if row else time.time()
+
     def close(self) -> None:
         self._pool.close(timeout=5)

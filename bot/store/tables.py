@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ TABLES = {
     "schedules": "channel -> digest schedule (schedule.py)",
     "digests": "channel -> previous digest state; @-keys: refresh bookkeeping (digest.py, digest_refresh.py)",
     "meta": "bot-wide markers (health, versions)",
+    "leases": "lease name -> the replica holding it and its expiry by the store's clock (store/lease.py)",
 }
 
 
@@ -141,6 +143,10 @@ class Store:
         except Exception:  # noqa: BLE001 - health reports any failure as unhealthy
             return False
         return True
+
+    def now(self) -> float:
+        """Seconds since the epoch: one process per file, so its own clock is the only one."""
+        return time.time()
 
     def close(self) -> None:
         with self._lock:

@@ -420,6 +420,9 @@ class Poller:
     def start(self) -> None:
         if self._thread is not None:
             return
+        # A replica that regains the background lease runs a new Poller (bot/replicas.py): the one it
+        # stopped left the shared sync stopping.
+        self.services.sync.stopping.clear()
         self._started_at = utcnow()
         self._thread = threading.Thread(target=self._run, name="poller", daemon=True)
         self._thread.start()
