@@ -131,9 +131,7 @@ def pg(pg_url: str) -> Iterator[Store]:
         opened.close()
 
 
-def test_expiry_is_measured_by_the_databases_clock_not_the_replicas(
-    pg: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_expiry_is_measured_by_the_databases_clock_not_the_replicas(pg: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     """A replica whose clock is an hour slow must not make its lease look expired to the others."""
     real_time = time.time
     monkeypatch.setattr(time, "time", lambda: real_time() - 3600)
