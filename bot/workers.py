@@ -9,4 +9,4 @@ def register_workers(services: Services) -> None:
     from bot.digest.schedule import ScheduleWorker
     from bot.sync.cycle import Poller
 
-    services.workers.extend([Poller(services), ScheduleWorker(services)])
+    services.workers.extend([Poller(services), ScheduleWorker(services), services.cases.keeper])

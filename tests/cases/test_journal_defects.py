@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from tests.cases.helpers import CATEGORY, SERVICE, communications, link_case, open_case_at_aws
+from tests.cases.helpers import attributed, link_case, open_case_at_aws, sent_texts
 from tests.cases.test_modal import open_modal, values
 
 
@@ -18,11 +18,6 @@ def linked(bot):
 
 def reacted(bot, ts, timeout=20):
     return bot.slack.wait_for("reactions.add", lambda c: c.params["timestamp"] == ts, timeout=timeout)
-
-
-def sent_texts(bot, case_id):
-    """What reached AWS from Slack, without the attribution line."""
-    return [c.body.split(": ", 1)[1] for c in communications(bot, case_id) if " via Slack" in c.body]
 
 
 def test_recovery_at_start_leaves_alone_a_form_the_live_listener_is_opening(bot):
@@ -102,23 +97,17 @@ def test_old_records_are_pruned_and_what_is_still_needed_is_kept(bot):
 
 def test_resume_after_a_crash_keeps_the_thread_order(bot_factory):
     # 9: resume ran in store rowid order: A part 1, then B, then A part 2.
-    from dataclasses import asdict
-
-    from bot.cases.service import PendingReply
-
     first = bot_factory()
     case, card = linked(first)
     cases = first.services.cases
     # A (two parts) was noted first, then B; A's progress (part 1 sent) was written after B arrived.
-    cases.receive_thread_reply(channel="C1", thread_ts=card["ts"], message_ts="1.000001", user="U1", text="A", files=[])
-    cases.receive_thread_reply(channel="C1", thread_ts=card["ts"], message_ts="1.000002", user="U1", text="B", files=[])
-    bodies = ["ana via Slack: (1/2) A1", "ana via Slack: (2/2) A2"]
-    first.services.gateway.add_communication(case.case_id, bodies[0])
-    pending = PendingReply(
-        case_id=case.case_id, channel="C1", thread_ts=card["ts"], message_ts="1.000001", user="U1",
-        bodies=bodies, sent_parts=1, prefix="ana via Slack: ", created_at=time.time() - 5,
+    a = cases.note_thread_reply(
+        channel="C1", thread_ts=card["ts"], message_ts="1.000001", user="U1", text="A", files=[]
     )
-    first.services.store.table("events").put("msg:C1:1.000001", asdict(pending))
+    cases.note_thread_reply(channel="C1", thread_ts=card["ts"], message_ts="1.000002", user="U1", text="B", files=[])
+    bodies = [attributed("ana", a.key, "(1/2) A1"), attributed("ana", a.key, "(2/2) A2")]
+    first.services.gateway.add_communication(case.case_id, bodies[0])
+    cases.journal.save(a, case_id=case.case_id, bodies=bodies, sent=1)
     db_path = first.db_path
     first.stop()
 
