@@ -17,9 +17,10 @@ from typing import Any
 from bot import render
 from bot.aws.gateway import SupportGateway
 from bot.cases.cards import Cards
-from bot.cases.records import CaseRecords, SlackFile
+from bot.cases.records import CaseRecords
 from bot.domain import NewCase
 from bot.errors import BotError
+from bot.slack.files import SlackFile
 from bot.slack.messages import SlackMessages
 from bot.store.journal import Journal, Lease
 from bot.work import Job, JournalWork

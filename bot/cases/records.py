@@ -1,7 +1,7 @@
 """What the bot remembers of cases, and the text helpers every case module shares.
 
 Store tables this module owns:
-- cases:    case_id -> CaseRecord (what the bot knows of a case, who opened it from Slack)
+- cases:    case_id -> CaseRecord (what the bot knows of a case, who opened it from Slack, its steward)
 - links:    "case_id|channel" -> CaseLink (the card in that channel; its thread is the case's thread)
 - threads:  "channel|thread_ts" -> case_id
 - outbound: outbound_key(case_id, body) -> {"case_id", "state", "at"}: communications sent from
@@ -86,10 +86,13 @@ class CaseRecord:
     time_created: str
     language: str = "en"
     opened_by: str = ""  # Slack user who opened it from Slack, if any
+    # Who may resolve, reopen and unlink besides admins: the opener from Slack, else the first
+    # person who linked it. Set once; later links (or an unlink and a new link) never change it.
+    steward: str = ""
     remembered_at: float = 0.0  # when the bot last wrote it: unlinked records are pruned by age
 
     @classmethod
-    def from_case(cls, case: Case, opened_by: str = "") -> CaseRecord:
+    def from_case(cls, case: Case, opened_by: str = "", steward: str = "") -> CaseRecord:
         return cls(
             case_id=case.case_id,
             display_id=case.display_id,
@@ -102,6 +105,7 @@ class CaseRecord:
             time_created=case.time_created,
             language=case.language,
             opened_by=opened_by,
+            steward=steward,
             remembered_at=time.time(),
         )
 
@@ -109,25 +113,6 @@ class CaseRecord:
     def from_dict(cls, raw: dict[str, Any]) -> CaseRecord:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in raw.items() if k in known})
-
-
-@dataclass
-class SlackFile:
-    """A file a person attached in Slack, to be downloaded with the bot token."""
-
-    file_id: str
-    name: str
-    size: int
-    url: str
-
-    @classmethod
-    def from_payload(cls, raw: dict[str, Any]) -> SlackFile:
-        return cls(
-            file_id=raw.get("id", ""),
-            name=raw.get("name") or raw.get("title") or "attachment",
-            size=int(raw.get("size") or 0),
-            url=raw.get("url_private_download") or raw.get("url_private") or "",
-        )
 
 
 @dataclass
@@ -162,7 +147,21 @@ class CaseRecords:
 
     def record(self, case_id: str) -> CaseRecord | None:
         raw = self.store.table("cases").get(case_id)
+        if raw and "steward" not in raw:
+            raw = self._name_steward_of_old_record(case_id, raw)
         return CaseRecord.from_dict(raw) if raw else None
+
+    def _name_steward_of_old_record(self, case_id: str, raw: dict[str, Any]) -> dict[str, Any]:
+        # Records from before stewards: the opener, else the earliest linker. Written down at once,
+        # so unlinking that first link later does not hand the case to the next linker.
+        linkers = sorted((link.linked_at, link.linked_by) for link in self.links_for(case_id) if link.linked_by)
+        steward = raw.get("opened_by") or (linkers[0][1] if linkers else "")
+
+        def name(current: dict[str, Any] | None) -> dict[str, Any]:
+            current = current or raw
+            return current if "steward" in current else {**current, "steward": steward}
+
+        return self.store.table("cases").update(case_id, name)
 
     def by_display_id(self, display_id: str) -> CaseRecord | None:
         for _, raw in self.store.table("cases").items():
@@ -171,12 +170,16 @@ class CaseRecords:
         return None
 
     def remember(self, case: Case, opened_by: str | None = None) -> CaseRecord:
-        previous = self.record(case.case_id)
-        if opened_by is None:
-            opened_by = previous.opened_by if previous else ""
-        record = CaseRecord.from_case(case, opened_by=opened_by)
-        self.store.table("cases").put(case.case_id, asdict(record))
-        return record
+        """Store what AWS says of the case, keeping who opened it and its steward."""
+        self.record(case.case_id)  # names the steward of a record from before stewards
+
+        def refresh(current: dict[str, Any] | None) -> dict[str, Any]:
+            current = current or {}
+            opener = current.get("opened_by", "") if opened_by is None else opened_by
+            steward = opened_by or current.get("steward", "")
+            return asdict(CaseRecord.from_case(case, opened_by=opener, steward=steward))
+
+        return CaseRecord.from_dict(self.store.table("cases").update(case.case_id, refresh))
 
     def remember_opened(self, case_id: str, new_case: NewCase, opened_by: str) -> None:
         """A case CreateCase just opened: who opened it is kept before anything else can fail."""
@@ -192,6 +195,7 @@ class CaseRecords:
             time_created="",
             language=new_case.language,
             opened_by=opened_by,
+            steward=opened_by,
             remembered_at=time.time(),
         )
         self.store.table("cases").put(case_id, asdict(record))
@@ -223,7 +227,20 @@ class CaseRecords:
         link = CaseLink(case_id=case_id, channel=channel, card_ts=card_ts, linked_by=linked_by, linked_at=time.time())
         self.store.table("threads").put(f"{channel}|{card_ts}", case_id)
         self.store.table("links").put(f"{case_id}|{channel}", asdict(link))
+        if linked_by:
+            self._first_linker_steps_up(case_id, linked_by)
         return link
+
+    def _first_linker_steps_up(self, case_id: str, user: str) -> None:
+        # Once the card is in Slack, not before: a link Slack refused makes nobody a steward.
+        # One read-modify-write, so two people linking at once cannot both become it.
+        def step_up(current: dict[str, Any] | None) -> dict[str, Any] | None:
+            if current is None or current.get("steward"):
+                return current
+            return {**current, "steward": user}
+
+        if self.record(case_id) is not None:  # the card's poster remembered the case before posting
+            self.store.table("cases").update(case_id, step_up)
 
     def delete_link(self, link: CaseLink) -> None:
         self.store.table("links").delete(f"{link.case_id}|{link.channel}")

@@ -22,8 +22,9 @@ from typing import Any
 from bot import render
 from bot.aws.gateway import SupportGateway
 from bot.cases.cards import Cards
-from bot.cases.records import CaseLink, CaseRecords, SlackFile, plain_text_from_slack, split_body, thread_order
+from bot.cases.records import CaseLink, CaseRecords, plain_text_from_slack, split_body, thread_order
 from bot.errors import BotError
+from bot.slack.files import SlackFile
 from bot.slack.messages import SlackMessages, SlackPostFailed
 from bot.slack.people import People
 from bot.store.journal import Journal, Lease

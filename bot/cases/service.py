@@ -12,10 +12,8 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
-
 from bot.aws.gateway import SupportGateway
+from bot.cases.attachments import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS_PER_SET, Attachments
 from bot.cases.cards import CARD_EVENT_TYPE, Cards
 from bot.cases.intake import Intake
 from bot.cases.records import (
@@ -23,15 +21,15 @@ from bot.cases.records import (
     CaseLink,
     CaseRecord,
     CaseRecords,
-    SlackFile,
     outbound_key,
     plain_text_from_slack,
     split_body,
 )
-from bot.cases.replies import MAX_ATTACHMENTS_PER_SET, Replies
+from bot.cases.replies import Replies
 from bot.config import Settings
-from bot.domain import Attachment, Case, Communication, NewCase
-from bot.errors import AttachmentProblem, BotError, NotAllowed, UserInputError
+from bot.domain import Case, Communication, NewCase
+from bot.errors import BotError, NotAllowed, UserInputError
+from bot.slack.files import SlackFile, SlackFiles
 from bot.slack.messages import SlackMessages
 from bot.slack.people import People
 from bot.store.journal import Journal, Lease
@@ -42,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "CARD_EVENT_TYPE",
+    "MAX_ATTACHMENT_BYTES",
     "MAX_ATTACHMENTS_PER_SET",
     "MAX_BODY",
     "CaseLink",
@@ -53,7 +52,6 @@ __all__ = [
     "split_body",
 ]
 
-MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
 MAX_CC = 10
 RECENT_IN_SHOW = 5
 
@@ -72,9 +70,9 @@ class CaseService:
         *,
         store: Store,
         gateway: SupportGateway,
-        slack: WebClient,
         messages: SlackMessages,
         people: People,
+        files: SlackFiles,
         settings: Settings,
         journal: Journal,
         runner: JournalWork,
@@ -82,7 +80,7 @@ class CaseService:
     ) -> None:
         self.store = store
         self.gateway = gateway
-        self.slack = slack  # files.info and downloads (bot/slack/files.py takes these over)
+        self.attachments = Attachments(files, gateway)
         self.messages = messages
         self.people = people
         self.settings = settings
@@ -97,7 +95,7 @@ class CaseService:
             cards=self.cards,
             journal=journal,
             runner=runner,
-            upload=self.upload_files,
+            upload=self.attachments.upload,
         )
         self.replies = Replies(
             records=self.records,
@@ -107,7 +105,7 @@ class CaseService:
             cards=self.cards,
             journal=journal,
             runner=runner,
-            upload=self.upload_files,
+            upload=self.attachments.upload,
             on_sent=on_sent,
         )
         self.keeper = JournalKeeper(runner, self.prune)
@@ -239,9 +237,9 @@ class CaseService:
         link = self.link_in(case.case_id, channel)
         if link is None:
             raise UserInputError("not_linked_here", ref=ref)
-        self.store.table("links").delete(f"{case.case_id}|{channel}")
-        self.store.table("threads").delete(f"{channel}|{link.card_ts}")
-        self._update_card(case, link, unlinked_by=user)
+        self.require_steward(user, case.case_id, "unlink", case.display_id)
+        self.records.delete_link(link)
+        self.cards.update_card(case, link, unlinked_by=user)
         return case
 
     def post_card(self, case: Case, channel: str, *, linked_by: str, opened_by: str | None = None) -> CaseLink:
@@ -251,9 +249,6 @@ class CaseService:
     def update_cards(self, case: Case) -> None:
         """Redraw every card of the case in place (chat.update) and remember its status."""
         self.cards.update_cards(case)
-
-    def _update_card(self, case: Case, link: CaseLink, **extra: Any) -> None:
-        self.cards.update_card(case, link, **extra)
 
     def refresh(self, ref: str) -> Case:
         case = self.gateway.get_case(ref, include_communications=False)
@@ -268,19 +263,22 @@ class CaseService:
 
     # Resolving ---------------------------------------------------------------------------
 
-    def may_resolve(self, user: str, case_id: str, channel: str) -> bool:
-        if self.settings.is_admin(user):
-            return True
+    def steward_of(self, case_id: str) -> str:
         record = self.record(case_id)
-        if record and record.opened_by == user:
-            return True
-        link = self.link_in(case_id, channel)
-        return bool(link and link.linked_by == user)
+        return record.steward if record else ""
+
+    def may_steward(self, user: str, case_id: str) -> bool:
+        """May `user` resolve, reopen or unlink the case (its steward, or an admin)?"""
+        return self.settings.is_admin(user) or (bool(user) and self.steward_of(case_id) == user)
+
+    def require_steward(self, user: str, case_id: str, action: str, ref: str) -> None:
+        """Raises NotAllowed naming who may `action` ("resolve", "reopen", "unlink") the case."""
+        if not self.may_steward(user, case_id):
+            raise NotAllowed("not_steward", action=action, ref=ref, steward=self.steward_of(case_id))
 
     def resolve(self, ref: str, user: str, channel: str) -> Case:
         case = self.gateway.get_case(ref, include_communications=False)
-        if not self.may_resolve(user, case.case_id, channel):
-            raise NotAllowed("not_allowed_resolve", ref=case.display_id)
+        self.require_steward(user, case.case_id, "resolve", case.display_id)
         if case.is_resolved:
             self.update_cards(case)
             return case
@@ -298,50 +296,6 @@ class CaseService:
         """A name without asking Slack (for work that must finish before an ack)."""
         return self.people.name_if_known(user)
 
-    # Files -------------------------------------------------------------------------------
-
-    def upload_files(self, files: Sequence[SlackFile]) -> str:
-        """Download the files from Slack with the bot token and put them in one attachment set."""
-        if len(files) > MAX_ATTACHMENTS_PER_SET:
-            raise AttachmentProblem("attachment_limit", code="AttachmentLimitExceeded")
-        for f in files:
-            if f.size > MAX_ATTACHMENT_BYTES:
-                raise AttachmentProblem("attachment_size_limit", code="AttachmentSetSizeLimitExceeded", name=f.name)
-        attachments = [Attachment(file_name=f.name, data=self.download(f)) for f in files]
-        return self.gateway.add_attachments(attachments)
-
-    def download(self, file: SlackFile) -> bytes:
-        import urllib.request
-
-        if not file.url:
-            try:
-                info = self.slack.files_info(file=file.file_id)["file"]
-            except (SlackApiError, OSError) as exc:
-                raise BotError("file_download_failed", name=file.name) from exc
-            file = SlackFile.from_payload(info)
-        if not self._is_slack_url(file.url):
-            # The bot token goes only to Slack: a forged payload must not make us send it elsewhere.
-            raise BotError("file_download_failed", name=file.name)
-        request = urllib.request.Request(
-            file.url, headers={"Authorization": f"Bearer {self.settings.slack_bot_token}"}
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - Slack's own file URL
-                data = response.read(MAX_ATTACHMENT_BYTES + 1)
-        except OSError as exc:
-            raise BotError("file_download_failed", name=file.name) from exc
-        if len(data) > MAX_ATTACHMENT_BYTES:
-            raise AttachmentProblem("attachment_size_limit", code="AttachmentSetSizeLimitExceeded", name=file.name)
-        return data
-
-    def _is_slack_url(self, url: str) -> bool:
-        from urllib.parse import urlsplit
-
-        host = (urlsplit(url).hostname or "").lower()
-        api_host = (urlsplit(self.settings.slack_api_url).hostname or "").lower()
-        return host == api_host or host == "slack.com" or host.endswith(".slack.com")
-
-
 
 def case_ids(cases: Iterable[Case]) -> list[str]:
     return [c.case_id for c in cases]
@@ -354,9 +308,9 @@ def from_services(services: Any) -> CaseService:
     return CaseService(
         store=services.store,
         gateway=services.gateway,
-        slack=services.slack,
         messages=SlackMessages(services.slack),
         people=People(services.slack),
+        files=SlackFiles(services.slack, services.settings.slack_bot_token, services.settings.slack_api_url),
         settings=services.settings,
         journal=journal,
         runner=runner,

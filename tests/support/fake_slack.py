@@ -236,6 +236,7 @@ class FakeSlack:
         self._members: dict[str, list[str]] = {}
         self._files: dict[str, dict[str, Any]] = {}
         self._file_data: dict[str, bytes] = {}
+        self._redirects: dict[str, str] = {}
         self._response_urls: dict[str, int] = {}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -394,6 +395,11 @@ class FakeSlack:
         with self._cond:
             file = self._make_file(self._new_id("F"), name, data, mimetype, user=user, title=title)
             return copy.deepcopy(file)
+
+    def redirect_download(self, file_id: str, location: str) -> None:
+        """Answer downloads of the file with a 302 to `location` (after the token check, as a CDN hand-off)."""
+        with self._cond:
+            self._redirects[file_id] = location
 
     def add_message(
         self,
@@ -599,6 +605,9 @@ class FakeSlack:
         with self._cond:
             file = self._files.get(file_id)
             data = self._file_data.get(file_id)
+            location = self._redirects.get(file_id)
+        if location is not None:
+            return 302, {"Location": location, "Content-Type": "text/plain"}, b"Found"
         if file is None or data is None:
             return 404, {"Content-Type": "text/plain"}, b"file_not_found"
         return 200, {"Content-Type": file["mimetype"]}, data
