@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from tests.cases.helpers import attributed, link_case, open_case_at_aws, sent_texts
+from tests.cases.helpers import attributed, fast_retries, link_case, open_case_at_aws, sent_texts
 from tests.cases.test_modal import open_modal, values
 
 
@@ -53,6 +53,7 @@ def test_a_reply_equal_to_an_earlier_one_is_sent_not_taken_for_it(bot):
 def test_throttling_for_seconds_delays_a_thread_reply_but_never_drops_it(bot):
     # 10: three quick tries, then the reply was dropped and reported failed.
     case, card = linked(bot)
+    fast_retries(bot, deadline_seconds=60)  # short waits between tries; the deadline is far
     bot.sandbox.inject_fault("AddCommunicationToCase", "ThrottlingException", count=10_000)
     threading.Timer(5.0, bot.sandbox.clear_faults).start()
     delivery = bot.user_message("C1", "patience", thread_ts=card["ts"])
