@@ -1,4 +1,4 @@
-"""The console: `serve` (default), `digest --print`, `check`."""
+"""The console: `serve` (default), `digest --print`, `check`, `store copy`."""
 
 from __future__ import annotations
 
@@ -56,6 +56,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     digest.add_argument("--sandbox", action="store_true", default=argparse.SUPPRESS)
     check = sub.add_parser("check", help="verify Slack and AWS credentials and the support plan")
     check.add_argument("--sandbox", action="store_true", default=argparse.SUPPRESS)
+    store = sub.add_parser("store", help="manage the bot's state")
+    store_sub = store.add_subparsers(dest="store_command", required=True)
+    copy = store_sub.add_parser("copy", help="copy every table from one store to another (run with the bot stopped)")
+    copy.add_argument("--from", dest="source", required=True, help="a sqlite file (BOT_DB_PATH) or postgresql:// URL")
+    copy.add_argument("--to", dest="target", required=True, help="a postgresql:// URL or sqlite file")
+    copy.add_argument("--force", action="store_true", help="replace what a non-empty target holds")
     args = parser.parse_args(argv)
     args.command = args.command or "serve"
     return args
@@ -143,6 +149,12 @@ def run_check(args: argparse.Namespace) -> int:
     return run_checks(settings, out=sys.stdout)
 
 
+def run_store(args: argparse.Namespace) -> int:
+    from bot.store.copy import run_copy
+
+    return run_copy(args.source, args.target, force=args.force, out=sys.stdout, err=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     configure_logging()
     args = parse_args(argv)
@@ -151,6 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_digest(args)
         if args.command == "check":
             return run_check(args)
+        if args.command == "store":
+            return run_store(args)
         return run_serve(args)
     except ConfigError as error:
         print(render.text("config_error", message=str(error)), file=sys.stderr)

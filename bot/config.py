@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.store.backend import is_postgres_url
+
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 
 
@@ -34,6 +36,8 @@ class Settings:
     digest_timezone: str = "UTC"
     sandbox: bool = False
     aws_region: str = "us-east-1"
+    # Holds the database password: kept out of repr and logs.
+    database_url: str = field(default="", repr=False)
 
     @property
     def socket_mode(self) -> bool:
@@ -88,6 +92,12 @@ def load_settings(
     if not api_url.endswith("/"):
         api_url += "/"
 
+    database_url = env.get("DATABASE_URL", "").strip()
+    if database_url and not is_postgres_url(database_url):
+        # Only a scheme is echoed: the rest may hold a password.
+        scheme = database_url.split("://", 1)[0][:20] if "://" in database_url else ""
+        raise ConfigError("config_bad_database_url", scheme=scheme)
+
     return Settings(
         slack_bot_token=token,
         slack_signing_secret=secret,
@@ -100,4 +110,5 @@ def load_settings(
         digest_timezone=zone,
         sandbox=_truthy(env.get("BOT_SANDBOX")) if sandbox is None else sandbox,
         aws_region=env.get("AWS_SUPPORT_REGION", "").strip() or "us-east-1",
+        database_url=database_url,
     )

@@ -11,7 +11,7 @@ import boto3
 from bot.aws.gateway import SupportGateway
 from bot.config import Settings
 from bot.services import Services, slack_client
-from bot.store.tables import Store
+from bot.store.backend import open_store
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def build_services(settings: Settings, *, gateway: SupportGateway | None = None)
         gateway = SupportGateway(region=settings.aws_region)
     return Services(
         settings=settings,
-        store=Store(settings.db_path),
+        store=open_store(settings),
         gateway=gateway,
         slack=slack_client(settings),
     )

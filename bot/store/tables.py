@@ -73,6 +73,9 @@ class Table:
         """Write several records in one transaction: all or none survive a crash."""
         if not items:
             return
+        # sqlitedict writes each item as it is set: a value that is not JSON must fail before the first.
+        for value in items.values():
+            _encode(value)
         with self._lock:
             for key, value in items.items():
                 self._dict[key] = value
