@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from bot.domain import Case, NewCase
-from bot.store.tables import Store
+from bot.store.backend import Store
 
 MAX_BODY = 8000  # AddCommunicationToCase / CreateCase communicationBody limit
 KEEP_SECONDS = 7 * 24 * 3600.0

@@ -32,8 +32,9 @@ from bot.errors import BotError, NotAllowed, UserInputError
 from bot.slack.files import SlackFile, SlackFiles
 from bot.slack.messages import SlackMessages
 from bot.slack.people import People
+from bot.store.backend import Store, StoreError
 from bot.store.journal import Journal, Lease
-from bot.store.tables import Store
+from bot.store.tables import Store as SqliteStore
 from bot.work import Done, JournalKeeper, JournalWork, RetryPolicy
 
 logger = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ def is_retryable(exc: BaseException) -> bool:
     unclear answer (the next try looks before it acts), the store failing to write (a full disk)."""
     if isinstance(exc, BotError):
         return bool(getattr(exc, "retryable", False))
-    return isinstance(exc, (sqlite3.OperationalError, OSError))
+    return isinstance(exc, (StoreError, sqlite3.OperationalError, OSError))
 
 
 class CaseService:
@@ -303,7 +304,8 @@ def case_ids(cases: Iterable[Case]) -> list[str]:
 
 def from_services(services: Any) -> CaseService:
     """Build the case service from the bot's parts (until bootstrap.py wires it explicitly)."""
-    journal = Journal(services.store.table("journal"), sole_owner=isinstance(services.store, Store))
+    # One process per BOT_DB_PATH (refused at start otherwise): a lease found at start is a dead one's.
+    journal = Journal(services.store.table("journal"), sole_owner=isinstance(services.store, SqliteStore))
     runner = JournalWork(journal, services.work, is_retryable=is_retryable, retry=RetryPolicy())
     return CaseService(
         store=services.store,

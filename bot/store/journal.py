@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from bot.store.tables import Table
+from bot.store.backend import Table
 
 PENDING, DONE, FAILED = "pending", "done", "failed"
 LEASE_SECONDS = 60.0
