@@ -63,7 +63,7 @@ class Services:
 
     @property
     def cases(self):  # -> bot.cases.CaseService
-        return self._part("cases", "bot.cases.service", "CaseService")
+        return self._part("cases", "bot.cases.service", "from_services")
 
     @property
     def sync(self):  # -> bot.sync.CaseSync
@@ -104,7 +104,7 @@ class Services:
         """Warm up, then finish what a crash interrupted (cases, cards and replies under way)."""
         # Warm first: options and modals must not wait on a cold cache while the backlog resumes.
         self.warm_up()
-        resumed = self.cases.resume_pending(submit=lambda job, key: self.work.submit(job, key=key))
+        resumed = self.cases.recover()
         if resumed:
             logger.info("resuming %d interrupted cases, cards or replies", resumed)
 
@@ -126,6 +126,10 @@ class Services:
         self.stop_workers()
         # Let work already acked finish (what does not is resumed from the store at the next start).
         self.work.wait_idle(timeout=5)
+        cases = self._parts.get("cases")
+        if cases is not None:
+            cases.stop()  # retries waiting out throttling end now; the next start resumes them
+            self.work.wait_idle(timeout=2)
         self.listener_executor.shutdown(wait=False, cancel_futures=True)
         self.work.shutdown()
         self.store.close()
