@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import time
 
 import pytest
 
-from tests.support.harness import BotHarness
+from bot.web import MAX_BODY_BYTES
+from tests.support.harness import SIGNING_SECRET, BotHarness
 from tests.support.slack_requests import message_event, sign
 
 
@@ -128,3 +131,105 @@ def test_a_signed_command_is_acked_and_answered_on_its_response_url(bot: BotHarn
     # Bolt looked the bot up once (auth.test) with the bot token, on the fake Slack.
     [auth] = bot.slack.calls("auth.test")
     assert auth.headers["Authorization"] == "Bearer xoxb-test-token"
+
+
+# Verified before read or parsed (defect 7) --------------------------------------------------------
+
+
+def _raw_post(bot: BotHarness, head: bytes, body: bytes = b"") -> bytes:
+    """Send bytes as they are on a fresh connection; what came back before the server closed or 5 s passed.
+    The server may answer and close before reading all of `body`: that is no error here."""
+    port = int(bot.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        with contextlib.suppress(ConnectionError):
+            conn.sendall(head + body)
+        received = b""
+        with contextlib.suppress(TimeoutError, ConnectionError):
+            while chunk := conn.recv(65536):
+                received += chunk
+                if b"\r\n\r\n" in received:
+                    break
+    return received
+
+
+def _status(answer: bytes) -> int:
+    assert answer.startswith(b"HTTP/"), answer[:200]
+    return int(answer.split(b" ", 2)[1])
+
+
+def test_a_body_over_the_cap_is_refused_by_its_content_length_before_it_is_read(bot: BotHarness) -> None:
+    head = (
+        b"POST /slack/events HTTP/1.1\r\nHost: bot\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 100000000\r\n\r\n"
+    )
+
+    answer = _raw_post(bot, head, b"{")  # the rest of the 100 MB never comes
+
+    assert _status(answer) == 413
+    _assert_nothing_happened(bot)
+
+
+@pytest.mark.parametrize("signing", ["unsigned", "valid"])
+def test_a_body_over_the_cap_is_refused_with_413(bot: BotHarness, signing: str) -> None:
+    body = b"payload=" + b"x" * MAX_BODY_BYTES
+    timestamp = str(int(time.time()))
+    signed = f"X-Slack-Request-Timestamp: {timestamp}\r\nX-Slack-Signature: {sign(SIGNING_SECRET, timestamp, body)}\r\n"
+    head = (
+        b"POST /slack/events HTTP/1.1\r\nHost: bot\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        + (signed.encode() if signing == "valid" else b"")
+        + b"Content-Length: %d\r\n\r\n" % len(body)
+    )
+
+    assert _status(_raw_post(bot, head, body)) == 413
+    _assert_nothing_happened(bot)
+
+
+def test_a_body_at_the_cap_is_read(bot: BotHarness) -> None:
+    padding = MAX_BODY_BYTES - len(b"command=%2Faws-support&text=help&pad=")
+    response = bot.requests.post(
+        b"command=%2Faws-support&text=help&pad=" + b"x" * padding, "application/x-www-form-urlencoded"
+    )
+
+    assert response.status == 200
+
+
+def test_a_chunked_body_over_the_cap_is_refused(bot: BotHarness) -> None:
+    head = (
+        b"POST /slack/events HTTP/1.1\r\nHost: bot\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n"
+    )
+    chunk = b"x" * 65536
+    body = (b"%x\r\n" % len(chunk) + chunk + b"\r\n") * (MAX_BODY_BYTES // len(chunk) + 2) + b"0\r\n\r\n"
+
+    answer = _raw_post(bot, head, body)
+
+    assert _status(answer) == 413
+    _assert_nothing_happened(bot)
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/json", b'{"type": "event_callback", "event": '),
+        ("application/json", b"\xff\xfe not utf-8"),
+        ("application/x-www-form-urlencoded", b"payload=%7Bnot-json"),
+        ("application/x-www-form-urlencoded", b"\xff=\xfe"),
+        ("text/plain", b"[1, 2"),
+    ],
+)
+def test_a_malformed_unsigned_body_is_refused_with_401_not_500(bot: BotHarness, content_type: str, body: bytes) -> None:
+    response = bot.requests.post(body, content_type, signing="unsigned")
+
+    assert response.status == 401
+    _assert_nothing_happened(bot)
+
+
+@pytest.mark.parametrize("timestamp", ["soon", "", "1e9", "-"])
+def test_a_malformed_signature_timestamp_is_refused_with_401(bot: BotHarness, timestamp: str) -> None:
+    body = b"command=%2Faws-support&text=help"
+    headers = {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": "v0=" + "0" * 64}
+
+    response = bot.requests.post(body, "application/x-www-form-urlencoded", signing="unsigned", headers=headers)
+
+    assert response.status == 401
+    _assert_nothing_happened(bot)

@@ -27,6 +27,7 @@ TABLES = {
     "schedules": "channel -> digest schedule (schedule.py)",
     "digests": "channel -> previous digest state; @-keys: refresh bookkeeping (digest.py, digest_refresh.py)",
     "meta": "bot-wide markers (health, versions)",
+    "requests": "Slack signature of a served request -> its timestamp, to refuse replays; pruned after 10 min (web.py)",
 }
 
 
