@@ -89,9 +89,7 @@ class SlackDoor:
             return "400 Bad Request", b"Bad Request", "text/plain"
         # Slack's own Events API retries (X-Slack-Retry-Num, JSON bodies only) go on to Bolt, where
         # the event_id makes a redelivery harmless, whether or not Slack signed it anew.
-        retry = environ.get("HTTP_X_SLACK_RETRY_NUM") and environ.get("CONTENT_TYPE", "").startswith(
-            "application/json"
-        )
+        retry = environ.get("HTTP_X_SLACK_RETRY_NUM") and environ.get("CONTENT_TYPE", "").startswith("application/json")
         if not retry and not self.replays.claim(str(signature), int(str(timestamp))):
             logger.warning("refused a replayed Slack request (signature already served)")
             return "200 OK", b"", "text/plain"

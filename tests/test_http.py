@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlencode
 
 import pytest
 
 from bot.web import MAX_BODY_BYTES
+from tests.cases.helpers import communications, link_case, open_case_at_aws
 from tests.support.harness import SIGNING_SECRET, BotHarness
-from tests.support.slack_requests import message_event, sign
+from tests.support.slack_requests import message_event, new_event_id, sign
 
 
 def _assert_nothing_happened(bot: BotHarness) -> None:
@@ -233,3 +237,113 @@ def test_a_malformed_signature_timestamp_is_refused_with_401(bot: BotHarness, ti
 
     assert response.status == 401
     _assert_nothing_happened(bot)
+
+
+# Replays (defect 11) -------------------------------------------------------------------------------
+
+
+def _signed_form(fields: dict[str, str], timestamp: str | None = None) -> tuple[bytes, dict[str, str]]:
+    body = urlencode(fields).encode()
+    timestamp = timestamp or str(int(time.time()))
+    return body, {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": sign(SIGNING_SECRET, timestamp, body)}
+
+
+def _command_fields(bot: BotHarness, text: str) -> dict[str, str]:
+    return {
+        "command": "/aws-support",
+        "text": text,
+        "team_id": "T0FAKE",
+        "user_id": "U1",
+        "channel_id": "C1",
+        "response_url": bot.slack.response_url(),
+        "trigger_id": "1.2.replayed",
+    }
+
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def test_a_replayed_slash_command_is_acked_empty_and_causes_nothing(bot: BotHarness) -> None:
+    case = open_case_at_aws(bot)
+    fields = _command_fields(bot, f"show {case.display_id}")
+    body, headers = _signed_form(fields)
+    first = bot.requests.post(body, FORM, signing="unsigned", headers=headers)
+    assert first.status == 200
+    bot.wait_for_response(response_url=fields["response_url"])
+    bot.slack.clear()
+    aws_calls = bot.sandbox.calls.total()
+
+    replay = bot.requests.post(body, FORM, signing="unsigned", headers=headers)
+
+    assert replay.status == 200
+    assert replay.text == ""
+    bot.slack.assert_no_calls(within=0.5)
+    assert bot.sandbox.calls.total() == aws_calls
+
+
+def test_a_replay_with_a_forged_retry_header_is_still_refused(bot: BotHarness) -> None:
+    body, headers = _signed_form(_command_fields(bot, "bogus"))
+    assert "bogus" in bot.requests.post(body, FORM, signing="unsigned", headers=headers).text
+
+    replay = bot.requests.post(body, FORM, signing="unsigned", headers=dict(headers, **{"X-Slack-Retry-Num": "1"}))
+
+    assert replay.status == 200
+    assert replay.text == ""
+
+
+def test_two_identical_commands_at_once_run_once(bot: BotHarness) -> None:
+    body, headers = _signed_form(_command_fields(bot, "bogus"))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda _: bot.requests.post(body, FORM, signing="unsigned", headers=headers), range(8)))
+
+    assert all(a.status == 200 for a in answers)
+    assert sorted(bool(a.text) for a in answers) == [False] * 7 + [True]
+
+
+def _event_body(event: dict, event_id: str) -> bytes:
+    envelope = {
+        "type": "event_callback",
+        "team_id": "T0FAKE",
+        "api_app_id": "A0FAKE",
+        "event": event,
+        "event_id": event_id,
+        "event_time": int(time.time()),
+    }
+    return json.dumps(envelope).encode()
+
+
+def test_slacks_retry_reaches_bolt_even_with_a_signature_already_claimed(bot: BotHarness) -> None:
+    """A crash between the claim and the dispatch: Slack's retry (X-Slack-Retry-Num) must still be
+    served, whether it carries a new signature or the same one; the event_id keeps it single."""
+    case = open_case_at_aws(bot)
+    card = link_case(bot, case)
+    event = bot.slack.add_message("C1", "Any news on this?", user="U1", thread_ts=card["ts"])
+    body = _event_body(event, new_event_id())
+    timestamp = str(int(time.time()))
+    signature = sign(SIGNING_SECRET, timestamp, body)
+    headers = {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": signature}
+    assert bot.services.store.table("requests").claim(signature, int(timestamp))  # served, then lost
+
+    assert bot.requests.post(body, "application/json", signing="unsigned", headers=headers).text == ""
+    retry = dict(headers, **{"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"})
+    assert bot.requests.post(body, "application/json", signing="unsigned", headers=retry).status == 200
+    bot.slack.wait_for("reactions.add", lambda c: c.params["timestamp"] == event["ts"])
+    assert bot.requests.post(body, "application/json", signing="unsigned", headers=retry).status == 200
+
+    bot.services.work.wait_idle(timeout=10)
+    sent = [c for c in communications(bot, case.case_id) if "Any news on this?" in c.body]
+    assert len(sent) == 1, sent
+
+
+def test_claims_older_than_the_signature_window_are_pruned(bot: BotHarness) -> None:
+    from bot.web import REPLAY_WINDOW_SECONDS, ReplayGuard
+
+    table = bot.services.store.table("requests")
+    now = time.time()
+    table.claim("v0=old", int(now - REPLAY_WINDOW_SECONDS - 1))
+    table.claim("v0=recent", int(now - 60))
+    guard = ReplayGuard(table, prune=lambda job: job())
+
+    assert guard.prune(now) == 1
+    assert "v0=old" not in table and "v0=recent" in table
