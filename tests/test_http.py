@@ -126,15 +126,27 @@ def test_an_unknown_subcommand_is_answered_in_the_ack(bot: BotHarness) -> None:
 
 
 def test_a_signed_command_is_acked_and_answered_on_its_response_url(bot: BotHarness) -> None:
-    response = bot.command("help")
+    response = bot.command("list")
 
     assert response.status == 200
+    assert response.text == ""
     answer = bot.wait_for_response()
     assert answer["response_type"] == "ephemeral"
-    assert answer["blocks"], "help lists the sub-commands in blocks"
     # Bolt looked the bot up once (auth.test) with the bot token, on the fake Slack.
     [auth] = bot.slack.calls("auth.test")
     assert auth.headers["Authorization"] == "Bearer xoxb-test-token"
+
+
+@pytest.mark.parametrize("text", ["", "help", "  HELP  "])
+def test_help_is_answered_in_the_ack_itself(bot: BotHarness, text: str) -> None:
+    response = bot.command(text)
+
+    assert response.status == 200
+    assert response.json["response_type"] == "ephemeral"
+    assert "/aws-support create" in json.dumps(response.json["blocks"])
+    assert response.json["text"], "a fallback text for notifications"
+    bot.slack.assert_no_calls(within=0.3, method="response_url")
+    assert sum(bot.sandbox.calls.values()) == 0
 
 
 # Verified before read or parsed (defect 7) --------------------------------------------------------
