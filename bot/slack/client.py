@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
@@ -11,7 +13,13 @@ TIMEOUT_SECONDS = 30
 RATE_LIMIT_RETRIES = 5
 
 
-def slack_client(settings: Settings, *, with_token: bool = True, timeout: int = TIMEOUT_SECONDS) -> WebClient:
+def slack_client(
+    settings: Settings,
+    *,
+    with_token: bool = True,
+    timeout: int = TIMEOUT_SECONDS,
+    logger: logging.Logger | None = None,
+) -> WebClient:
     """A client on SLACK_API_URL, with the bot token unless `with_token=False` (Bolt's template
     client, which gets the token per request), that resends a call only after a 429.
 
@@ -25,4 +33,5 @@ def slack_client(settings: Settings, *, with_token: bool = True, timeout: int = 
         base_url=settings.slack_api_url,
         timeout=timeout,
         retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES)],
+        logger=logger,
     )
