@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 SLACK_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
-# Slack's largest payloads (a view submission of a 100-block modal) stay far below this.
+# Slack's payloads stay below this (its largest, a view submission, carries one modal of at most 100 blocks).
 MAX_BODY_BYTES = 1024 * 1024
 # Slack's signatures are valid 5 minutes either side of now; a claim older than this cannot match.
 REPLAY_WINDOW_SECONDS = 10 * 60
@@ -111,10 +111,16 @@ class ReplayGuard:
     store's atomic insert, so two threads (or replicas) receiving the same request serve it once.
     """
 
-    def __init__(self, table: Table, prune: Callable[[Callable[[], None]], None]) -> None:
+    def __init__(
+        self,
+        table: Table,
+        prune: Callable[[Callable[[], None]], None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.table = table
         self._prune = prune
-        self._pruned_at = time.monotonic()
+        self._clock = clock
+        self._pruned_at = clock()
         self._lock = threading.Lock()
 
     def claim(self, signature: str, timestamp: int) -> bool:
@@ -124,10 +130,13 @@ class ReplayGuard:
 
     def _maybe_prune(self) -> None:
         with self._lock:
-            if time.monotonic() - self._pruned_at < PRUNE_EVERY_SECONDS:
+            if self._clock() - self._pruned_at < PRUNE_EVERY_SECONDS:
                 return
-            self._pruned_at = time.monotonic()
-        self._prune(self.prune)
+            self._pruned_at = self._clock()
+        self._prune(self._prune_now)
+
+    def _prune_now(self) -> None:
+        self.prune()
 
     def prune(self, now: float | None = None) -> int:
         """Drop claims whose request can no longer pass the signature check; returns how many."""

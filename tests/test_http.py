@@ -359,3 +359,25 @@ def test_claims_older_than_the_signature_window_are_pruned(bot: BotHarness) -> N
 
     assert guard.prune(now) == 1
     assert "v0=old" not in table and "v0=recent" in table
+
+
+def test_pruning_is_handed_to_the_after_ack_work_at_most_once_a_minute(bot: BotHarness) -> None:
+    from bot.web import PRUNE_EVERY_SECONDS, REPLAY_WINDOW_SECONDS, ReplayGuard
+
+    table = bot.services.store.table("requests")
+    table.claim("v0=old", int(time.time() - REPLAY_WINDOW_SECONDS - 1))
+    jobs: list = []
+    now = [0.0]
+    guard = ReplayGuard(table, prune=jobs.append, clock=lambda: now[0])
+
+    assert guard.claim("v0=a", int(time.time()))
+    now[0] += PRUNE_EVERY_SECONDS - 1
+    assert guard.claim("v0=b", int(time.time()))
+    assert jobs == []
+    now[0] += 2
+    assert guard.claim("v0=c", int(time.time()))
+    assert not guard.claim("v0=c", int(time.time()))
+    [job] = jobs
+
+    job()
+    assert "v0=old" not in table and "v0=c" in table
