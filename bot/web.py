@@ -21,7 +21,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk.signature import SignatureVerifier
 
 from bot.services import Services
-from bot.store.tables import Table
+from bot.store.backend import StoreError, Table
 
 logger = logging.getLogger(__name__)
 
@@ -90,9 +90,16 @@ class SlackDoor:
         # Slack's own Events API retries (X-Slack-Retry-Num, JSON bodies only) go on to Bolt, where
         # the event_id makes a redelivery harmless, whether or not Slack signed it anew.
         retry = environ.get("HTTP_X_SLACK_RETRY_NUM") and environ.get("CONTENT_TYPE", "").startswith("application/json")
-        if not retry and not self.replays.claim(str(signature), int(str(timestamp))):
-            logger.warning("refused a replayed Slack request (signature already served)")
-            return "200 OK", b"", "text/plain"
+        if not retry:
+            try:
+                first = self.replays.claim(str(signature), int(str(timestamp)))
+            except StoreError as error:
+                # Unrecorded, a replay could not be told apart; Slack shows the person a failure.
+                logger.warning("refused a Slack request: the store cannot record it (%s)", error)
+                return "503 Service Unavailable", b"", "text/plain"
+            if not first:
+                logger.warning("refused a replayed Slack request (signature already served)")
+                return "200 OK", b"", "text/plain"
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
         return None

@@ -381,3 +381,34 @@ def test_pruning_is_handed_to_the_after_ack_work_at_most_once_a_minute(bot: BotH
 
     job()
     assert "v0=old" not in table and "v0=c" in table
+
+
+class _DownTable:
+    """A store table whose database is gone (what PostgreSQL raises when the server is unreachable)."""
+
+    name = "requests"
+
+    def claim(self, key: str, value: object = True) -> bool:
+        from bot.store.backend import StoreError
+
+        raise StoreError("connection refused")
+
+
+def test_a_request_the_store_cannot_record_is_refused_with_503_not_a_traceback() -> None:
+    import io
+
+    from bot.web import ReplayGuard, SlackDoor
+
+    door = SlackDoor(SIGNING_SECRET, ReplayGuard(_DownTable(), prune=lambda job: job()))  # type: ignore[arg-type]
+    body, timestamp = b"command=%2Faws-support&text=list", str(int(time.time()))
+    environ = {
+        "CONTENT_LENGTH": str(len(body)),
+        "CONTENT_TYPE": FORM,
+        "wsgi.input": io.BytesIO(body),
+        "HTTP_X_SLACK_REQUEST_TIMESTAMP": timestamp,
+        "HTTP_X_SLACK_SIGNATURE": sign(SIGNING_SECRET, timestamp, body),
+    }
+
+    refusal = door.admit(environ)
+
+    assert refusal is not None and refusal[0].startswith("503")
