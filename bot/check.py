@@ -11,7 +11,7 @@ from bot import render
 from bot.aws.gateway import SupportGateway
 from bot.config import Settings
 from bot.errors import BotError
-from bot.services import slack_client
+from bot.slack.client import slack_client
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ import boto3
 
 from bot.aws.gateway import SupportGateway
 from bot.config import Settings
-from bot.services import Services, slack_client
+from bot.services import Services
+from bot.slack.client import slack_client
 from bot.store.backend import open_store
 
 logger = logging.getLogger(__name__)

@@ -30,6 +30,7 @@ TABLES = {
     "digests": "channel -> previous digest state; @-keys: refresh bookkeeping (digest.py, digest_refresh.py)",
     "meta": "bot-wide markers (health, versions)",
     "leases": "lease name -> the replica holding it and its expiry by the store's clock (store/lease.py)",
+    "requests": "Slack signature of a served request -> its timestamp, to refuse replays; pruned after 10 min (web.py)",
 }
 
 

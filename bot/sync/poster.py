@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from bot import render
 from bot.domain import AttachmentRef
@@ -148,14 +147,8 @@ class ThreadPoster:
         self.gateway = gateway
         self.states = states
         self.stopping = stopping
-        # Posting must not be retried blindly: a 5xx or a dropped connection may come after Slack
-        # stored the message. This client retries only 429 (never stored); the rest is reconciled.
-        self.client = WebClient(
-            token=slack.token,
-            base_url=slack.base_url,
-            timeout=slack.timeout,
-            retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=5)],
-        )
+        # From bot.slack.client: retries only 429 (never stored); the rest is reconciled.
+        self.client = slack
         self.pacer = ChannelPacer()
 
     def deliver_pending(self, state: SyncState) -> int:

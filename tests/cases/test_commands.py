@@ -11,7 +11,7 @@ from tests.cases.helpers import action_ids, attributed, card_text, communication
 def test_help_lists_every_sub_command(bot, text):
     response = bot.command(text)
     assert response.status == 200
-    answer = bot.wait_for_response()
+    answer = response.json  # in the ack itself
     assert answer["response_type"] == "ephemeral"
     shown = card_text(answer)
     for word in ("create", "list", "show", "link", "unlink", "reply", "resolve", "watch", "digest"):

@@ -26,10 +26,6 @@ def _case_ref(request: CommandRequest, usage: str) -> str:
     return request.args[1]
 
 
-def show_help(services: Services, request: CommandRequest, respond: Respond, client: WebClient) -> None:
-    respond(response_type="ephemeral", blocks=render.blocks("help.json.j2"), text=render.text("help_fallback"))
-
-
 def create(services: Services, request: CommandRequest, respond: Respond, client: WebClient) -> None:
     from bot.listeners.views.cases import create_case_view
 
