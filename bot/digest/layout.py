@@ -18,8 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot import render
-from bot.digest.refresh import RefreshReport
-from bot.digest.shaping import STATUS_RANK, STATUSES, CheckRow, Digest, normalize_status
+from bot.digest.shaping import STATUS_RANK, STATUSES, CheckRow, Digest, RefreshReport, normalize_status
 from bot.domain import CheckResult, TrustedAdvisorCheck
 
 logger = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """What a digest says, before any template: its records, the rows joined from Trusted Advisor's
 answers, and build_digest (counts, categories, and what changed since the channel's previous digest).
 
-Pure: no AWS, no Slack, no store. bot/digest.py collects and remembers; bot/digest_render.py lays out.
+Pure: no AWS, no Slack, no store. service.py collects and remembers; layout.py lays out.
 """
 
 from __future__ import annotations
@@ -79,6 +79,15 @@ class DigestState:
     @classmethod
     def of(cls, snapshot: Snapshot, posted_at: datetime) -> DigestState:
         return cls(statuses={row.check_id: row.status for row in snapshot.rows}, posted_at=posted_at)
+
+
+@dataclass(frozen=True)
+class RefreshReport:
+    """How a followed refresh of the checks ended, for the follow-up digest (refresh.py)."""
+
+    succeeded: int = 0
+    abandoned: int = 0
+    unfinished: int = 0
 
 
 @dataclass(frozen=True)
