@@ -194,7 +194,9 @@ def digest_fallback(digest: Digest) -> str:
 
 def table_words() -> dict[str, str]:
     """Column headings and the file name the bot adds to AWS's columns: they live in a template."""
-    return render.environment().get_template("digest_common.j2").module.table_words
+    module = render.environment().get_template("digest_common.j2").module
+    words: dict[str, str] = vars(module)["table_words"]  # what the template exports
+    return words
 
 
 def csv_name(row: CheckRow) -> str:
