@@ -71,7 +71,6 @@ class Services:
         default_factory=lambda: ThreadPoolExecutor(max_workers=32, thread_name_prefix="listener")
     )
     work: OrderedWork = field(default_factory=lambda: OrderedWork(max_workers=64))
-    bot_user_id: str = ""
     cases: CaseService = field(init=False)
     sync: CaseSync = field(init=False)
     watches: Watches = field(init=False)

@@ -25,7 +25,6 @@ logger = logging.getLogger(__name__)
 # AWS answers InvalidParameterValue when asked to refresh (or for the refresh status of) a check
 # that Trusted Advisor refreshes by itself; the code's spelling differs between endpoints.
 AUTO_REFRESH_CODES = frozenset({"InvalidParameterValue", "InvalidParameterValueException"})
-REFRESH_DONE = frozenset({"success", "abandoned", "none"})
 REFRESH_RUNNING = frozenset({"enqueued", "processing", "in_progress"})
 REFRESH_POLL_SECONDS = 10.0  # the AWS user guide's recommended polling interval
 REFRESH_DEADLINE = timedelta(minutes=30)

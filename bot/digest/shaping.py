@@ -106,10 +106,6 @@ class CategoryBreakdown:
     resources_flagged: int
     savings: float
 
-    @property
-    def alerts(self) -> int:
-        return self.counts[ERROR] + self.counts[WARNING]
-
 
 @dataclass(frozen=True)
 class Digest:
