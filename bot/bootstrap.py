@@ -54,6 +54,7 @@ def build_services(settings: Settings, *, gateway: SupportGateway | None = None)
     # CaseService still takes the container (pending its own split); it reaches `sync` through it.
     cases = services.cases = CaseService(services)
 
+    channels = Channels(slack)
     stopping = threading.Event()
     states = SyncStates(store)
     poster = ThreadPoster(Channels(slack, posting=_posting_client(slack)), gateway, states, stopping)
@@ -61,12 +62,12 @@ def build_services(settings: Settings, *, gateway: SupportGateway | None = None)
         store=store, gateway=gateway, cases=cases, states=states, poster=poster, stopping=stopping
     )
     watches = services.watches = Watches(
-        settings=settings, store=store, gateway=gateway, cases=cases, sync=sync, channels=Channels(slack)
+        settings=settings, store=store, gateway=gateway, cases=cases, sync=sync, channels=channels
     )
     services.poller = Poller(sync, watches, interval=settings.poll_interval_seconds)
 
     digests = services.digests = DigestService(
-        gateway=gateway, store=store, channels=Channels(slack), sandbox=settings.sandbox
+        gateway=gateway, store=store, channels=channels, sandbox=settings.sandbox
     )
     # One clock for the whole digest feature: the schedules read the digests' (tests travel in time with it).
     schedules = services.schedules = Schedules(store, default_zone=settings.digest_timezone, clock=_clock_of(digests))
