@@ -28,8 +28,8 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bot.bootstrap import sandbox_gateway
 from bot.domain import NewCase
-from bot.runtime import sandbox_gateway
 from tests.support.fake_slack import FakeSlack
 from tests.support.slack_requests import SlackRequests
 

@@ -27,9 +27,9 @@ GOAL_SECONDS = 30.0
 
 def link_a_case(url: str, slack_api_url: str, sandbox_url: str, workdir: Path) -> None:
     """A case at the sandbox with a card in C1, so that every poll cycle has a case to follow."""
+    from bot.bootstrap import build_services, sandbox_gateway
     from bot.config import load_settings
     from bot.domain import NewCase
-    from bot.runtime import build_services, sandbox_gateway
 
     env = {
         "SLACK_BOT_TOKEN": BOT_TOKEN,

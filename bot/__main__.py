@@ -76,7 +76,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from slack_sdk.errors import SlackApiError
 
     from bot.app import build_app
-    from bot.runtime import SandboxOptions, build_services, sandbox_gateway, start_sandbox
+    from bot.bootstrap import SandboxOptions, build_services, sandbox_gateway, start_sandbox
     from bot.web import make_health_app, make_wsgi_app, serve
 
     settings = _settings(args, require_slack=True)
@@ -86,9 +86,6 @@ def run_serve(args: argparse.Namespace) -> int:
     sandbox = start_sandbox(SandboxOptions.from_env(settings)) if settings.sandbox else None
     gateway = sandbox_gateway(sandbox.url) if sandbox else None
     services = build_services(settings, gateway=gateway)
-    from bot.workers import register_workers
-
-    register_workers(services)
     app = build_app(services)
     threading.Thread(target=services.recover, name="recover", daemon=True).start()
     services.start_workers()
@@ -125,8 +122,10 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def run_digest(args: argparse.Namespace) -> int:
-    from bot.digest.service import print_digest
-    from bot.runtime import SandboxOptions, build_services, sandbox_gateway, start_sandbox
+    from zoneinfo import ZoneInfo
+
+    from bot.bootstrap import SandboxOptions, build_services, sandbox_gateway, start_sandbox
+    from bot.digest.console import print_digest
 
     settings = _settings(args, require_slack=False)
     sandbox = start_sandbox(SandboxOptions.from_env(settings)) if settings.sandbox else None
@@ -134,7 +133,8 @@ def run_digest(args: argparse.Namespace) -> int:
         gateway = sandbox_gateway(sandbox.url) if sandbox else None
         services = build_services(settings, gateway=gateway)
         try:
-            return print_digest(services, as_json=args.json, out=sys.stdout)
+            zone = ZoneInfo(settings.digest_timezone)
+            return print_digest(services.digests, zone=zone, as_json=args.json, out=sys.stdout)
         finally:
             services.close()
     finally:

@@ -8,9 +8,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.store.backend import is_postgres_url
-
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+
+def is_postgres_url(value: str) -> bool:
+    """PostgreSQL URLs as libpq reads them; Heroku and others still hand out the older `postgres://`."""
+    return value.startswith(("postgresql://", "postgres://"))
 
 
 class ConfigError(ValueError):

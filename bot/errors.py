@@ -59,7 +59,5 @@ class SlackError(BotError):
 def slack_error(exc: Exception) -> str:
     """The error code of a failed Slack Web API call ("unknown" when Slack gave none)."""
     response = getattr(exc, "response", None)
-    try:
-        return str(response.get("error", "")) or "unknown"
-    except AttributeError:
-        return "unknown"
+    get = getattr(response, "get", None)
+    return (str(get("error", "")) if callable(get) else "") or "unknown"

@@ -12,6 +12,7 @@ whose holder died, and prunes old records.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -202,13 +203,16 @@ class JournalWork:
             if lease is None:
                 continue  # someone took it meanwhile
             resumed += 1
-            self.work.submit(lambda lease=lease: self._run_and_report(lease, None), key=entry.order)
+            self.work.submit(functools.partial(self._run_and_report, lease, None), key=entry.order)
         return resumed
 
     def stop(self) -> None:
         self.stopping.set()
 
     # Inside ------------------------------------------------------------------------------
+
+    def _sleep(self, seconds: float) -> None:
+        self.stopping.wait(seconds)  # a stopping bot does not sit out a backoff
 
     def _run_and_report(self, lease: Lease, on_done: Done | None) -> None:
         outcome, error = self._run(lease)
@@ -229,7 +233,7 @@ class JournalWork:
                 multiplier=self.retry.first_wait_seconds, max=self.retry.max_wait_seconds
             ),
             retry=tenacity.retry_if_exception(self.is_retryable),
-            sleep=self.stopping.wait,
+            sleep=self._sleep,
             reraise=True,
         )
         try:

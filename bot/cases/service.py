@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
 
 from bot.aws.gateway import SupportGateway
 from bot.cases.attachments import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS_PER_SET, Attachments
@@ -34,8 +33,7 @@ from bot.slack.messages import SlackMessages
 from bot.slack.people import People
 from bot.store.backend import Store, StoreError
 from bot.store.journal import Journal, Lease
-from bot.store.tables import Store as SqliteStore
-from bot.work import Done, JournalKeeper, JournalWork, RetryPolicy
+from bot.work import Done, JournalKeeper, JournalWork
 
 logger = logging.getLogger(__name__)
 
@@ -300,21 +298,3 @@ class CaseService:
 
 def case_ids(cases: Iterable[Case]) -> list[str]:
     return [c.case_id for c in cases]
-
-
-def from_services(services: Any) -> CaseService:
-    """Build the case service from the bot's parts (until bootstrap.py wires it explicitly)."""
-    # One process per BOT_DB_PATH (refused at start otherwise): a lease found at start is a dead one's.
-    journal = Journal(services.store.table("journal"), sole_owner=isinstance(services.store, SqliteStore))
-    runner = JournalWork(journal, services.work, is_retryable=is_retryable, retry=RetryPolicy())
-    return CaseService(
-        store=services.store,
-        gateway=services.gateway,
-        messages=SlackMessages(services.slack),
-        people=People(services.slack),
-        files=SlackFiles(services.slack, services.settings.slack_bot_token, services.settings.slack_api_url),
-        settings=services.settings,
-        journal=journal,
-        runner=runner,
-        on_sent=lambda case_id: services.sync.wake(case_id),
-    )

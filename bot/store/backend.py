@@ -12,10 +12,9 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from bot.config import Settings
+from bot.config import Settings, is_postgres_url
 
 logger = logging.getLogger(__name__)
 
@@ -77,11 +76,6 @@ class Store(Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-def is_postgres_url(value: str) -> bool:
-    """PostgreSQL URLs as libpq reads them; Heroku and others still hand out the older `postgres://`."""
-    return value.startswith(("postgresql://", "postgres://"))
 
 
 def open_store(settings: Settings) -> Store:

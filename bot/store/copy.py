@@ -10,8 +10,9 @@ import os
 from typing import TextIO
 
 from bot import render
+from bot.config import is_postgres_url
 from bot.errors import BotError
-from bot.store.backend import Store, is_postgres_url, open_location
+from bot.store.backend import Store, open_location
 from bot.store.tables import TABLES
 
 

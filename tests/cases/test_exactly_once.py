@@ -4,7 +4,7 @@ tests/sync/test_crash.py does); the other faults come from the sandbox and FakeS
 
 from __future__ import annotations
 
-from bot.runtime import sandbox_gateway
+from bot.bootstrap import sandbox_gateway
 from tests.cases.helpers import fast_retries, link_case, open_case_at_aws, sent_texts
 from tests.support.http import request
 from tests.support.slack_requests import SlackRequests

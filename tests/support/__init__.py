@@ -17,7 +17,7 @@ What runs in a test (fixtures in tests/conftest.py):
   unanswered) and ``set_latency(seconds, method=None)``. The bot is ``UBOT``/``BBOT`` in team
   ``T0FAKE``; any other user ID is a person (``add_user`` to give one a name).
 * ``bot`` -- :class:`tests.support.harness.BotHarness`: the bot built exactly as ``python -m bot``
-  builds it (``load_settings`` -> ``build_services`` with the sandbox gateway -> ``build_app`` ->
+  builds it (``load_settings`` -> ``bot.bootstrap.build_services`` with the sandbox gateway -> ``build_app`` ->
   waitress on a free port), with its DB in ``tmp_path``, admin ``UADMIN``, poll interval 1 s and
   the background workers NOT started (call the poller yourself, or ``bot.start_workers()``, or use
   ``bot_with_workers``). ``bot_factory(workers=False, env=None, db_path=None)`` makes more (a
