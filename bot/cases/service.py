@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk.errors import SlackApiError
 
 from bot import render
+from bot.aws import model as aws_model
 from bot.domain import Attachment, Case, Communication, NewCase
 from bot.errors import AttachmentProblem, BotError, NotAllowed, UserInputError, slack_error
 
@@ -31,11 +32,12 @@ if TYPE_CHECKING:
     from bot.services import Services
 
 logger = logging.getLogger(__name__)
+AWS_LIMITS = aws_model.limits()
 
-MAX_BODY = 8000  # AddCommunicationToCase / CreateCase communicationBody limit
-MAX_ATTACHMENTS_PER_SET = 3
-MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
-MAX_CC = 10
+MAX_BODY = AWS_LIMITS.communication_body_max
+MAX_ATTACHMENTS_PER_SET = AWS_LIMITS.attachments_per_set
+MAX_ATTACHMENT_BYTES = AWS_LIMITS.attachment_max_bytes
+MAX_CC = AWS_LIMITS.cc_max
 RECENT_IN_SHOW = 5
 CARD_EVENT_TYPE = "aws_support_case"  # message metadata that marks a case card
 EVENT_MEMORY_SECONDS = 2 * 24 * 3600  # how long a handled thread reply is remembered against redelivery

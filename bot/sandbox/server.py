@@ -9,7 +9,8 @@ methods directly:
     DELETE /_sandbox/faults  clear injected faults
     POST   /_sandbox/reply   {"case_id", "body", "attachments": [{"fileName", "data": base64}],
                               "submitted_by", "status"}  -> the new communication
-    POST   /_sandbox/config  {"latency_seconds", "reply_delay_seconds" (null: silent), "check_count" (null: built-in)}
+    POST   /_sandbox/config  {"latency_seconds", "reply_delay_seconds" (null: silent), "check_count" (null: built-in),
+                              "attachment_sets_per_window" (new sets per 10 minutes before AttachmentLimitExceeded)}
     POST   /_sandbox/clock   {"advance_seconds": 3600}  (attachment sets expire, refreshes complete)
     GET    /_sandbox/calls   {"calls": {"CreateCase": 1, ...}};  DELETE resets them
     GET    /_sandbox/health  {"status": "ok", "cases": n, "checks": n}
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from bot.sandbox.catalog import NEW_SETS_PER_WINDOW
 from bot.sandbox.engineer import Engineer
 from bot.sandbox.errors import SupportError
 from bot.sandbox.operations import SupportApi
@@ -188,6 +190,12 @@ class SandboxServer:
     def set_trusted_advisor_check_status(self, check_id: str, status: str) -> None:
         self.trusted_advisor.set_status(check_id, status)
 
+    def set_attachment_set_rate(self, new_sets: int | None) -> None:
+        """How many new attachment sets AddAttachmentsToSet creates per window before it answers
+        AttachmentLimitExceeded; None restores the generous default."""
+        with self._lock:
+            self.state.new_sets_per_window = NEW_SETS_PER_WINDOW if new_sets is None else max(0, int(new_sets))
+
     def expire_attachment_set(self, attachment_set_id: str) -> None:
         self.state.expire_attachment_set(attachment_set_id)
 
@@ -308,6 +316,9 @@ def _control_config(server: SandboxServer, body: dict[str, Any]) -> dict[str, An
     if "reply_delay_seconds" in body:
         delay = body["reply_delay_seconds"]
         server.set_reply_delay(None if delay is None else float(delay))
+    if "attachment_sets_per_window" in body:
+        sets = body["attachment_sets_per_window"]
+        server.set_attachment_set_rate(None if sets is None else int(sets))
     if "check_count" in body:
         count = body["check_count"]
         server.set_trusted_advisor_check_count(None if count is None else int(count))
@@ -315,6 +326,7 @@ def _control_config(server: SandboxServer, body: dict[str, Any]) -> dict[str, An
         "latency_seconds": server.latency_seconds,
         "reply_delay_seconds": server.reply_delay_seconds,
         "check_count": len(server.trusted_advisor.checks),
+        "attachment_sets_per_window": server.state.new_sets_per_window,
     }
 
 
