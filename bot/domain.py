@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 RESOLVED_STATUSES = frozenset({"resolved"})
 HIGH_SEVERITIES = frozenset({"high", "urgent", "critical"})
@@ -76,7 +77,8 @@ class Case:
 
     @property
     def console_url(self) -> str:
-        return f"https://support.console.aws.amazon.com/support/home#/case/?displayId={self.display_id}"
+        # Quoted: a display ID is AWS's text, and inside a mrkdwn link a | or > would end the URL.
+        return f"https://support.console.aws.amazon.com/support/home#/case/?displayId={quote(self.display_id, safe='')}"
 
 
 @dataclass(frozen=True)

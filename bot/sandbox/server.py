@@ -10,7 +10,8 @@ methods directly:
     POST   /_sandbox/reply   {"case_id", "body", "attachments": [{"fileName", "data": base64}],
                               "submitted_by", "status"}  -> the new communication
     POST   /_sandbox/config  {"latency_seconds", "reply_delay_seconds" (null: silent), "check_count" (null: built-in),
-                              "attachment_sets_per_window" (new sets per 10 minutes before AttachmentLimitExceeded)}
+                              "attachment_sets_per_window" (new sets per 10 minutes before AttachmentLimitExceeded),
+                              "hostile_prefix" (text put before every free-text member of every answer)}
     POST   /_sandbox/clock   {"advance_seconds": 3600}  (attachment sets expire, refreshes complete)
     GET    /_sandbox/calls   {"calls": {"CreateCase": 1, ...}};  DELETE resets them
     GET    /_sandbox/health  {"status": "ok", "cases": n, "checks": n}
@@ -34,6 +35,7 @@ from typing import Any
 from bot.sandbox.catalog import NEW_SETS_PER_WINDOW
 from bot.sandbox.engineer import Engineer
 from bot.sandbox.errors import SupportError
+from bot.sandbox.hostile import disguise
 from bot.sandbox.operations import SupportApi
 from bot.sandbox.persistence import JsonStateFile
 from bot.sandbox.state import AWS_ENGINEER, CaseRecord, SupportState
@@ -109,6 +111,7 @@ class SandboxServer:
         self.engineer = Engineer(self.state, reply_delay_seconds)
         self.faults = Faults()
         self._latency = latency_seconds
+        self._hostile_prefix = ""
         self._calls: Counter[str] = Counter()
         self._calls_lock = threading.Lock()
         self._file = JsonStateFile(state_path) if state_path else None
@@ -190,6 +193,10 @@ class SandboxServer:
     def set_trusted_advisor_check_status(self, check_id: str, status: str) -> None:
         self.trusted_advisor.set_status(check_id, status)
 
+    def set_hostile_prefix(self, prefix: str | None) -> None:
+        """Start every free-text member of every answer with `prefix` (None or "": answers as stored)."""
+        self._hostile_prefix = prefix or ""
+
     def set_attachment_set_rate(self, new_sets: int | None) -> None:
         """How many new attachment sets AddAttachmentsToSet creates per window before it answers
         AttachmentLimitExceeded; None restores the generous default."""
@@ -240,6 +247,8 @@ class SandboxServer:
             if not target.startswith(TARGET_PREFIX):
                 raise SupportError("UnknownOperationException", f"Unknown target {target!r}")
             answer = self.api.call(operation, _parse_json(body))
+            if self._hostile_prefix:
+                answer = disguise(operation, answer, self._hostile_prefix)
             if fault is not None:
                 raise SupportError(fault.code, fault.message)
             return 200, answer
@@ -319,6 +328,8 @@ def _control_config(server: SandboxServer, body: dict[str, Any]) -> dict[str, An
     if "attachment_sets_per_window" in body:
         sets = body["attachment_sets_per_window"]
         server.set_attachment_set_rate(None if sets is None else int(sets))
+    if "hostile_prefix" in body:
+        server.set_hostile_prefix(body["hostile_prefix"])
     if "check_count" in body:
         count = body["check_count"]
         server.set_trusted_advisor_check_count(None if count is None else int(count))
