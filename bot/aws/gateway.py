@@ -6,6 +6,7 @@ becomes a BotError whose key names the message a person sees.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import re
@@ -22,7 +23,7 @@ from botocore.config import Config
 from bot.aws import model, records
 from bot.aws.errors import ERROR_KEYS, aws_errors, error_from_client_error, incomplete_answer
 from bot.aws.trusted_advisor import TrustedAdvisorCalls
-from bot.domain import Attachment, Case, Communication, NewCase, Service, Severity
+from bot.domain import OPTION_KEY_PREFIX, Attachment, Case, Communication, NewCase, Service, Severity
 from bot.errors import AwsError, CaseNotFound, UserInputError
 
 __all__ = [
@@ -155,6 +156,7 @@ class SupportGateway(TrustedAdvisorCalls):
     # Cases -------------------------------------------------------------------------------
 
     def create_case(self, new_case: NewCase) -> str:
+        new_case = self._with_aws_codes(new_case)
         params: dict[str, Any] = {
             "subject": new_case.subject,
             "serviceCode": new_case.service_code,
@@ -192,6 +194,22 @@ class SupportGateway(TrustedAdvisorCalls):
             if case.subject == new_case.subject and case.service_code == new_case.service_code:
                 return case.case_id
         raise error
+
+    def _with_aws_codes(self, new_case: NewCase) -> NewCase:
+        """The form offered long codes by short keys (Slack's options stop at 150 characters): AWS wants codes."""
+        chosen = (new_case.service_code, new_case.category_code, new_case.severity_code)
+        if not any(value.startswith(OPTION_KEY_PREFIX) for value in chosen):
+            return new_case
+        service = next((s for s in self.services() if new_case.service_code in (s.code, s.option_value)), None)
+        category = service.category(new_case.category_code) if service else None
+        levels = self.severity_levels()
+        severity = next((lv for lv in levels if new_case.severity_code in (lv.code, lv.option_value)), None)
+        return dataclasses.replace(
+            new_case,
+            service_code=service.code if service else new_case.service_code,
+            category_code=category.code if category else new_case.category_code,
+            severity_code=severity.code if severity else new_case.severity_code,
+        )
 
     def get_case(self, ref: str, *, include_communications: bool = True) -> Case:
         """One case by case ID or display ID, resolved or not."""

@@ -12,6 +12,7 @@ methods directly:
     POST   /_sandbox/config  {"latency_seconds", "reply_delay_seconds" (null: silent), "check_count" (null: built-in),
                               "attachment_sets_per_window" (new sets per 10 minutes before AttachmentLimitExceeded),
                               "hostile_prefix" (text put before every free-text member of every answer)}
+    POST   /_sandbox/service {"code", "name", "categories": [{"code", "name"}]}  one more service
     POST   /_sandbox/clock   {"advance_seconds": 3600}  (attachment sets expire, refreshes complete)
     GET    /_sandbox/calls   {"calls": {"CreateCase": 1, ...}};  DELETE resets them
     GET    /_sandbox/health  {"status": "ok", "cases": n, "checks": n}
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from bot.sandbox.catalog import NEW_SETS_PER_WINDOW
+from bot.sandbox.catalog import NEW_SETS_PER_WINDOW, ServiceEntry
 from bot.sandbox.engineer import Engineer
 from bot.sandbox.errors import SupportError
 from bot.sandbox.hostile import disguise
@@ -193,6 +194,25 @@ class SandboxServer:
     def set_trusted_advisor_check_status(self, check_id: str, status: str) -> None:
         self.trusted_advisor.set_status(check_id, status)
 
+    def add_service(self, code: str, name: str, categories: Iterable[tuple[str, str]]) -> None:
+        """One more service (with its categories) in DescribeServices, accepted by CreateCase: codes and
+        counts the built-in catalog does not have (a category list over 100, codes over 150 characters)."""
+        entry = ServiceEntry(code, name, tuple(categories))
+        if not entry.categories:
+            raise ValueError("a service needs at least one category")
+        with self._lock:
+            self.api.extra_services[code] = entry
+
+    def edit_case(self, case_id: str, **fields: Any) -> None:
+        """Change what AWS says of a case (subject="", a status it never had…), as legal data can be."""
+        with self._lock:
+            record = self.state.case(case_id)
+            for name, value in fields.items():
+                if not hasattr(record, name) or name in ("case_id", "communications"):
+                    raise ValueError(f"no such case field: {name}")
+                setattr(record, name, value)
+            self._persist()
+
     def set_hostile_prefix(self, prefix: str | None) -> None:
         """Start every free-text member of every answer with `prefix` (None or "": answers as stored)."""
         self._hostile_prefix = prefix or ""
@@ -341,6 +361,16 @@ def _control_config(server: SandboxServer, body: dict[str, Any]) -> dict[str, An
     }
 
 
+def _control_service(server: SandboxServer, body: dict[str, Any]) -> dict[str, Any]:
+    categories = body.get("categories") or []
+    try:
+        pairs = [(str(c["code"]), str(c.get("name") or c["code"])) for c in categories]
+    except (KeyError, TypeError) as exc:
+        raise ControlError("categories: a list of {code, name}") from exc
+    server.add_service(_required(body, "code"), str(body.get("name") or body["code"]), pairs)
+    return {"ok": True}
+
+
 def _control_clock(server: SandboxServer, body: dict[str, Any]) -> dict[str, Any]:
     server.advance_clock(float(body.get("advance_seconds", 0)))
     return {"now": server.clock.now().isoformat()}
@@ -377,6 +407,7 @@ CONTROL_ROUTES: dict[tuple[str, str], Callable[[SandboxServer, dict[str, Any]], 
     ("POST", "reply"): _control_reply,
     ("POST", "config"): _control_config,
     ("POST", "clock"): _control_clock,
+    ("POST", "service"): _control_service,
     ("GET", "calls"): _control_calls,
     ("DELETE", "calls"): _control_reset_calls,
     ("GET", "health"): _control_health,
