@@ -30,6 +30,7 @@ TABLES = {
     "digests": "channel -> previous digest state; @-keys: refresh bookkeeping (digest.py, digest_refresh.py)",
     "meta": "bot-wide markers (health, versions)",
     "leases": "lease name -> the replica holding it and its expiry by the store's clock (store/lease.py)",
+    "channel_accounts": "channel -> the AWS account an admin made its default (accounts/directory.py)",
 }
 
 
