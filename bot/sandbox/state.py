@@ -244,6 +244,7 @@ class SupportState:
         self.attachment_sets: dict[str, AttachmentSetRecord] = {}
         self.attachments: dict[str, StoredAttachment] = {}
         self.last_display_id = FIRST_DISPLAY_ID
+        self.account_id = ACCOUNT_ID
         self._on_change = on_change or (lambda: None)
         self._listeners: list[CustomerMessageListener] = []
 
@@ -494,7 +495,7 @@ class SupportState:
 
     def _new_case_id(self, now: datetime) -> str:
         while True:
-            case_id = f"case-{ACCOUNT_ID}-muen-{now.year}-{secrets.token_hex(8)}"
+            case_id = f"case-{self.account_id}-muen-{now.year}-{secrets.token_hex(8)}"
             if case_id not in self.cases:
                 return case_id
 
