@@ -160,9 +160,11 @@ class _Reader:
     def __init__(self, partition: str) -> None:
         self.partition = partition
         self.problems: list[tuple[str, dict[str, Any]]] = []
+        # A wrong [defaults] role_name is reported once, not again as "no role" for every account.
+        self.role_name_refused = False
 
-    def problem(self, key: str, **params: Any) -> None:
-        self.problems.append((key, params))
+    def problem(self, message: str, /, **params: Any) -> None:
+        self.problems.append((message, params))
 
     def read(self, document: dict[str, Any], path: str) -> AccountsConfig:
         self._unknown_keys(document, TOP_KEYS, where=_where("top"))
@@ -202,6 +204,7 @@ class _Reader:
         role_name = self._string(table, "role_name", where)
         if role_name is not None and not ROLE_NAME_PATTERN.match(role_name):
             self.problem("accounts_bad_role_name", value=role_name, **where)
+            self.role_name_refused = True
             role_name = None
         return Defaults(role_name=role_name, external_id=self._external_id(table, where))
 
@@ -241,20 +244,24 @@ class _Reader:
         aliases: dict[str, int] = {}
         ids: dict[str, int] = {}
         for number, entry in enumerate(entries, start=1):
-            account = self._account(number, entry, defaults)
-            if account is None:
-                continue
-            where = _where("account", number=number, alias=account.alias)
-            if account.alias in aliases:
-                self.problem("accounts_duplicate_alias", alias=account.alias, first=aliases[account.alias], **where)
-            if account.id in ids:
-                self.problem("accounts_duplicate_id", account_id=account.id, first=ids[account.id], **where)
-            aliases.setdefault(account.alias, number)
-            ids.setdefault(account.id, number)
-            accounts.append(account)
+            account, alias, account_id = self._account(number, entry, defaults)
+            where = _where("account", number=number, alias=alias or "")
+            if alias is not None and alias in aliases:
+                self.problem("accounts_duplicate_alias", first=aliases[alias], **where)
+            if account_id is not None and account_id in ids:
+                self.problem("accounts_duplicate_id", account_id=account_id, first=ids[account_id], **where)
+            if alias is not None:
+                aliases.setdefault(alias, number)
+            if account_id is not None:
+                ids.setdefault(account_id, number)
+            if account is not None:
+                accounts.append(account)
         return accounts
 
-    def _account(self, number: int, entry: dict[str, Any], defaults: Defaults) -> Account | None:
+    def _account(
+        self, number: int, entry: dict[str, Any], defaults: Defaults
+    ) -> tuple[Account | None, str | None, str | None]:
+        """The account (None when anything is wrong), and its alias and ID when those alone are right."""
         before = len(self.problems)
         alias_value = entry.get("alias")
         where = _where("account", number=number, alias=alias_value if isinstance(alias_value, str) else "")
@@ -265,8 +272,8 @@ class _Reader:
         external_id = self._external_id(entry, where) or defaults.external_id
         channels = self._channels(entry, where)
         if len(self.problems) > before or alias is None or account_id is None or role_arn is None:
-            return None
-        return Account(alias, account_id, role_arn, external_id, channels)
+            return None, alias, account_id
+        return Account(alias, account_id, role_arn, external_id, channels), alias, account_id
 
     def _alias(self, entry: dict[str, Any], where: dict[str, Any]) -> str | None:
         if "alias" not in entry:
@@ -305,7 +312,8 @@ class _Reader:
             if "role_arn" in entry:
                 return None
             if not defaults.role_name:
-                self.problem("accounts_no_role", **where)
+                if not self.role_name_refused:
+                    self.problem("accounts_no_role", **where)
                 return None
             return f"arn:{self.partition}:iam::{account_id or '000000000000'}:role/{defaults.role_name}"
         match = ROLE_ARN_PATTERN.match(role_arn)
