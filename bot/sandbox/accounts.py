@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
-import string
 import threading
 import uuid
 from collections import Counter
@@ -28,7 +26,6 @@ from urllib.parse import parse_qs, urlsplit
 from bot.sandbox import identity
 from bot.sandbox.identity import IdentityError
 from bot.sandbox.state import ACCOUNT_ID
-from bot.sandbox.times import format_seconds
 
 if TYPE_CHECKING:
     from bot.sandbox.server import SandboxServer
@@ -36,14 +33,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 FIRST_ALIAS = "sandbox"
-ORGANIZATION_ID = "o-sandbox0001"
 ACCOUNTS_CONTROL_PATH = "/_sandbox/accounts"
 CONTROL_PREFIX = "/_sandbox/"
 MAX_ACCOUNTS = 200
-MIN_DURATION, MAX_DURATION, DEFAULT_DURATION = 900, 43200, 3600
 ORGANIZATIONS_PAGE_SIZE = 20  # ListAccounts' MaxResults is 1..20
 TEMPORARY_KEY = re.compile(r"^ASIA(\d{12})[A-Z0-9]{4}$")
-ROLE_ARN = re.compile(r"^arn:aws[\w-]*:iam::(\d{12}):role/(?:[\w+=,.@/-]*/)?([\w+=,.@-]{1,64})$")
 CREDENTIAL_SCOPE = re.compile(r"Credential=([^/,\s]+)/\d{8}/[^/,\s]+/([^/,\s]+)/aws4_request")
 SUPPORT_JSON = "application/x-amz-json-1.1"
 
@@ -88,7 +82,7 @@ class OrganizationMember:
 @dataclass(frozen=True)
 class IssuedKey:
     account_id: str
-    role_arn: str
+    role_name: str
     session_name: str
     expires: datetime
 
@@ -286,62 +280,32 @@ class SandboxAccounts:
 
     def _assume_role(self, key: str, request: dict[str, str]) -> dict[str, Any]:
         caller = self._caller(key)
-        role_arn = request.get("RoleArn", "")
-        session_name = request.get("RoleSessionName", "")
-        match = ROLE_ARN.match(role_arn)
-        if match is None or not re.fullmatch(r"[\w+=,.@-]{2,64}", session_name):
-            raise IdentityError("ValidationError", "1 validation error detected: RoleArn or RoleSessionName is invalid")
-        duration = _duration(request.get("DurationSeconds"))
-        denial = IdentityError(
-            "AccessDenied",
-            f"User: arn:aws:iam::{caller.account_id}:user/sandbox is not authorized to perform: "
-            f"sts:AssumeRole on resource: {role_arn}",
-        )
+        wanted = identity.assume_role_request(request)
+        denial = identity.access_denied(caller.account_id, wanted.role_arn)
         with self._lock:
-            denied = match.group(1) in self._denied
-        wrong_external_id = self.required_external_id and request.get("ExternalId") != self.required_external_id
+            denied = wanted.account_id in self._denied
+        if self.required_external_id and request.get("ExternalId") != self.required_external_id:
+            raise denial
         try:
-            target = self.find(match.group(1))
+            target = self.find(wanted.account_id)
         except KeyError:
             raise denial from None
-        if denied or wrong_external_id:
+        if denied:
             raise denial
-        access_key = "ASIA" + target.account_id + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(4))
-        expires = self._primary.clock.now().replace(microsecond=0) + timedelta(seconds=duration)
+        access_key = identity.new_access_key(target.account_id)
+        expires = self._primary.clock.now().replace(microsecond=0) + timedelta(seconds=wanted.duration)
         with self._lock:
-            self._keys[access_key] = IssuedKey(target.account_id, role_arn, session_name, expires)
+            self._keys[access_key] = IssuedKey(target.account_id, wanted.role_name, wanted.session_name, expires)
             self.assumed[target.alias] += 1
-        role_name = match.group(2)
-        return {
-            "Credentials": {
-                "AccessKeyId": access_key,
-                "SecretAccessKey": secrets.token_urlsafe(30),
-                "SessionToken": "sandbox/" + secrets.token_urlsafe(48),
-                "Expiration": format_seconds(expires),
-            },
-            "AssumedRoleUser": {
-                "AssumedRoleId": f"AROA{target.account_id}SANDBOX:{session_name}",
-                "Arn": f"arn:aws:sts::{target.account_id}:assumed-role/{role_name}/{session_name}",
-            },
-            "PackedPolicySize": 0,
-        }
+        return identity.assumed_role_answer(target.account_id, wanted, access_key, expires)
 
     def _caller_identity(self, key: str) -> dict[str, Any]:
         caller = self._caller(key)
         with self._lock:
             issued = self._keys.get(key)
         if issued is None:
-            return {
-                "UserId": "AIDASANDBOX",
-                "Account": caller.account_id,
-                "Arn": f"arn:aws:iam::{caller.account_id}:user/sandbox",
-            }
-        role_name = ROLE_ARN.match(issued.role_arn).group(2)  # type: ignore[union-attr]
-        return {
-            "UserId": f"AROA{caller.account_id}SANDBOX:{issued.session_name}",
-            "Account": caller.account_id,
-            "Arn": f"arn:aws:sts::{caller.account_id}:assumed-role/{role_name}/{issued.session_name}",
-        }
+            return identity.caller_identity_answer(caller.account_id)
+        return identity.caller_identity_answer(caller.account_id, issued.role_name, issued.session_name)
 
     # Organizations ---------------------------------------------------------------------------
 
@@ -359,52 +323,14 @@ class SandboxAccounts:
         _write(handler, 200, identity.json_answer(payload), identity.JSON_CONTENT_TYPE)
 
     def _list_accounts(self, request: dict[str, Any]) -> dict[str, Any]:
-        entries = [_listed(a.account_id, a.name, "ACTIVE", a.joined) for a in self._accounts]
+        entries = [identity.listed_account(a.account_id, a.name, "ACTIVE", a.joined) for a in self._accounts]
         with self._lock:
-            entries += [_listed(m.account_id, m.name, m.state, m.joined) for m in self._members]
-        try:
-            start = int(request.get("NextToken") or 0)
-            size = min(int(request.get("MaxResults") or self.page_size), self.page_size)
-        except (TypeError, ValueError):
-            raise IdentityError("InvalidInputException", "You provided an invalid value for NextToken.") from None
-        page: dict[str, Any] = {"Accounts": entries[start : start + size]}
-        if start + size < len(entries):
-            page["NextToken"] = str(start + size)
-        return page
+            entries += [identity.listed_account(m.account_id, m.name, m.state, m.joined) for m in self._members]
+        return identity.page_of(entries, request, self.page_size)
 
     def _count(self, operation: str) -> None:
         with self._lock:
             self.calls[operation] += 1
-
-
-_KEY_ALPHABET = string.ascii_uppercase + string.digits
-
-
-def _listed(member_id: str, name: str, state: str, joined: datetime) -> dict[str, Any]:
-    return {
-        "Id": member_id,
-        "Arn": f"arn:aws:organizations::{ACCOUNT_ID}:account/{ORGANIZATION_ID}/{member_id}",
-        "Email": f"aws+{member_id}@example.com",
-        "Name": name,
-        "Status": "ACTIVE" if state == "ACTIVE" else "SUSPENDED",
-        "State": state,
-        "JoinedMethod": "CREATED",
-        "JoinedTimestamp": joined.timestamp(),
-    }
-
-
-def _duration(raw: str | None) -> int:
-    try:
-        duration = int(raw) if raw else DEFAULT_DURATION
-    except ValueError:
-        duration = -1
-    if not MIN_DURATION <= duration <= MAX_DURATION:
-        raise IdentityError(
-            "ValidationError",
-            f"1 validation error detected: Value '{raw}' at 'durationSeconds' failed to satisfy constraint: "
-            f"Member must have value between {MIN_DURATION} and {MAX_DURATION}",
-        )
-    return duration
 
 
 def _signature(authorization: str) -> tuple[str, str]:
