@@ -16,6 +16,10 @@ methods directly:
     POST   /_sandbox/clock   {"advance_seconds": 3600}  (attachment sets expire, refreshes complete)
     GET    /_sandbox/calls   {"calls": {"CreateCase": 1, ...}};  DELETE resets them
     GET    /_sandbox/health  {"status": "ok", "cases": n, "checks": n}
+    POST   /_sandbox/accounts {"deny" | "allow": alias or ID, "external_id": "..." | null,
+                              "member": {"id", "name", "state"}}  -> the emulated accounts
+Every control acts in the account named by `?account=<alias or ID>` (the first one without).
+With `accounts=N`, STS, Organizations and each account's Support share this port (bot.sandbox.accounts).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from bot.sandbox.accounts import SandboxAccounts
 from bot.sandbox.catalog import NEW_SETS_PER_WINDOW, ServiceEntry
 from bot.sandbox.control import ANY_OPERATION, CONTROL_ROUTES, ControlError
 from bot.sandbox.engineer import Engineer
@@ -98,10 +103,12 @@ class SandboxServer:
         state_path: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        accounts: int = 1,
+        clock: Clock | None = None,
     ) -> None:
         self.host = host
         self.port = port
-        self.clock = Clock()
+        self.clock = clock or Clock()
         # One lock for all state, taken before the file's: saves never deadlock with requests.
         self._lock = threading.RLock()
         self.state = SupportState(self.clock, on_change=self._persist, lock=self._lock)
@@ -117,6 +124,7 @@ class SandboxServer:
         self._httpd: _HttpServer | None = None
         self._thread: threading.Thread | None = None
         self._load()
+        self.accounts = SandboxAccounts(self, accounts, state_path)
 
     # Life --------------------------------------------------------------------------------------
 
@@ -132,10 +140,12 @@ class SandboxServer:
         )
         self._thread.start()
         self.engineer.start()
+        self.accounts.start()
         return self
 
     def stop(self) -> None:
         self.engineer.stop()
+        self.accounts.stop()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -323,6 +333,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self._read_body()
+        if self.server.sandbox.accounts.answer(self, body):
+            return
         if self.path.startswith(CONTROL_PREFIX):
             self._control("POST", body)
             return
@@ -345,7 +357,7 @@ class _Handler(BaseHTTPRequestHandler):
             parsed = json.loads(body or b"{}")
             if not isinstance(parsed, dict):
                 raise ControlError("body must be a JSON object")
-            self._send(200, route(self.server.sandbox, parsed))
+            self._send(200, route(self.server.sandbox.accounts.for_control(self.path), parsed))
         except SupportError as error:
             self._send(error.status, error.body())
         except (ControlError, ValueError, TypeError) as exc:
