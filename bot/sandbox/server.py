@@ -13,6 +13,9 @@ methods directly:
     POST   /_sandbox/clock   {"advance_seconds": 3600}  (attachment sets expire, refreshes complete)
     GET    /_sandbox/calls   {"calls": {"CreateCase": 1, ...}};  DELETE resets them
     GET    /_sandbox/health  {"status": "ok", "cases": n, "checks": n}
+
+With `events=True`, SQS's JSON protocol (`X-Amz-Target: AmazonSQS.*`) is served on the same port and
+every case change lands in the queue at `events_queue_url` as a Support Case Update (case_events.py).
 """
 
 from __future__ import annotations
@@ -30,11 +33,13 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from bot.sandbox import sqs
+from bot.sandbox.case_events import QUEUE_NAME, CaseEventEmitter
 from bot.sandbox.engineer import Engineer
 from bot.sandbox.errors import SupportError
 from bot.sandbox.operations import SupportApi
 from bot.sandbox.persistence import JsonStateFile
-from bot.sandbox.state import AWS_ENGINEER, CaseRecord, SupportState
+from bot.sandbox.state import ACCOUNT_ID, AWS_ENGINEER, CaseRecord, SupportState
 from bot.sandbox.times import Clock
 from bot.sandbox.trusted_advisor import TrustedAdvisor
 
@@ -95,13 +100,14 @@ class SandboxServer:
         state_path: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        events: bool = False,
     ) -> None:
         self.host = host
         self.port = port
         self.clock = Clock()
         # One lock for all state, taken before the file's: saves never deadlock with requests.
         self._lock = threading.RLock()
-        self.state = SupportState(self.clock, on_change=self._persist, lock=self._lock)
+        self.state = SupportState(self.clock, on_change=self._changed, lock=self._lock)
         self.trusted_advisor = TrustedAdvisor(self.clock, on_change=self._persist, lock=self._lock)
         self.api = SupportApi(self.state, self.trusted_advisor)
         self.engineer = Engineer(self.state, reply_delay_seconds)
@@ -112,7 +118,11 @@ class SandboxServer:
         self._file = JsonStateFile(state_path) if state_path else None
         self._httpd: _HttpServer | None = None
         self._thread: threading.Thread | None = None
+        self.sqs = sqs.SqsApi(ACCOUNT_ID) if events else None
+        self.case_events: CaseEventEmitter | None = None
         self._load()
+        if self.sqs is not None:
+            self.case_events = CaseEventEmitter(self.state, self.sqs.queue(QUEUE_NAME))
 
     # Life --------------------------------------------------------------------------------------
 
@@ -132,6 +142,8 @@ class SandboxServer:
 
     def stop(self) -> None:
         self.engineer.stop()
+        if self.sqs is not None:
+            self.sqs.close()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -196,6 +208,11 @@ class SandboxServer:
         self.clock.advance(seconds)
 
     @property
+    def events_queue_url(self) -> str | None:
+        """BOT_EVENTS_QUEUE_URL for a bot using this sandbox (with AWS_ENDPOINT_URL_SQS = url)."""
+        return f"{self.url}/{ACCOUNT_ID}/{QUEUE_NAME}" if self.sqs is not None else None
+
+    @property
     def latency_seconds(self) -> float:
         return self._latency
 
@@ -241,7 +258,17 @@ class SandboxServer:
             logger.exception("sandbox failed on %s", operation)
             return 500, SupportError("InternalServerError").body()
 
+    def handle_sqs(self, target: str, body: bytes) -> tuple[int, dict[str, Any]]:
+        with self._calls_lock:
+            self._calls["sqs:" + target.removeprefix(sqs.TARGET_PREFIX)] += 1
+        return sqs.answer(self.sqs, self.faults.take, target, body, self.url)
+
     # Persistence -------------------------------------------------------------------------------
+
+    def _changed(self) -> None:
+        self._persist()
+        if self.case_events is not None:
+            self.case_events.observe()
 
     def _snapshot(self) -> dict[str, Any]:
         return {"support": self.state.to_json(), "trusted_advisor": self.trusted_advisor.to_json()}
@@ -383,7 +410,11 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.startswith(CONTROL_PREFIX):
             self._control("POST", body)
             return
-        status, payload = self.server.sandbox.handle_api(self.headers.get("X-Amz-Target", ""), body)
+        target = self.headers.get("X-Amz-Target", "")
+        if target.startswith(sqs.TARGET_PREFIX):
+            self._send(*self.server.sandbox.handle_sqs(target, body), sqs.JSON_CONTENT_TYPE)
+            return
+        status, payload = self.server.sandbox.handle_api(target, body)
         self._send(status, payload, JSON_CONTENT_TYPE)
 
     def do_GET(self) -> None:
