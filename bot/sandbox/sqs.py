@@ -212,6 +212,11 @@ def _send_message(api: SqsApi, body: dict[str, Any], _: str) -> dict[str, Any]:
     return api._named(body).send(_required(body, "MessageBody"))
 
 
+def _send_message_batch(api: SqsApi, body: dict[str, Any], _: str) -> dict[str, Any]:
+    queue = api._named(body)
+    return _batch(body, lambda entry: queue.send(_required(entry, "MessageBody")))
+
+
 def _receive_message(api: SqsApi, body: dict[str, Any], _: str) -> dict[str, Any]:
     queue = api._named(body)
     limit = _bounded(body.get("MaxNumberOfMessages", 1), 1, MAX_BATCH)
@@ -254,7 +259,7 @@ def _get_queue_attributes(api: SqsApi, body: dict[str, Any], _: str) -> dict[str
     return {"Attributes": attributes if "All" in names else {k: v for k, v in attributes.items() if k in names}}
 
 
-def _batch(body: dict[str, Any], apply: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+def _batch(body: dict[str, Any], apply: Callable[[dict[str, Any]], dict[str, str] | None]) -> dict[str, Any]:
     entries = body.get("Entries") or []
     if not entries:
         raise SupportError("EmptyBatchRequest", "There should be at least one entry in the request.")
@@ -263,8 +268,7 @@ def _batch(body: dict[str, Any], apply: Callable[[dict[str, Any]], None]) -> dic
     successful, failed = [], []
     for entry in entries:
         try:
-            apply(entry)
-            successful.append({"Id": entry.get("Id")})
+            successful.append({"Id": entry.get("Id"), **(apply(entry) or {})})
         except SupportError as error:
             failed.append({"Id": entry.get("Id"), "Code": error.code, "Message": error.message, "SenderFault": True})
     return {"Successful": successful, "Failed": failed}
@@ -318,6 +322,7 @@ _OPERATIONS: dict[str, Callable[[SqsApi, dict[str, Any], str], dict[str, Any]]] 
     "CreateQueue": _create_queue,
     "GetQueueUrl": _get_queue_url,
     "SendMessage": _send_message,
+    "SendMessageBatch": _send_message_batch,
     "ReceiveMessage": _receive_message,
     "DeleteMessage": _delete_message,
     "DeleteMessageBatch": _delete_message_batch,
