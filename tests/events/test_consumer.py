@@ -180,11 +180,13 @@ def test_malformed_and_foreign_messages_are_logged_and_deleted(
     assert by_level["detail.case-id 42 is not a case ID"] == "WARNING"
 
 
-def test_retry_later_brings_the_message_back_after_a_growing_backoff(queues: Queues, start_consumer) -> None:
+def test_retry_later_brings_the_message_back_after_a_growing_backoff(
+    queues: Queues, proxy: FaultyProxy, start_consumer
+) -> None:
     """The receive hides a message for 30 s; it is back after 1 s, then 2 s: ChangeMessageVisibility
     with the backoff of its ApproximateReceiveCount, not the receive's timeout running out."""
     recorder = Recorder([Outcome.retry_later("throttled"), RuntimeError("bug in the handler")])
-    consumer = start_consumer(queues, recorder, visibility_seconds=30)
+    consumer = start_consumer(queues, recorder, endpoint=proxy.url, visibility_seconds=30)
     queues.send(event_body())
 
     assert wait_until(lambda: len(recorder.calls) == 3 and drained(queues), timeout=20)
@@ -193,6 +195,7 @@ def test_retry_later_brings_the_message_back_after_a_growing_backoff(queues: Que
     assert 1.9 <= third - second < 20
     health = consumer.health()
     assert (health["messages_retried"], health["messages_handled"], health["messages_deleted"]) == (2, 1, 1)
+    assert (proxy.seen["ChangeMessageVisibilityBatch"], proxy.seen["DeleteMessageBatch"]) == (2, 1)
     assert consumer.is_alive()
 
 
