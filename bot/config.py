@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+# With live updates (BOT_EVENTS_QUEUE_URL) polling is only the backstop.
+EVENTS_POLL_INTERVAL_SECONDS = 900
 
 
 def is_postgres_url(value: str) -> bool:
@@ -41,6 +43,11 @@ class Settings:
     aws_region: str = "us-east-1"
     # Holds the database password: kept out of repr and logs.
     database_url: str = field(default="", repr=False)
+    events_queue_url: str = ""
+
+    @property
+    def events_on(self) -> bool:
+        return bool(self.events_queue_url)
 
     @property
     def socket_mode(self) -> bool:
@@ -75,8 +82,12 @@ def load_settings(
     except ValueError as exc:
         raise ConfigError("config_bad_port", value=env.get("PORT")) from exc
 
+    events_queue_url = env.get("BOT_EVENTS_QUEUE_URL", "").strip()
+    if events_queue_url and not events_queue_url.startswith(("https://", "http://")):
+        raise ConfigError("config_bad_events_queue_url", value=events_queue_url[:200])
     # An empty value means the default, as for every other setting.
-    raw_interval = env.get("POLL_INTERVAL_SECONDS", "").strip() or "60"
+    default_interval = EVENTS_POLL_INTERVAL_SECONDS if events_queue_url else 60
+    raw_interval = env.get("POLL_INTERVAL_SECONDS", "").strip() or str(default_interval)
     try:
         interval = float(raw_interval)
     except ValueError as exc:
@@ -114,4 +125,5 @@ def load_settings(
         sandbox=_truthy(env.get("BOT_SANDBOX")) if sandbox is None else sandbox,
         aws_region=env.get("AWS_SUPPORT_REGION", "").strip() or "us-east-1",
         database_url=database_url,
+        events_queue_url=events_queue_url,
     )
