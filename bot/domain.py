@@ -176,7 +176,9 @@ class FlaggedResource:
 
 
 @dataclass(frozen=True)
-class CheckResult:
+class TrustedAdvisorResult:
+    """One check's flagged resources (DescribeTrustedAdvisorCheckResult); not bot/check.py's startup probe."""
+
     check_id: str
     status: str
     timestamp: str

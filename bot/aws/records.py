@@ -15,7 +15,6 @@ from bot.domain import (
     AttachmentRef,
     Case,
     Category,
-    CheckResult,
     CheckSummary,
     Communication,
     FlaggedResource,
@@ -23,6 +22,7 @@ from bot.domain import (
     Service,
     Severity,
     TrustedAdvisorCheck,
+    TrustedAdvisorResult,
 )
 
 logger = logging.getLogger(__name__)
@@ -129,8 +129,8 @@ def summary(raw: dict[str, Any]) -> CheckSummary:
     )
 
 
-def result(raw: dict[str, Any], check_id: str) -> CheckResult:
-    return CheckResult(
+def result(raw: dict[str, Any], check_id: str) -> TrustedAdvisorResult:
+    return TrustedAdvisorResult(
         check_id=raw.get("checkId") or check_id,
         status=raw.get("status") or "not_available",
         timestamp=raw.get("timestamp") or "",

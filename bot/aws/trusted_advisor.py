@@ -7,7 +7,7 @@ from typing import Any
 
 from bot.aws import records
 from bot.aws.errors import aws_errors
-from bot.domain import CheckResult, CheckSummary, RefreshStatus, TrustedAdvisorCheck
+from bot.domain import CheckSummary, RefreshStatus, TrustedAdvisorCheck, TrustedAdvisorResult
 from bot.errors import AwsError
 
 
@@ -40,7 +40,7 @@ class TrustedAdvisorCalls:
         operation = "DescribeTrustedAdvisorCheckSummaries"
         return [records.summary(raw) for raw in records.entries(response, "summaries", operation)]
 
-    def trusted_advisor_result(self, check_id: str, language: str = "en") -> CheckResult:
+    def trusted_advisor_result(self, check_id: str, language: str = "en") -> TrustedAdvisorResult:
         with aws_errors():
             response = self.client.describe_trusted_advisor_check_result(checkId=check_id, language=language)
         # No result: the check has nothing to report yet (not_available), not an error.

@@ -67,6 +67,11 @@ class Cards:
     def failed(self, job: Job, error: BotError) -> None:
         logger.warning("could not post the card of %s in %s: %s", job.data["case_id"], job.data["channel"], error)
 
+    def find_card(self, channel: str, case_id: str, *, oldest: float | None = None) -> str | None:
+        """The ts of this case's card in the channel, by its metadata: among the last messages, or all
+        since `oldest` (epoch seconds). Raises SlackUnclear when Slack cannot be read."""
+        return self.messages.find(channel, CARD_EVENT_TYPE, {"case_id": case_id}, oldest=oldest)
+
     def post_step(self, job: Job, case_id: str, channel: str, *, linked_by: str, case: Case | None = None) -> CaseLink:
         """The card as one step of a journal record: found again after a crash or a lost answer,
         posted only when Slack does not have it."""
@@ -75,7 +80,7 @@ class Cards:
             return link
         card_ts = job.progress.get("card_ts")
         if not card_ts and job.progress.get("card_posting"):
-            card_ts = self.messages.find(channel, CARD_EVENT_TYPE, {"case_id": case_id})
+            card_ts = self.find_card(channel, case_id)
         if not card_ts:
             case = case or self.gateway.get_case(case_id, include_communications=False)
             record = self.records.remember(case)

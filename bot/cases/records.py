@@ -21,6 +21,7 @@ from typing import Any
 from bot.aws import model as aws_model
 from bot.domain import Case, NewCase
 from bot.store.backend import Store
+from bot.text import split_at_breaks
 
 MAX_BODY = aws_model.limits().communication_body_max
 KEEP_SECONDS = 7 * 24 * 3600.0
@@ -36,19 +37,7 @@ def split_body(prefix: str, text: str, limit: int = MAX_BODY) -> list[str]:
     if len(prefix) + len(text) <= limit:
         return [prefix + text]
     # Room for a "(n/N) " marker; 99 parts of ~7,900 characters is far beyond Slack's 40,000.
-    room = limit - len(prefix) - len("(99/99) ")
-    parts: list[str] = []
-    rest = text
-    while rest:
-        if len(rest) <= room:
-            parts.append(rest)
-            break
-        cut = rest.rfind("\n", room // 2, room)
-        if cut == -1:
-            cut = rest.rfind(" ", room // 2, room)
-        cut = room if cut == -1 else cut
-        parts.append(rest[:cut])
-        rest = rest[cut:].lstrip("\n ") if cut != room else rest[cut:]
+    parts = split_at_breaks(text, limit - len(prefix) - len("(99/99) "))
     total = len(parts)
     return [f"{prefix}({i}/{total}) {part}" for i, part in enumerate(parts, start=1)]
 

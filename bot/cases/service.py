@@ -127,10 +127,6 @@ class CaseService:
     def case_for_thread(self, channel: str, thread_ts: str) -> str | None:
         return self.records.case_for_thread(channel, thread_ts)
 
-    def followed_case_ids(self) -> list[str]:
-        """Every case linked to at least one channel."""
-        return self.records.followed_case_ids()
-
     def links_in_channel(self, channel: str) -> list[CaseLink]:
         return self.records.links_in_channel(channel)
 
@@ -245,6 +241,9 @@ class CaseService:
     def post_card(self, case: Case, channel: str, *, linked_by: str, opened_by: str | None = None) -> CaseLink:
         """Posts the case card in the channel; its thread becomes the case's thread there."""
         return self.cards.post_card(case, channel, linked_by=linked_by, opened_by=opened_by)
+
+    def find_card(self, channel: str, case_id: str, *, oldest: float | None = None) -> str | None:
+        return self.cards.find_card(channel, case_id, oldest=oldest)
 
     def update_cards(self, case: Case) -> None:
         """Redraw every card of the case in place (chat.update) and remember its status."""

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from bot import render
 from bot.digest.shaping import STATUS_RANK, STATUSES, CheckRow, Digest, RefreshReport, normalize_status
-from bot.domain import CheckResult, TrustedAdvisorCheck
+from bot.domain import TrustedAdvisorCheck, TrustedAdvisorResult
 
 logger = logging.getLogger(__name__)
 
@@ -234,7 +234,7 @@ class DetailsTable:
         return Shown.cut(self.lines, limit)
 
 
-def details_table(check: TrustedAdvisorCheck, row: CheckRow, result: CheckResult) -> DetailsTable:
+def details_table(check: TrustedAdvisorCheck, row: CheckRow, result: TrustedAdvisorResult) -> DetailsTable:
     """The flagged resources, in the check's own metadata columns (the console's Excel download)."""
     resources = [r for r in result.flagged_resources if not r.is_suppressed]
     resources.sort(key=lambda r: (STATUS_RANK.get(normalize_status(r.status), 9), r.region, r.resource_id))

@@ -14,7 +14,8 @@ import time
 import zlib
 
 from bot.sandbox import catalog
-from bot.sandbox.state import CaseRecord, SupportState
+from bot.sandbox.records import CaseRecord
+from bot.sandbox.state import SupportState
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,9 @@ from typing import Any
 
 from bot.sandbox import catalog
 from bot.sandbox.errors import SupportError, invalid_parameter, validation_error
-from bot.sandbox.state import NewCaseInput, Page, SupportState
+from bot.sandbox.paging import Page
+from bot.sandbox.records import NewCaseInput
+from bot.sandbox.state import SupportState
 from bot.sandbox.times import parse_time
 from bot.sandbox.trusted_advisor import TrustedAdvisor
 

@@ -48,7 +48,8 @@ from bot.sandbox.errors import SupportError
 from bot.sandbox.hostile import disguise
 from bot.sandbox.operations import SupportApi
 from bot.sandbox.persistence import JsonStateFile
-from bot.sandbox.state import ACCOUNT_ID, AWS_ENGINEER, CaseRecord, SupportState
+from bot.sandbox.records import CaseRecord
+from bot.sandbox.state import ACCOUNT_ID, AWS_ENGINEER, SupportState
 from bot.sandbox.times import Clock
 from bot.sandbox.trusted_advisor import TrustedAdvisor
 

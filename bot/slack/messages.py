@@ -9,6 +9,7 @@ A 429 is resent by the client itself; one that outlasts its retries is SlackBusy
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from slack_sdk import WebClient
@@ -110,25 +111,50 @@ class SlackMessages:
                 raise failure from exc
             logger.warning("could not react in %s: %s", channel, slack_error(exc))
 
-    def find(self, channel: str, event_type: str, match: dict[str, Any], *, thread_ts: str = "") -> str | None:
-        """The ts of a recent message the bot posted with this metadata (in the thread, when given).
+    def find(
+        self,
+        channel: str,
+        event_type: str,
+        match: dict[str, Any],
+        *,
+        thread_ts: str = "",
+        oldest: float | None = None,
+    ) -> str | None:
+        """The ts of a message the bot posted with this metadata: in the thread, when given; else among
+        the channel's last messages, or all of them since `oldest` (epoch seconds), when given.
 
         Raises SlackUnclear when Slack cannot be read: not knowing, posting again could double it.
         """
-        try:
-            if thread_ts:
-                response = self.client.conversations_replies(
-                    channel=channel, ts=thread_ts, limit=HISTORY_LIMIT * 10, include_all_metadata=True
-                )
-            else:
-                response = self.client.conversations_history(
-                    channel=channel, limit=HISTORY_LIMIT, include_all_metadata=True
-                )
-        except (SlackApiError, OSError) as exc:
-            raise SlackUnclear(error=slack_error(exc), channel=channel) from exc
-        for message in response.get("messages") or []:
+        for message in self._messages(channel, thread_ts, oldest):
             metadata = message.get("metadata") or {}
             payload = metadata.get("event_payload") or {}
             if metadata.get("event_type") == event_type and all(payload.get(k) == v for k, v in match.items()):
                 return message.get("ts")
         return None
+
+    def _messages(self, channel: str, thread_ts: str, oldest: float | None) -> Iterator[dict[str, Any]]:
+        cursor = None
+        while True:
+            try:
+                if thread_ts:
+                    response = self.client.conversations_replies(
+                        channel=channel, ts=thread_ts, limit=HISTORY_LIMIT * 10, include_all_metadata=True
+                    )
+                elif oldest is None:
+                    response = self.client.conversations_history(
+                        channel=channel, limit=HISTORY_LIMIT, include_all_metadata=True
+                    )
+                else:
+                    response = self.client.conversations_history(
+                        channel=channel,
+                        oldest=f"{max(oldest, 0):.6f}",
+                        limit=HISTORY_LIMIT * 2,
+                        cursor=cursor,
+                        include_all_metadata=True,
+                    )
+            except (SlackApiError, OSError) as exc:
+                raise SlackUnclear(error=slack_error(exc), channel=channel) from exc
+            yield from response.get("messages") or []
+            cursor = (response.get("response_metadata") or {}).get("next_cursor")
+            if oldest is None or thread_ts or not cursor:
+                return

@@ -26,6 +26,7 @@ from bot.domain import AttachmentRef
 from bot.errors import AwsError
 from bot.slack.channels import Channels, SlackRefused
 from bot.sync.state import Delivery, SyncState, SyncStates, Target
+from bot.text import split_at_breaks
 
 logger = logging.getLogger(__name__)
 
@@ -90,23 +91,12 @@ class ChannelPacer:
 
 def split_text(text: str, limit: int = SECTION_LIMIT) -> list[str]:
     """Pieces of `text` whose escaped form fits a section; cut at a line or word break when one is near."""
-    pieces: list[str] = []
-    rest = text.strip("\n")
-    while len(render.escape_mrkdwn(rest)) > limit:
-        # Count what escaping makes of each character; an "@" may gain a word joiner (@here, @channel).
-        size, cut = 0, 0
-        for index, char in enumerate(rest):
-            size += len(render.escape_mrkdwn(char)) + (char == "@")
-            if size > limit:
-                break
-            cut = index + 1
-        soft = max(rest.rfind("\n", cut // 2, cut), rest.rfind(" ", cut // 2, cut))
-        if soft > 0:
-            cut = soft
-        pieces.append(rest[:cut])
-        rest = rest[cut:].lstrip("\n ") if soft > 0 else rest[cut:]
-    pieces.append(rest)
-    return pieces
+    return split_at_breaks(text.strip("\n"), limit, _escaped_size)
+
+
+def _escaped_size(char: str) -> int:
+    # What escaping makes of a character; an "@" may gain a word joiner (@here, @channel).
+    return len(render.escape_mrkdwn(char)) + (char == "@")
 
 
 def message_parts(body: str) -> list[list[str]]:

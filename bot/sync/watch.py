@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.aws.gateway import SupportGateway
-from bot.cases.service import CARD_EVENT_TYPE, CaseService
+from bot.cases.service import CaseService
 from bot.config import Settings
 from bot.domain import HIGH_SEVERITIES, Case, parse_aws_time
 from bot.errors import BotError, NotAllowed, UserInputError
@@ -133,7 +133,9 @@ class Watches:
             return 0
         if entry.get("state") == "posting":
             # A crash between the post and the link may have left a card without a link: replace it.
-            orphan = self._find_card(watch.channel, case.case_id, float(entry.get("at", 0)) - RECONCILE_MARGIN_SECONDS)
+            orphan = cases.find_card(
+                watch.channel, case.case_id, oldest=float(entry.get("at", 0)) - RECONCILE_MARGIN_SECONDS
+            )
             if orphan:
                 self.channels.delete(watch.channel, orphan)
         # Written before the card: the thread of a watched case tells the whole story.
@@ -171,12 +173,3 @@ class Watches:
                 channel,
                 lambda r: dict(r, carded={k: e for k, e in (r.get("carded") or {}).items() if not old(e)}) if r else r,
             )
-
-    def _find_card(self, channel: str, case_id: str, oldest: float) -> str | None:
-        """The ts of a card of this case posted in the channel since `oldest` (its metadata names the case)."""
-        for message in self.channels.channel_since(channel, oldest):
-            metadata = message.get("metadata") or {}
-            payload = metadata.get("event_payload") or {}
-            if metadata.get("event_type") == CARD_EVENT_TYPE and payload.get("case_id") == case_id:
-                return str(message["ts"])
-        return None

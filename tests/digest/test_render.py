@@ -16,7 +16,7 @@ from bot import render
 from bot.digest.layout import Limits, details_blocks, details_table, digest_blocks, digest_fallback, digest_text
 from bot.digest.refresh import RefreshReport
 from bot.digest.shaping import build_digest, make_rows
-from bot.domain import CheckResult, FlaggedResource
+from bot.domain import FlaggedResource, TrustedAdvisorResult
 from tests.digest.factories import (
     HOSTILE_NAMES,
     NOW,
@@ -234,7 +234,7 @@ def test_render_of_2000_checks_is_fast() -> None:
 # Details of one check -----------------------------------------------------------------------------
 
 
-def _result(count: int, columns: int = 4, *, hostile: bool = False) -> CheckResult:
+def _result(count: int, columns: int = 4, *, hostile: bool = False) -> TrustedAdvisorResult:
     resources = []
     for i in range(count):
         value = HOSTILE_NAMES[i % len(HOSTILE_NAMES)][:40] if hostile else f"resource-{i}"
@@ -248,7 +248,7 @@ def _result(count: int, columns: int = 4, *, hostile: bool = False) -> CheckResu
                 metadata=metadata,
             )
         )
-    return CheckResult(check_id="x", status="error", timestamp="", flagged_resources=tuple(resources))
+    return TrustedAdvisorResult(check_id="x", status="error", timestamp="", flagged_resources=tuple(resources))
 
 
 @pytest.mark.parametrize("count", [0, 1, 10, 500])
@@ -308,7 +308,7 @@ def test_details_with_nothing_flagged_hides_no_columns_and_needs_no_csv(suppress
         FlaggedResource(resource_id="r", status="error", region="us-east-1", is_suppressed=True, metadata=("a", "b"))
         for _ in range(3 if suppressed_all else 0)
     )
-    table = details_table(ta_check, row, CheckResult("x", "error", "", resources))
+    table = details_table(ta_check, row, TrustedAdvisorResult("x", "error", "", resources))
 
     blocks, _ = details_blocks(table)
 

@@ -1,5 +1,5 @@
 """/aws-support's parsing and routing, without a server: Bolt's Ack and Respond mocked, as in
-Slack's bolt-python starter template. End-to-end behaviour is in tests/test_http.py and tests/cases/."""
+Slack's bolt-python starter template. End-to-end behaviour is in tests/e2e/test_http.py and tests/cases/."""
 
 from __future__ import annotations
 
