@@ -50,3 +50,36 @@ def test_a_5xx_on_create_never_makes_the_submitter_steward_of_anothers_case(bot)
     bot.requests.view_submission(second, values=values(subject="Disk full", description="Another volume."), user_id="U2")
     bot.services.work.wait_idle(timeout=20)
     assert bot.services.cases.record(case.case_id).steward == "U1"
+
+
+@pytest.mark.xfail(strict=True, reason="attack: a second process on one BOT_DB_PATH is not refused (CONTRACT line 8)")
+def test_a_second_process_on_the_same_sqlite_file_is_refused_at_start(bot_factory, fake_slack, sandbox):
+    # Not refused, it runs a second poller, and its start-up recovery (Journal sole_owner=True,
+    # bootstrap.py:61) takes the FIRST process's live leases as a dead one's: a reply in flight is sent twice.
+    from tests.support.http import request
+    from tests.sync.test_crash import kill, start_bot, wait_until
+
+    setup = bot_factory()
+    db_path = setup.db_path
+    setup.stop()
+    first, url = start_bot(db_path, fake_slack, sandbox)
+    second = None
+    try:
+        wait_until(lambda: _ready(request, url), what="the first bot")
+        second, _ = start_bot(db_path, fake_slack, sandbox)
+        try:
+            code = second.wait(timeout=20)
+        except Exception:  # noqa: BLE001 - still running after 20 s: not refused
+            code = None
+        assert code == 2
+    finally:
+        kill(first)
+        if second is not None and second.poll() is None:
+            kill(second)
+
+
+def _ready(request, url: str) -> bool:
+    try:
+        return request("GET", url + "/healthz").status == 200
+    except OSError:
+        return False
