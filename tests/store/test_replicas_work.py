@@ -134,3 +134,40 @@ def test_a_create_form_redelivered_to_the_other_replica_opens_one_case(
     assert sandbox.calls["CreateCase"] == 1
     cards = fake_slack.calls("chat.postMessage", lambda c: c.params.get("blocks") is not None)
     assert len(cards) == 1
+
+
+def digest_posts(fake_slack: FakeSlack, channel: str = "C1") -> list:
+    return fake_slack.calls(
+        "chat.postMessage",
+        lambda c: (
+            c.params.get("channel") == channel
+            and not c.params.get("thread_ts")
+            and any(b.get("block_id") == "digest_header" for b in c.params.get("blocks") or [])
+            and c.status == 200
+        ),
+    )
+
+
+def test_each_schedule_slot_is_posted_once_by_two_replicas_and_across_a_takeover(
+    bot_factory: Callable, pg_url: str, fake_slack: FakeSlack, sandbox, two_replicas
+) -> None:
+    setup = bot_factory(env={"DATABASE_URL": pg_url})
+    setup.command("digest schedule * * * * *", user="UADMIN")  # every minute, by the wall clock
+    setup.wait_for_response()
+    setup.stop()
+    replicas = two_replicas()
+
+    [first] = wait_for(lambda: digest_posts(fake_slack), 90, "the first slot's digest")
+    [holder] = [r for r in replicas if r.lease().get("held_here")]
+    [standby] = [r for r in replicas if r is not holder]
+    # The moment of takeover: the holder dies right after posting a slot; the new holder's first
+    # scheduler tick finds that slot due-and-claimed, and must leave it.
+    holder.kill()
+    wait_for(lambda: standby.lease().get("held_here"), 60, "the takeover")
+    posts = wait_for(lambda: digest_posts(fake_slack)[1:] and digest_posts(fake_slack), 90, "the next slot's digest")
+    wait_for(lambda: standby.health()["workers"]["scheduler"].get("last_tick"), 10, "a tick of the new holder")
+
+    minutes = [int(float(p.response["ts"]) // 60) for p in posts]
+    assert posts[0] is first or posts[0].response["ts"] == first.response["ts"]
+    # One post per slot: the slot the dead holder posted is not posted again, the next one is, once.
+    assert minutes == [minutes[0], minutes[0] + 1], [p.response["ts"] for p in posts]
