@@ -1,8 +1,9 @@
 """Slash-command ack latency under load, next to a bare Bolt app on the same server, in the same run.
 
-    python -m bench.ack [--concurrency 20] [--rounds 5] [--aws-latency 5]
+    python -m bench.ack [--concurrency 20] [--rounds 5] [--aws-latency 5] [--store sqlite|postgres|both]
 
-Three processes, as in production: the bot (`python -m bot serve`, poller and scheduler included),
+Processes as in production: the bot (`python -m bot serve`, poller and scheduler included) on its
+sqlite file and/or on PostgreSQL (DATABASE_URL: a throwaway cluster, or --database-url),
 AWS (`python -m bot.sandbox`, every call delayed by --aws-latency seconds) and a bare Bolt app whose
 only listener acks `/aws-support` (`python -m bench.bare_app`), served by the same waitress server
 with the same threads. This process plays Slack: it signs the requests, fires `concurrency` at once,
@@ -10,7 +11,8 @@ and serves the Web API and response URLs the bot answers on. Two commands, `roun
 both apps in turn: `/aws-support help` (the bot answers in the ack itself) and then
 `/aws-support show <case>` (the bot acks, then spends two AWS calls, 2 x latency, before answering,
 so later rounds are acked while earlier ones work). Latency is from sending the request to reading
-Slack's 200. Goals, for both commands: the bot's p99 within 1.2x of the bare app's, no ack over 3 s.
+Slack's 200. Goals, for both commands and each store: the bot's p99 within 1.2x of the bare app's,
+no ack over 3 s.
 """
 
 from __future__ import annotations
@@ -27,11 +29,15 @@ import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.bootstrap import sandbox_gateway
 from bot.domain import NewCase
 from tests.support.fake_slack import FakeSlack
 from tests.support.slack_requests import SlackRequests
+
+if TYPE_CHECKING:
+    from tests.support.postgres import PostgresCluster
 
 SECRET = "bench-signing-secret"
 TOKEN = "xoxb-test-token"
@@ -87,16 +93,17 @@ def figures(samples: list[float]) -> dict[str, float]:
     }
 
 
-def report(command: str, bare: dict[str, float], bot: dict[str, float]) -> float:
-    """One line per command: the bare app's and the bot's figures side by side, and the p99 ratio."""
+def cell(f: dict[str, float]) -> str:
+    ms = f"{f['p50'] * 1000:6.1f} {f['p99'] * 1000:7.1f} {f['max'] * 1000:7.1f}"
+    return f"{ms} {int(f['over']):3d}/{int(f['n']):<4d}"
 
-    def cell(f: dict[str, float]) -> str:
-        ms = f"{f['p50'] * 1000:6.1f} {f['p99'] * 1000:7.1f} {f['max'] * 1000:7.1f}"
-        return f"{ms} {int(f['over']):3d}/{int(f['n']):<4d}"
 
-    ratio = bot["p99"] / bare["p99"]
-    print(f"{command:<6} | {cell(bare)} | {cell(bot)} | {ratio:5.2f}")
-    return ratio
+def report(command: str, bare: dict[str, float], bots: dict[str, dict[str, float]]) -> list[float]:
+    """One line per command: the bare app's and each bot's figures side by side, and the p99 ratios."""
+    ratios = [bot["p99"] / bare["p99"] for bot in bots.values()]
+    cells = " | ".join([cell(bare), *(cell(bot) for bot in bots.values())])
+    print(f"{command:<6} | {cells} | " + " ".join(f"{ratio:5.2f}" for ratio in ratios))
+    return ratios
 
 
 def start_sandbox() -> tuple[subprocess.Popen, str]:
@@ -121,17 +128,30 @@ def set_sandbox_latency(url: str, seconds: float) -> None:
         pass
 
 
+def postgres_url(given: str | None) -> tuple[str, PostgresCluster | None]:
+    """The database for the PostgreSQL bot: `given`, else a fresh throwaway cluster (returned to destroy)."""
+    if given:
+        return given, None
+    from tests.support.postgres import start_cluster
+
+    cluster = start_cluster(durable=True)
+    return cluster.create_database("bench"), cluster
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--aws-latency", type=float, default=5.0)
+    parser.add_argument("--store", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--database-url", help="PostgreSQL for the bot (default: a throwaway cluster)")
     args = parser.parse_args(argv)
+    stores = ["sqlite", "postgres"] if args.store == "both" else [args.store]
 
     fake = FakeSlack().start()
     sandbox, sandbox_url = start_sandbox()
     workdir = Path(tempfile.mkdtemp(prefix="bench-ack-"))
-    bot_port, bare_port = free_port(), free_port()
+    bare_port = free_port()
     env = {
         **os.environ,
         "SLACK_BOT_TOKEN": TOKEN,
@@ -146,61 +166,73 @@ def main(argv: list[str] | None = None) -> int:
         "LOG_LEVEL": "WARNING",
         "NO_PROXY": "127.0.0.1,localhost",
     }
+    env.pop("DATABASE_URL", None)
     processes = [sandbox]
+    cluster: PostgresCluster | None = None
     try:
         gateway = sandbox_gateway(sandbox_url)
         case_id = gateway.create_case(NewCase("Benchmark case", "general-info", "general-guidance", "low", "Load"))
         # help first: show's after-ack work (2 x AWS latency) must not spill into help's rounds.
         commands = {"help": "help", "show": f"show {gateway.get_case(case_id).display_id}"}
 
-        bot_cmd = [sys.executable, "-m", "bot", "serve", "--port", str(bot_port)]
-        processes.append(subprocess.Popen(bot_cmd, env=env, stderr=subprocess.DEVNULL))
+        bots: dict[str, SlackRequests] = {}
+        for store in stores:
+            port = free_port()
+            bot_env = dict(env)
+            if store == "postgres":
+                url, cluster = postgres_url(args.database_url)
+                bot_env["DATABASE_URL"] = url
+            bot_cmd = [sys.executable, "-m", "bot", "serve", "--port", str(port)]
+            processes.append(subprocess.Popen(bot_cmd, env=bot_env, stderr=subprocess.DEVNULL))
+            wait_until_up(f"http://127.0.0.1:{port}/healthz")
+            bots[store] = SlackRequests(f"http://127.0.0.1:{port}", SECRET, response_urls=fake.response_url)
         bare_cmd = [sys.executable, "-m", "bench.bare_app", "--port", str(bare_port), "--secret", SECRET]
         processes.append(subprocess.Popen(bare_cmd, env=env, stderr=subprocess.DEVNULL))
-        wait_until_up(f"http://127.0.0.1:{bot_port}/healthz")
         wait_until_up(f"http://127.0.0.1:{bare_port}/healthz")
-        bot = SlackRequests(f"http://127.0.0.1:{bot_port}", SECRET, response_urls=fake.response_url)
         bare = SlackRequests(f"http://127.0.0.1:{bare_port}", SECRET, response_urls=fake.response_url)
 
-        # Warm both: Bolt's first request calls auth.test; imports and connection pools settle.
+        # Warm all: Bolt's first request calls auth.test; imports and connection pools settle.
         for text in commands.values():
-            fire(bot, text, args.concurrency)
+            for bot in bots.values():
+                fire(bot, text, args.concurrency)
             fire(bare, text, args.concurrency)
         # The warm-up's own after-ack work must be over before anything is measured.
         deadline = time.monotonic() + 30
-        while len(fake.calls("response_url")) < args.concurrency and time.monotonic() < deadline:
+        while len(fake.calls("response_url")) < args.concurrency * len(bots) and time.monotonic() < deadline:
             time.sleep(0.05)
         set_sandbox_latency(sandbox_url, args.aws_latency)
 
-        measured: dict[str, tuple[list[float], list[float]]] = {}
+        measured: dict[str, tuple[list[float], dict[str, list[float]]]] = {}
         for name, text in commands.items():
             bare_samples: list[float] = []
-            bot_samples: list[float] = []
+            bot_samples: dict[str, list[float]] = {store: [] for store in bots}
             for _ in range(args.rounds):
                 bare_samples += fire(bare, text, args.concurrency)
-                bot_round = fire(bot, text, args.concurrency)
-                bot_samples += bot_round
-                if os.environ.get("BENCH_DEBUG"):
-                    print(name, "round", [round(s * 1000) for s in sorted(bot_round)])
+                for store, bot in bots.items():
+                    bot_round = fire(bot, text, args.concurrency)
+                    bot_samples[store] += bot_round
+                    if os.environ.get("BENCH_DEBUG"):
+                        print(name, store, "round", [round(s * 1000) for s in sorted(bot_round)])
             measured[name] = (bare_samples, bot_samples)
 
         print(
             f"{args.concurrency} concurrent `/aws-support <command>` x {args.rounds} rounds per command and app, "
             f"AWS latency {args.aws_latency:g} s per call (sandbox); ms; >3s = acks over Slack's 3 s / acks"
         )
-        print(f"{'':<6} | {'bare Bolt':^31} | {'bot':^31} | p99")
+        headers = ["bare Bolt", *(f"bot on {store}" for store in bots)]
+        print(f"{'':<6} | " + " | ".join(f"{h:^31}" for h in headers) + " | p99")
         columns = f"{'p50':>6} {'p99':>7} {'max':>7} {'>3s':>8}"
-        print(f"{'':<6} | {columns} | {columns} | bot/bare")
+        print(f"{'':<6} | " + " | ".join(columns for _ in headers) + " | " + " ".join(f"{s[:5]:>5}" for s in bots))
         ok = True
-        for name, (bare_samples, bot_samples) in measured.items():
-            bot_figures = figures(bot_samples)
-            ratio = report(name, figures(bare_samples), bot_figures)
-            ok = ok and ratio <= GOAL_RATIO and bot_figures["over"] == 0
+        for name, (bare_samples, per_store) in measured.items():
+            bot_figures = {store: figures(samples) for store, samples in per_store.items()}
+            ratios = report(name, figures(bare_samples), bot_figures)
+            ok = ok and all(r <= GOAL_RATIO for r in ratios) and all(f["over"] == 0 for f in bot_figures.values())
         verdict = "met" if ok else "NOT met"
-        print(f"goals: p99 bot/bare <= {GOAL_RATIO} and no bot ack over 3 s, for every command: {verdict}")
+        print(f"goals: p99 bot/bare <= {GOAL_RATIO} and no bot ack over 3 s, for every command and store: {verdict}")
 
-        expected = (args.rounds + 1) * args.concurrency
-        deadline = time.monotonic() + 2 * args.aws_latency + 15
+        expected = (args.rounds + 1) * args.concurrency * len(bots)
+        deadline = time.monotonic() + 2 * args.aws_latency * len(bots) + 15
         answered = 0
         while time.monotonic() < deadline:
             answered = len([c for c in fake.calls("response_url") if "Benchmark case" in json.dumps(c.params)])
@@ -218,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
             except subprocess.TimeoutExpired:
                 process.kill()
         fake.stop()
+        if cluster is not None:
+            cluster.destroy()
 
 
 if __name__ == "__main__":

@@ -58,7 +58,11 @@ def build_services(settings: Settings, *, gateway: SupportGateway | None = None)
     )
     store, gateway = services.store, services.gateway
     # One process per BOT_DB_PATH (refused at start otherwise): a lease found at start is a dead one's.
-    journal = Journal(store.table("journal"), sole_owner=isinstance(store, SqliteStore))
+    journal = Journal(
+        store.table("journal"),
+        lease_seconds=settings.journal_lease_seconds,
+        sole_owner=isinstance(store, SqliteStore),
+    )
     cases = services.cases = CaseService(
         store=store,
         gateway=gateway,

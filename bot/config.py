@@ -37,6 +37,9 @@ class Settings:
     port: int = 3000
     db_path: str = "./data/bot.sqlite"
     poll_interval_seconds: float = 60.0
+    # How long a work-journal record stays with a replica that stopped renewing it (died) before
+    # another one takes it over.
+    journal_lease_seconds: float = 60.0
     admins: frozenset[str] = frozenset()
     digest_timezone: str = "UTC"
     sandbox: bool = False
@@ -95,6 +98,14 @@ def load_settings(
     if not math.isfinite(interval) or interval < 1:
         raise ConfigError("config_bad_interval", value=raw_interval)
 
+    raw_lease = env.get("BOT_JOURNAL_LEASE_SECONDS", "").strip() or "60"
+    try:
+        journal_lease = float(raw_lease)
+    except ValueError as exc:
+        raise ConfigError("config_bad_journal_lease", value=raw_lease) from exc
+    if not math.isfinite(journal_lease) or journal_lease < 1:
+        raise ConfigError("config_bad_journal_lease", value=raw_lease)
+
     zone = env.get("DIGEST_TIMEZONE", "UTC").strip() or "UTC"
     try:
         ZoneInfo(zone)
@@ -120,6 +131,7 @@ def load_settings(
         port=port,
         db_path=env.get("BOT_DB_PATH", "").strip() or "./data/bot.sqlite",
         poll_interval_seconds=interval,
+        journal_lease_seconds=journal_lease,
         admins=admins,
         digest_timezone=zone,
         sandbox=_truthy(env.get("BOT_SANDBOX")) if sandbox is None else sandbox,

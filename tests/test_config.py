@@ -22,6 +22,7 @@ def test_defaults() -> None:
     assert loaded.port == 3000
     assert loaded.db_path == "./data/bot.sqlite"
     assert loaded.poll_interval_seconds == 60
+    assert loaded.journal_lease_seconds == 60
     assert loaded.admins == frozenset()
     assert loaded.digest_timezone == "UTC"
     assert loaded.sandbox is False
@@ -32,6 +33,16 @@ def test_defaults() -> None:
 def test_a_poll_interval_below_one_second_is_refused(value: str) -> None:
     with pytest.raises(ConfigError, match="POLL_INTERVAL_SECONDS"):
         settings(POLL_INTERVAL_SECONDS=value)
+
+
+@pytest.mark.parametrize("value", ["0", "abc", "nan"])
+def test_a_journal_lease_below_one_second_or_not_a_number_is_refused(value: str) -> None:
+    with pytest.raises(ConfigError, match="BOT_JOURNAL_LEASE_SECONDS"):
+        settings(BOT_JOURNAL_LEASE_SECONDS=value)
+
+
+def test_a_journal_lease_is_kept() -> None:
+    assert settings(BOT_JOURNAL_LEASE_SECONDS="3").journal_lease_seconds == 3.0
 
 
 @pytest.mark.parametrize("value", ["abc", "1m"])

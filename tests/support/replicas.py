@@ -69,9 +69,15 @@ class Replica:
 
 
 def start_replica(
-    database_url: str, slack_api_url: str, aws_url: str, workdir: Path, *, poll_seconds: float = 1
+    database_url: str,
+    slack_api_url: str,
+    aws_url: str,
+    workdir: Path,
+    *,
+    poll_seconds: float = 1,
+    env: dict[str, str] | None = None,
 ) -> Replica:
-    """A bot process on `database_url`; its log goes to a file in `workdir`."""
+    """A bot process on `database_url` (`env` adds to its environment); its log goes to a file in `workdir`."""
     port = free_port()
     log = workdir / f"replica-{port}.log"
     env = {
@@ -94,6 +100,7 @@ def start_replica(
         "AWS_EC2_METADATA_DISABLED": "true",
         "NO_PROXY": "127.0.0.1,localhost",
         "LOG_LEVEL": "INFO",
+        **(env or {}),
     }
     with log.open("ab") as out:
         process = subprocess.Popen(
