@@ -11,6 +11,7 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from bot import render
+from bot.accounts.directory import AccountDirectory
 from bot.aws.gateway import SupportGateway
 from bot.cases.service import CaseService
 from bot.config import Settings
@@ -66,6 +67,9 @@ class Services:
     store: Store
     gateway: SupportGateway
     slack: WebClient
+    # The accounts served and a gateway per account (alias -> gateway); `gateway` routes among them.
+    accounts: AccountDirectory
+    gateways: dict[str, SupportGateway]
     # Bolt runs listeners here; they only parse, ack and hand the slow part to `work`.
     listener_executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=32, thread_name_prefix="listener")
