@@ -9,7 +9,7 @@ from bot.accounts.routing import AccountGateways
 from bot.bootstrap import build_services
 from bot.config import load_settings
 from bot.domain import NewCase
-from tests.accounts.e2e import accounts_bot, accounts_bot_factory, open_case_in, sandbox3  # noqa: F401
+from tests.accounts.e2e import open_case_in
 from tests.support.harness import bot_env
 
 
@@ -35,9 +35,9 @@ def test_without_a_file_one_default_account_as_before(bot):
     assert not isinstance(bot.services.gateway, AccountGateways)
 
 
-def test_sandbox_accounts_serves_n_accounts_by_generated_aliases(fake_slack, sandbox3, tmp_path):
+def test_sandbox_accounts_serves_n_accounts_by_generated_aliases(fake_slack, accounts_sandbox, tmp_path):
     settings = load_settings(bot_env(fake_slack, tmp_path / "b.sqlite", {"BOT_SANDBOX_ACCOUNTS": "3"}))
-    services = build_services(settings, aws_endpoint_url=sandbox3.url)
+    services = build_services(settings, aws_endpoint_url=accounts_sandbox.url)
     try:
         assert list(services.gateways) == ["sandbox", "sandbox-2", "sandbox-3"]
         new_case = NewCase("s", "amazon-elastic-compute-cloud-linux", "other", "low", "b")
