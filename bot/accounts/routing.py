@@ -90,6 +90,10 @@ class AccountGateways(SupportGateway):
         found = self.directory.by_id(match.group(1)) if match else None
         return found or self.directory.accounts[0]
 
+    def case_account(self, case_id: str) -> tuple[str, str]:
+        account = self.account_of(case_id)
+        return account.alias, self.directory.account_id(account)
+
     def alias_of(self, case_id: str) -> str:
         return self.account_of(case_id).alias
 
@@ -294,9 +298,9 @@ class AccountGateways(SupportGateway):
         return account.alias not in self.problems()
 
     def probe(self, account: Account) -> AccountProblem | None:
-        """Ask the account now (cheap: DescribeSeverityLevels, cached for an hour once known)."""
+        """Ask the account now: one DescribeCases page, the call the poller depends on (not a cached answer)."""
         try:
-            self._call(account, lambda g: g.severity_levels())
+            self._call(account, lambda g: g.list_cases(limit=1))
         except AwsError as error:
             if isinstance(error, AccountUnreachable) or error.code in ACCOUNT_WIDE:
                 return self.problems().get(account.alias) or AccountProblem(error.code, "", time.time())
