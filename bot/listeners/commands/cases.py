@@ -11,6 +11,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import render
+from bot.accounts.routing import check_ref_syntax
 from bot.cases.service import plain_text_from_slack
 from bot.errors import BotError, SlackError, UserInputError
 from bot.listeners.commands.request import CommandRequest
@@ -94,11 +95,12 @@ def unlink(services: Services, request: CommandRequest, respond: Respond, client
 def prepare_reply(services: Services, request: CommandRequest) -> CommandRequest:
     """Before the ack: check the words and note the reply durably (no AWS call here)."""
     ref = _case_ref(request, "/aws-support reply <case> <text…>")
-    services.check_ref(request.channel_id, ref)
+    check_ref_syntax(ref)
     parts = request.rest.split(maxsplit=1)
     text = plain_text_from_slack(parts[1] if len(parts) > 1 else "", services.cases.display_name_if_known)
     if not text.strip():
         raise UserInputError("reply_usage")
+    services.check_ref(request.channel_id, ref)  # an account this channel may use
     # Keyed by the trigger_id: the same signed request replayed finds the reply noted already.
     lease = services.cases.note_command_reply(
         ref, text, user=request.user_id, channel=request.channel_id, action_id=f"trigger:{request.trigger_id}"
