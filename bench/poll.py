@@ -40,9 +40,13 @@ def free_port() -> int:
 
 
 def start_sandbox(port: int) -> subprocess.Popen:
+    return start_sandbox_with(port, [])
+
+
+def start_sandbox_with(port: int, extra: list[str]) -> subprocess.Popen:
     process = subprocess.Popen(
         # The emulated engineer would answer every case after a while: the benchmark wants quiet cases.
-        [sys.executable, "-m", "bot.sandbox", "--port", str(port), "--reply-delay", "-1"],
+        [sys.executable, "-m", "bot.sandbox", "--port", str(port), "--reply-delay", "-1", *extra],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

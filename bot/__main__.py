@@ -76,16 +76,17 @@ def run_serve(args: argparse.Namespace) -> int:
     from slack_sdk.errors import SlackApiError
 
     from bot.app import build_app
-    from bot.bootstrap import SandboxOptions, build_services, sandbox_gateway, start_sandbox
+    from bot.bootstrap import SandboxOptions, build_services, load_accounts, sandbox_gateway, start_sandbox
     from bot.web import make_health_app, make_wsgi_app, serve
 
     settings = _settings(args, require_slack=True)
+    load_accounts(settings)  # a broken accounts file stops the start here, every mistake named
     # Acks are short and must beat Slack's 3 s while after-ack work runs boto3 on other threads:
     # a shorter GIL switch interval lets a waiting ack run sooner (Python's default is 5 ms).
     sys.setswitchinterval(0.001)
     sandbox = start_sandbox(SandboxOptions.from_env(settings)) if settings.sandbox else None
     gateway = sandbox_gateway(sandbox.url) if sandbox else None
-    services = build_services(settings, gateway=gateway)
+    services = build_services(settings, gateway=gateway, aws_endpoint_url=sandbox.url if sandbox else None)
     app = build_app(services)
     threading.Thread(target=services.recover, name="recover", daemon=True).start()
     services.start_workers()
@@ -124,14 +125,15 @@ def run_serve(args: argparse.Namespace) -> int:
 def run_digest(args: argparse.Namespace) -> int:
     from zoneinfo import ZoneInfo
 
-    from bot.bootstrap import SandboxOptions, build_services, sandbox_gateway, start_sandbox
+    from bot.bootstrap import SandboxOptions, build_services, load_accounts, sandbox_gateway, start_sandbox
     from bot.digest.console import print_digest
 
     settings = _settings(args, require_slack=False)
+    load_accounts(settings)
     sandbox = start_sandbox(SandboxOptions.from_env(settings)) if settings.sandbox else None
     try:
         gateway = sandbox_gateway(sandbox.url) if sandbox else None
-        services = build_services(settings, gateway=gateway)
+        services = build_services(settings, gateway=gateway, aws_endpoint_url=sandbox.url if sandbox else None)
         try:
             zone = ZoneInfo(settings.digest_timezone)
             return print_digest(services.digests, zone=zone, as_json=args.json, out=sys.stdout)

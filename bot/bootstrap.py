@@ -17,6 +17,17 @@ from typing import TYPE_CHECKING
 
 import boto3
 
+from bot.accounts.config import (
+    Account,
+    AccountsConfig,
+    Defaults,
+    load_accounts_file,
+    partition_of,
+    single_account,
+)
+from bot.accounts.directory import AccountDirectory, build_directory
+from bot.accounts.routing import AccountGateways
+from bot.accounts.sessions import AccountSessions, account_gateways
 from bot.aws.gateway import SupportGateway
 from bot.cases.service import CaseService, is_retryable
 from bot.config import Settings
@@ -31,7 +42,7 @@ from bot.slack.client import slack_client
 from bot.slack.files import SlackFiles
 from bot.slack.messages import SlackMessages
 from bot.slack.people import People
-from bot.store.backend import open_store
+from bot.store.backend import Store, open_store
 from bot.store.journal import Journal
 from bot.store.tables import Store as SqliteStore
 from bot.sync.cycle import CaseSync
@@ -46,17 +57,41 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+SANDBOX_ROLE = "AwsSupportBot"
 
-def build_services(settings: Settings, *, gateway: SupportGateway | None = None) -> Services:
-    """Every part, built once; the background workers are built but not started (Services.start_workers)."""
+
+def build_services(
+    settings: Settings,
+    *,
+    gateway: SupportGateway | None = None,
+    aws_endpoint_url: str | None = None,
+    max_attempts: int | None = None,
+) -> Services:
+    """Every part, built once; the background workers are built but not started (Services.start_workers).
+
+    `gateway` serves the one account of a bot without BOT_ACCOUNTS_FILE; `aws_endpoint_url` (the
+    sandbox) answers STS, Organizations and Support for every account when there are several.
+    """
     slack = slack_client(settings)
+    store = open_store(settings)
+    try:
+        directory, gateways = build_accounts(
+            settings, store, gateway=gateway, aws_endpoint_url=aws_endpoint_url, max_attempts=max_attempts
+        )
+    except BaseException:
+        store.close()
+        raise
+    one = directory.accounts[0].alias
     services = Services(
         settings=settings,
-        store=open_store(settings),
-        gateway=gateway or SupportGateway(region=settings.aws_region),
+        store=store,
+        # One account: its own gateway, exactly as before; several: one routing by case.
+        gateway=gateways[one] if directory.single else AccountGateways(directory, gateways),
         slack=slack,
+        accounts=directory,
+        gateways=gateways,
     )
-    store, gateway = services.store, services.gateway
+    gateway = services.gateway
     # One process per BOT_DB_PATH (refused at start otherwise): a lease found at start is a dead one's.
     journal = Journal(
         store.table("journal"),
@@ -114,6 +149,76 @@ def build_services(settings: Settings, *, gateway: SupportGateway | None = None)
     return services
 
 
+def load_accounts(settings: Settings) -> AccountsConfig:
+    """BOT_ACCOUNTS_FILE, checked (AccountsFileError, a ConfigError, names every mistake); none: the one account."""
+    if not settings.accounts_file:
+        return single_account()
+    return load_accounts_file(settings.accounts_file, partition=partition_of(settings.aws_region))
+
+
+def build_accounts(
+    settings: Settings,
+    store: Store,
+    *,
+    gateway: SupportGateway | None = None,
+    aws_endpoint_url: str | None = None,
+    max_attempts: int | None = None,
+) -> tuple[AccountDirectory, dict[str, SupportGateway]]:
+    """The accounts the bot serves, and a gateway for each (alias -> gateway)."""
+    config = load_accounts(settings)
+    if config.source is None and settings.sandbox_accounts > 1 and aws_endpoint_url:
+        config = sandbox_accounts_config(settings.sandbox_accounts)
+    if config.source is None and len(config.accounts) == 1 and config.accounts[0].role_arn is None:
+        # Today's bot: the one account of its own credentials, its gateway as given.
+        own = gateway or (
+            sandbox_gateway(aws_endpoint_url, max_attempts=max_attempts)
+            if aws_endpoint_url
+            else SupportGateway(region=settings.aws_region)
+        )
+        directory = AccountDirectory(config.accounts, store=store, own_account_id=own.account_id)
+        return directory, {config.accounts[0].alias: own}
+    base = _sandbox_session() if aws_endpoint_url else None
+    sessions = AccountSessions(base_session=base, region=settings.aws_region, sts_endpoint_url=aws_endpoint_url)
+    own_gateway = SupportGateway(
+        session=sessions.base_session,
+        endpoint_url=aws_endpoint_url,
+        region=settings.aws_region,
+        **({"max_attempts": max_attempts} if max_attempts is not None else {}),
+    )
+    directory = build_directory(
+        config,
+        store=store,
+        base_session=sessions.base_session,
+        region=settings.aws_region,
+        organizations_endpoint_url=aws_endpoint_url,
+        own_account_id=own_gateway.account_id,
+    )
+    gateways = account_gateways(
+        [a for a in directory if a.role_arn is not None],
+        sessions,
+        region=settings.aws_region,
+        endpoint_url=aws_endpoint_url,
+        max_attempts=max_attempts,
+    )
+    gateways.update({a.alias: own_gateway for a in directory if a.role_arn is None})
+    gateways = {a.alias: gateways[a.alias] for a in directory}  # in the directory's order
+    for problem in directory.problems:
+        logger.warning("%s", problem)
+    return directory, gateways
+
+
+def sandbox_accounts_config(count: int) -> AccountsConfig:
+    """BOT_SANDBOX_ACCOUNTS=N without a file: sandbox (the bot's own credentials), sandbox-2, … by role."""
+    from bot.sandbox.accounts import account_alias, account_id
+
+    accounts = [Account(alias=account_alias(1), id=account_id(1))]
+    accounts += [
+        Account(alias=account_alias(i), id=account_id(i), role_arn=f"arn:aws:iam::{account_id(i)}:role/{SANDBOX_ROLE}")
+        for i in range(2, count + 1)
+    ]
+    return AccountsConfig(accounts=tuple(accounts), defaults=Defaults(role_name=SANDBOX_ROLE), source="sandbox")
+
+
 def _clock_of(digests: DigestService) -> Callable[[], datetime]:
     return lambda: digests.clock()
 
@@ -126,6 +231,7 @@ class SandboxOptions:
     reply_delay_seconds: float = 30.0
     latency_seconds: float = 0.0
     state_path: str | None = None
+    accounts: int = 1
 
     @classmethod
     def from_env(cls, settings: Settings) -> SandboxOptions:
@@ -134,6 +240,7 @@ class SandboxOptions:
             reply_delay_seconds=float(os.environ.get("BOT_SANDBOX_REPLY_SECONDS", "30")),
             latency_seconds=float(os.environ.get("BOT_SANDBOX_LATENCY_SECONDS", "0")),
             state_path=os.environ.get("BOT_SANDBOX_STATE", default_state) or None,
+            accounts=settings.sandbox_accounts,
         )
 
 
@@ -142,6 +249,7 @@ def start_sandbox(options: SandboxOptions) -> SandboxServer:
     from bot.sandbox import SandboxServer  # only --sandbox and the tests load the emulator
 
     server = SandboxServer(
+        accounts=options.accounts,
         reply_delay_seconds=options.reply_delay_seconds,
         latency_seconds=options.latency_seconds,
         state_path=options.state_path,
@@ -150,12 +258,15 @@ def start_sandbox(options: SandboxOptions) -> SandboxServer:
     return server
 
 
+def _sandbox_session() -> boto3.session.Session:
+    # The sandbox ignores signatures, but botocore insists on signing with something; these
+    # credentials are its management account's (the first), from which the others' roles are assumed.
+    return boto3.session.Session(aws_access_key_id="sandbox", aws_secret_access_key="sandbox", region_name="us-east-1")
+
+
 def sandbox_gateway(url: str, *, max_attempts: int | None = None) -> SupportGateway:
     """A gateway to the sandbox at `url`; `max_attempts` (tries per call) as SupportGateway's own."""
-    # The sandbox ignores signatures, but botocore insists on signing with something.
-    session = boto3.session.Session(
-        aws_access_key_id="sandbox", aws_secret_access_key="sandbox", region_name="us-east-1"
-    )
+    session = _sandbox_session()
     if max_attempts is None:
         return SupportGateway(endpoint_url=url, session=session)
     return SupportGateway(endpoint_url=url, session=session, max_attempts=max_attempts)

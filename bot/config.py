@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 # With live updates (BOT_EVENTS_QUEUE_URL) polling is only the backstop.
 EVENTS_POLL_INTERVAL_SECONDS = 900
+MAX_SANDBOX_ACCOUNTS = 200  # as the sandbox's own limit (bot.sandbox.accounts)
 
 
 def is_postgres_url(value: str) -> bool:
@@ -47,6 +48,10 @@ class Settings:
     # Holds the database password: kept out of repr and logs.
     database_url: str = field(default="", repr=False)
     events_queue_url: str = ""
+    # BOT_ACCOUNTS_FILE ("": the one account of the bot's own credentials); read by bot.accounts.
+    accounts_file: str = ""
+    # BOT_SANDBOX_ACCOUNTS: how many accounts --sandbox emulates.
+    sandbox_accounts: int = 1
 
     @property
     def events_on(self) -> bool:
@@ -123,6 +128,14 @@ def load_settings(
         scheme = database_url.split("://", 1)[0][:20] if "://" in database_url else ""
         raise ConfigError("config_bad_database_url", scheme=scheme)
 
+    raw_accounts = env.get("BOT_SANDBOX_ACCOUNTS", "").strip() or "1"
+    try:
+        sandbox_accounts = int(raw_accounts)
+    except ValueError as exc:
+        raise ConfigError("config_bad_sandbox_accounts", value=raw_accounts) from exc
+    if not 1 <= sandbox_accounts <= MAX_SANDBOX_ACCOUNTS:
+        raise ConfigError("config_bad_sandbox_accounts", value=raw_accounts)
+
     return Settings(
         slack_bot_token=token,
         slack_signing_secret=secret,
@@ -138,4 +151,6 @@ def load_settings(
         aws_region=env.get("AWS_SUPPORT_REGION", "").strip() or "us-east-1",
         database_url=database_url,
         events_queue_url=events_queue_url,
+        accounts_file=env.get("BOT_ACCOUNTS_FILE", "").strip(),
+        sandbox_accounts=sandbox_accounts,
     )

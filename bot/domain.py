@@ -70,6 +70,9 @@ class Case:
     recent_communications: tuple[Communication, ...] = ()
     # DescribeCases says whether more communications exist than the recent ones it returned
     more_communications: bool = False
+    # With several accounts: the account's alias and ID (bot/accounts/routing.py); "" with one.
+    account: str = ""
+    account_id: str = ""
 
     @property
     def is_resolved(self) -> bool:
@@ -141,6 +144,8 @@ class NewCase:
     language: str = "en"
     cc_email_addresses: tuple[str, ...] = ()
     attachment_set_id: str | None = None
+    # The alias of the account to open it in ("": the default one).
+    account: str = ""
 
 
 @dataclass(frozen=True)

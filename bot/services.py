@@ -11,13 +11,17 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from bot import render
-from bot.aws.gateway import SupportGateway
+from bot.accounts.config import Account
+from bot.accounts.directory import AccountDirectory
+from bot.accounts.routing import AccountGateways, check_ref_syntax, parse_account_ref
+from bot.aws.gateway import SupportGateway, parse_case_ref
 from bot.cases.service import CaseService
 from bot.config import Settings
 from bot.digest.refresh import CheckRefresher
 from bot.digest.schedule import Schedules
 from bot.digest.service import DigestService
 from bot.digest.worker import ScheduleWorker
+from bot.domain import Case
 from bot.errors import BotError
 from bot.store.backend import Store
 from bot.sync.cycle import CaseSync
@@ -66,6 +70,9 @@ class Services:
     store: Store
     gateway: SupportGateway
     slack: WebClient
+    # The accounts served and a gateway per account (alias -> gateway); `gateway` routes among them.
+    accounts: AccountDirectory
+    gateways: dict[str, SupportGateway]
     # Bolt runs listeners here; they only parse, ack and hand the slow part to `work`.
     listener_executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=32, thread_name_prefix="listener")
@@ -83,6 +90,71 @@ class Services:
     background: list[Worker] = field(default_factory=list)
     # The background loops running in this process (none until start_workers).
     workers: list[Worker] = field(default_factory=list)
+
+    # Several accounts ------------------------------------------------------------------
+
+    @property
+    def routing(self) -> AccountGateways | None:
+        """The gateway per account behind `gateway` when the bot serves several; None with one."""
+        return self.gateway if isinstance(self.gateway, AccountGateways) else None
+
+    def case_id_for(self, channel: str, ref: str) -> str:
+        """The case `ref` names as `channel` may see it (AWS is asked with several accounts: after the ack).
+
+        With one account the reference goes on unchanged, as before.
+        """
+        if self.routing is None:
+            return ref
+        return self.routing.find_case(ref, channel).case_id
+
+    def check_ref(self, channel: str, ref: str) -> None:
+        """Before the ack, without AWS: a well-formed reference to a case of an account usable here."""
+        if self.routing is None:
+            parse_case_ref(ref)
+            return
+        check_ref_syntax(ref)
+        named = parse_account_ref(ref)
+        account = self.accounts.require(named[0]) if named else None
+        if account is None and ref.strip().startswith("case-"):
+            account = self.routing.account_of(ref.strip())
+        if account is not None:
+            self.accounts.check_usable(channel, account)
+
+    def visible_in(self, channel: str, case: Case) -> bool:
+        """Whether a case's content may be shown in `channel` (its account allowed there)."""
+        if self.routing is None:
+            return True
+        return self.routing.account_of(case.case_id).allowed_in(channel)
+
+    def account_rows(self, channel: str) -> list[dict[str, object]]:
+        """For `accounts`: each account's alias, ID, whether AWS Support answers there now, its channels."""
+        default = self.accounts.default_for(channel)
+
+        def row(account: Account) -> dict[str, object]:
+            problem = self._probe(account)
+            return {
+                "alias": account.alias,
+                "id": self.accounts.account_id(account),
+                "reachable": not problem,
+                "problem": problem or "",
+                "channels": sorted(account.channels) if account.channels is not None else None,
+                "here": account.allowed_in(channel),
+                "default": default is not None and default.alias == account.alias,
+            }
+
+        with ThreadPoolExecutor(max_workers=min(4, len(self.accounts))) as pool:
+            return list(pool.map(row, self.accounts))
+
+    def _probe(self, account: Account) -> str:
+        """The AWS code that says why the account cannot be used now; empty when AWS Support answers."""
+        if self.routing is not None:
+            found = self.routing.probe(account)
+            return found.code if found is not None else ""
+        try:
+            self.gateway.severity_levels()
+        except BotError as error:
+            return getattr(error, "code", "") or error.key
+        return ""
 
     def warm_up(self) -> None:
         """Pay first-use costs at start, not on the first person's request: templates compiled,
@@ -118,7 +190,15 @@ class Services:
         store_ok = self.store.healthy()
         workers = {w.name: dict(w.health(), alive=w.is_alive()) for w in self.workers}
         ok = store_ok and all(w["alive"] for w in workers.values())
-        return ok, {"ok": ok, "store": store_ok, "workers": workers, "sandbox": self.settings.sandbox}
+        body: dict[str, object] = {"ok": ok, "store": store_ok, "workers": workers, "sandbox": self.settings.sandbox}
+        if self.routing is not None:
+            # An account that cannot be reached is reported, not fatal: the others are served.
+            body["accounts"] = {
+                account.alias: {"id": account.id, "problem": problem.code if problem else ""}
+                for account in self.accounts
+                for problem in [self.routing.problems().get(account.alias)]
+            }
+        return ok, body
 
     def close(self) -> None:
         self.stop_workers()

@@ -181,10 +181,14 @@ def account_gateways(
     *,
     region: str = "us-east-1",
     endpoint_url: str | None = None,
+    max_attempts: int | None = None,
 ) -> dict[str, SupportGateway]:
     """alias -> a SupportGateway acting in that account through its session (endpoint_url None:
     botocore honours AWS_ENDPOINT_URL_SUPPORT, as for the one-account bot)."""
+    extra: dict[str, Any] = {} if max_attempts is None else {"max_attempts": max_attempts}
     return {
-        account.alias: SupportGateway(session=sessions.session(account), endpoint_url=endpoint_url, region=region)
+        account.alias: SupportGateway(
+            session=sessions.session(account), endpoint_url=endpoint_url, region=region, **extra
+        )
         for account in accounts
     }

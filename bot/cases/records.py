@@ -80,6 +80,9 @@ class CaseRecord:
     # person who linked it. Set once; later links (or an unlink and a new link) never change it.
     steward: str = ""
     remembered_at: float = 0.0  # when the bot last wrote it: unlinked records are pruned by age
+    # The account's alias and ID; records written before several accounts read as the default one.
+    account: str = "default"
+    account_id: str = ""
 
     @classmethod
     def from_case(cls, case: Case, opened_by: str = "", steward: str = "") -> CaseRecord:
@@ -97,6 +100,8 @@ class CaseRecord:
             opened_by=opened_by,
             steward=steward,
             remembered_at=time.time(),
+            account=case.account or "default",
+            account_id=case.account_id,
         )
 
     @classmethod

@@ -29,7 +29,8 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from bot.aws.gateway import DESCRIBE_CASES_BATCH, SupportGateway
@@ -58,6 +59,7 @@ LINK_SKEW = timedelta(seconds=2)
 OPENING = timedelta(seconds=1)
 RESOLVED_RECHECK_SECONDS = 30 * 60.0
 MISSING_RECHECK_SECONDS = 6 * 3600.0
+PARALLEL_ACCOUNTS = 4  # accounts polled at once: bounded, as each holds a connection pool
 
 USER_ID = re.compile(r"[UW][A-Z0-9]+")
 
@@ -77,6 +79,8 @@ class CycleReport:
     aws_calls: int = 0
     seconds: float = 0.0
     failed_cases: int = 0
+    # alias -> AWS code: accounts whose cases could not be polled this cycle (the others were).
+    failed_accounts: dict[str, str] = field(default_factory=dict)
 
 
 # The sync ----------------------------------------------------------------------------------
@@ -104,7 +108,10 @@ class CaseSync:
         self._case_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
         # case_id -> time.monotonic() just before the DescribeCases call whose snapshot was last applied.
         self._applied_snapshot_at: dict[str, float] = {}
-        self._resume_from = ""
+        # Per account ("" with one): where the next cycle starts after throttling stopped this one.
+        self._resume_from: dict[str, str] = {}
+        # Per account, the code of the failure that kept its cases from the last cycle (several accounts).
+        self.account_errors: dict[str, str] = {}
 
     # Public: what any trigger calls ----------------------------------------------------
 
@@ -153,7 +160,7 @@ class CaseSync:
                 self.states.save(state)
 
     def run_cycle(self) -> CycleReport:
-        """One pass over every followed case."""
+        """One pass over every followed case; with several accounts, the accounts at once (bounded)."""
         started, calls_before = time.monotonic(), self.gateway.calls
         report = CycleReport()
         links = self._links_by_case()
@@ -161,7 +168,53 @@ class CaseSync:
         self._forget_unfollowed(links)
         now = time.time()
         due = [cid for cid in sorted(links) if self._due(cid, now)]
-        for batch in self._batches(due):
+        groups: dict[str, list[str]] = defaultdict(list)
+        for case_id in due:
+            groups[self.gateway.case_account(case_id)[0]].append(case_id)
+        if len(groups) <= 1:
+            # One account: its failure is the cycle's (the poller backs off and reports it).
+            for account, ids in groups.items():
+                self._poll(account, ids, links, report)
+        else:
+            self._poll_accounts(groups, links, report)
+        report.aws_calls = self.gateway.calls - calls_before
+        report.seconds = time.monotonic() - started
+        return report
+
+    def _poll_accounts(
+        self, groups: dict[str, list[str]], links: dict[str, list[CaseLink]], report: CycleReport
+    ) -> None:
+        """Each account on its own thread: one account denied, without a plan or throttled is reported
+        in `account_errors` and never delays the others; only when every account fails does the cycle."""
+
+        def one(account: str) -> tuple[CycleReport, AwsError | None]:
+            part = CycleReport()
+            try:
+                self._poll(account, groups[account], links, part)
+            except AwsError as error:
+                return part, error
+            return part, None
+
+        failures: list[AwsError] = []
+        with ThreadPoolExecutor(max_workers=min(PARALLEL_ACCOUNTS, len(groups)), thread_name_prefix="poll") as pool:
+            for account, (part, error) in zip(groups, pool.map(one, list(groups)), strict=True):
+                report.checked += part.checked
+                report.posted += part.posted
+                report.failed_cases += part.failed_cases
+                if error is None:
+                    self.account_errors.pop(account, None)
+                    continue
+                failures.append(error)
+                if self.account_errors.get(account) != error.code:
+                    logger.warning("account %s: its cases were not polled (%s); the others were", account, error.code)
+                self.account_errors[account] = error.code
+        report.failed_accounts = dict(self.account_errors)
+        if len(failures) == len(groups):
+            raise failures[0]
+
+    def _poll(self, account: str, due: list[str], links: dict[str, list[CaseLink]], report: CycleReport) -> None:
+        """The account's due cases, 100 a DescribeCases call."""
+        for batch in self._batches(due, account):
             if self.stopping.is_set():
                 break
             asked_at = time.monotonic()
@@ -169,7 +222,7 @@ class CaseSync:
                 cases = {c.case_id: c for c in self.gateway.describe_cases(batch)}
             except AwsError as error:
                 if error.retryable:
-                    self._resume_from = batch[0]  # the next cycle starts here, so nobody starves
+                    self._resume_from[account] = batch[0]  # the next cycle starts here, so nobody starves
                 raise
             for case_id in batch:
                 case = cases.get(case_id)
@@ -184,14 +237,11 @@ class CaseSync:
                     logger.warning("sync of %s interrupted, resuming next cycle: %s", case_id, reason)
                 except AwsError as error:
                     if error.retryable:  # throttling is account-wide: stop here, resume here next time
-                        self._resume_from = case_id
+                        self._resume_from[account] = case_id
                         raise
                     report.failed_cases += 1
                     logger.warning("sync of %s failed at AWS (%s); trying again next cycle", case_id, error.code)
-        self._resume_from = ""
-        report.aws_calls = self.gateway.calls - calls_before
-        report.seconds = time.monotonic() - started
-        return report
+        self._resume_from.pop(account, None)
 
     def stop(self) -> None:
         self.stopping.set()
@@ -220,9 +270,10 @@ class CaseSync:
         record = self.store.table("cases").get(case_id) or {}
         return bool(record.get("status")) and record.get("status") != state.status
 
-    def _batches(self, due: list[str]) -> Iterator[list[str]]:
-        if self._resume_from:
-            start = next((i for i, cid in enumerate(due) if cid >= self._resume_from), 0)
+    def _batches(self, due: list[str], account: str = "") -> Iterator[list[str]]:
+        resume_from = self._resume_from.get(account, "")
+        if resume_from:
+            start = next((i for i, cid in enumerate(due) if cid >= resume_from), 0)
             due = due[start:] + due[:start]
         for start in range(0, len(due), DESCRIBE_CASES_BATCH):
             yield due[start : start + DESCRIBE_CASES_BATCH]

@@ -102,6 +102,8 @@ class Poller:
             "posted_last_cycle": self._last_report.posted,
             "cycles": self._cycles,
             "last_error": self._last_error,
+            # Several accounts: alias -> why its cases were not polled last cycle (the others were).
+            "accounts_failing": dict(self.sync.account_errors),
         }
 
     def _run(self) -> None:

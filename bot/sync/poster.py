@@ -180,9 +180,12 @@ class ThreadPoster:
 
     def _message(self, delivery: Delivery, target: Target, part: int) -> dict[str, Any]:
         if delivery.kind == "status":
+            account, account_id = self.gateway.case_account(delivery.case_id)
             return {
                 "text": render.text(
                     "sync_status_changed",
+                    account=account,
+                    account_id=account_id,
                     status=delivery.status,
                     previous=delivery.previous,
                     display_id=delivery.display_id,

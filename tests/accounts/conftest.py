@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -10,6 +12,9 @@ import pytest
 from bot.accounts.config import Account
 from bot.accounts.sessions import AccountSessions
 from bot.sandbox import SandboxServer
+from tests.accounts.e2e import ACCOUNTS
+from tests.support.fake_slack import FakeSlack
+from tests.support.harness import BotHarness, write_accounts_file
 
 ROLE = "arn:aws:iam::{}:role/AwsSupportBot"
 
@@ -47,3 +52,45 @@ def accounts() -> list[Account]:
         member("sandbox-2", "200000000002", channels=frozenset({"CPROD"})),
         member("sandbox-3", "200000000003"),
     ]
+
+
+@pytest.fixture
+def accounts_sandbox() -> Iterator[Any]:
+    """Three accounts (sandbox, sandbox-2, sandbox-3) for a bot; the engineers answer only when told."""
+    from bot.sandbox import SandboxServer
+
+    server = SandboxServer(reply_delay_seconds=-1, latency_seconds=0.0, state_path=None, accounts=3).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def accounts_bot_factory(
+    fake_slack: FakeSlack, accounts_sandbox: Any, tmp_path: Path
+) -> Iterator[Callable[..., BotHarness]]:
+    started: list[BotHarness] = []
+
+    def make(*, workers: bool = False, env: dict[str, str | None] | None = None) -> BotHarness:
+        path = write_accounts_file(tmp_path / "accounts.toml", ACCOUNTS)
+        harness = BotHarness(
+            slack=fake_slack,
+            sandbox=accounts_sandbox,
+            db_path=tmp_path / f"bot{len(started) or ''}.sqlite",
+            env={"BOT_ACCOUNTS_FILE": path, **(env or {})},
+            workers=workers,
+        )
+        started.append(harness)
+        return harness.start()
+
+    try:
+        yield make
+    finally:
+        for harness in reversed(started):
+            harness.stop()
+
+
+@pytest.fixture
+def accounts_bot(accounts_bot_factory: Callable[..., BotHarness]) -> BotHarness:
+    return accounts_bot_factory()

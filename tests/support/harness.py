@@ -35,6 +35,18 @@ def bot_env(fake_slack: FakeSlack, db_path: str | Path, overrides: dict[str, str
     return env
 
 
+def write_accounts_file(path: str | Path, accounts: list[dict[str, Any]], *, role_name: str = "AwsSupportBot") -> str:
+    """A BOT_ACCOUNTS_FILE naming `accounts` (alias, id, optional channels), every role `role_name`."""
+    lines = ["[defaults]", f'role_name = "{role_name}"', ""]
+    for account in accounts:
+        lines += ["[[accounts]]", f'alias = "{account["alias"]}"', f'id = "{account["id"]}"']
+        if account.get("channels"):
+            lines.append("channels = [" + ", ".join(f'"{c}"' for c in account["channels"]) + "]")
+        lines.append("")
+    Path(path).write_text("\n".join(lines))
+    return str(path)
+
+
 @dataclass
 class Delivery:
     """A message event delivered to the bot: keep it to redeliver the same event_id."""
@@ -80,7 +92,11 @@ class BotHarness:
 
         self.settings = load_settings(self.env)
         gateway = sandbox_gateway(self.sandbox.url, max_attempts=self.aws_attempts)
-        self.services = build_services(self.settings, gateway=gateway)
+        # The sandbox also answers STS and Organizations: with BOT_ACCOUNTS_FILE or BOT_SANDBOX_ACCOUNTS
+        # the bot assumes each account's role there, as against AWS.
+        self.services = build_services(
+            self.settings, gateway=gateway, aws_endpoint_url=self.sandbox.url, max_attempts=self.aws_attempts
+        )
         try:
             self.app = build_app(self.services)
             self._server = make_server(make_wsgi_app(self.app, self.services), port=0)

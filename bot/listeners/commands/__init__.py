@@ -10,7 +10,7 @@ from slack_sdk import WebClient
 
 from bot import render
 from bot.errors import BotError, UserInputError
-from bot.listeners.commands import cases, digest, watch
+from bot.listeners.commands import accounts, cases, digest, watch
 from bot.listeners.commands.request import CommandRequest
 from bot.services import Services
 
@@ -37,6 +37,8 @@ def _handlers() -> dict[str, Handler]:
         "watch": watch.watch,
         "unwatch": watch.unwatch,
         "digest": digest.digest,
+        "accounts": accounts.accounts,
+        "account": accounts.account,
     }
 
 

@@ -11,7 +11,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import render
-from bot.aws.gateway import parse_case_ref
+from bot.accounts.routing import check_ref_syntax
 from bot.cases.service import plain_text_from_slack
 from bot.errors import BotError, SlackError, UserInputError
 from bot.listeners.commands.request import CommandRequest
@@ -24,6 +24,11 @@ def _case_ref(request: CommandRequest, usage: str) -> str:
     if len(request.args) < 2:
         raise UserInputError("missing_case_ref", usage=usage)
     return request.args[1]
+
+
+def _case_id(services: Services, request: CommandRequest, usage: str) -> str:
+    """The case the command names, found among the accounts this channel may use (refused otherwise)."""
+    return services.case_id_for(request.channel_id, _case_ref(request, usage))
 
 
 def create(services: Services, request: CommandRequest, respond: Respond, client: WebClient) -> None:
@@ -40,6 +45,8 @@ def list_cases(services: Services, request: CommandRequest, respond: Respond, cl
     scope = request.args[1].lower() if len(request.args) > 1 else ""
     if scope == "all":
         cases = services.cases.open_cases_of_account(request.user_id)
+        # Every account's cases, but shown only where their account may be used.
+        cases = [case for case in cases if services.visible_in(request.channel_id, case)]
     elif scope:
         raise UserInputError("bad_input", usage="/aws-support list [all]")
     else:
@@ -53,7 +60,7 @@ def list_cases(services: Services, request: CommandRequest, respond: Respond, cl
 
 
 def show(services: Services, request: CommandRequest, respond: Respond, client: WebClient) -> None:
-    case, communications = services.cases.case_with_history(_case_ref(request, "/aws-support show <case>"))
+    case, communications = services.cases.case_with_history(_case_id(services, request, "/aws-support show <case>"))
     service_name, category_name = services.cases.service_names(case.service_code, case.category_code)
     respond(
         response_type="ephemeral",
@@ -72,25 +79,28 @@ def show(services: Services, request: CommandRequest, respond: Respond, client: 
 
 def link(services: Services, request: CommandRequest, respond: Respond, client: WebClient) -> None:
     case, _, is_new = services.cases.link(
-        _case_ref(request, "/aws-support link <case>"), request.channel_id, request.user_id
+        _case_id(services, request, "/aws-support link <case>"), request.channel_id, request.user_id
     )
     message = "case_linked" if is_new else "case_already_linked"
     respond(response_type="ephemeral", text=render.text(message, case=case, channel=request.channel_id))
 
 
 def unlink(services: Services, request: CommandRequest, respond: Respond, client: WebClient) -> None:
-    case = services.cases.unlink(_case_ref(request, "/aws-support unlink <case>"), request.channel_id, request.user_id)
+    case = services.cases.unlink(
+        _case_id(services, request, "/aws-support unlink <case>"), request.channel_id, request.user_id
+    )
     respond(response_type="ephemeral", text=render.text("case_unlinked", case=case))
 
 
 def prepare_reply(services: Services, request: CommandRequest) -> CommandRequest:
     """Before the ack: check the words and note the reply durably (no AWS call here)."""
     ref = _case_ref(request, "/aws-support reply <case> <text…>")
-    parse_case_ref(ref)
+    check_ref_syntax(ref)
     parts = request.rest.split(maxsplit=1)
     text = plain_text_from_slack(parts[1] if len(parts) > 1 else "", services.cases.display_name_if_known)
     if not text.strip():
         raise UserInputError("reply_usage")
+    services.check_ref(request.channel_id, ref)  # an account this channel may use
     # Keyed by the trigger_id: the same signed request replayed finds the reply noted already.
     lease = services.cases.note_command_reply(
         ref, text, user=request.user_id, channel=request.channel_id, action_id=f"trigger:{request.trigger_id}"
@@ -112,7 +122,7 @@ def reply(services: Services, request: CommandRequest, respond: Respond, client:
 
 def resolve(services: Services, request: CommandRequest, respond: Respond, client: WebClient) -> None:
     case = services.cases.resolve(
-        _case_ref(request, "/aws-support resolve <case>"), request.user_id, request.channel_id
+        _case_id(services, request, "/aws-support resolve <case>"), request.user_id, request.channel_id
     )
     respond(response_type="ephemeral", text=render.text("case_resolved", case=case))
 
