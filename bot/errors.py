@@ -50,6 +50,15 @@ class AttachmentProblem(AwsError):
     key = "attachment_problem"
 
 
+class StoreUnavailable(BotError):
+    """The state store cannot take a write or answer a read (disk full, unwritable, damaged, in use).
+
+    Raised to the caller at once, never a wait: the work is not recorded, so the caller retries or
+    tells the person; /healthz is red until a write succeeds again."""
+
+    key = "store_unavailable"
+
+
 class SlackError(BotError):
     """A Slack Web API call failed in a way worth telling the person."""
 

@@ -180,7 +180,7 @@ def test_a_full_disk_turns_health_red_and_the_poller_resumes_without_loss_when_s
         assert done, "the poller's cycle must not wait forever on a full disk"
     health = bot.health()
     assert health.status == 503
-    assert json.loads(health.body)["store"] is False
+    assert health.json["store"] is False
 
     small_disk.free()
 
