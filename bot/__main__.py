@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import os
 import re
 import signal
 import sys
@@ -13,7 +12,8 @@ import threading
 from collections.abc import Sequence
 
 from bot import render
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import ConfigError, Settings, check_port, load_settings
+from bot.errors import StoreUnavailable
 
 logger = logging.getLogger("bot")
 
@@ -31,13 +31,13 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def configure_logging() -> None:
+def configure_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactSecrets())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
+    root.setLevel(level)
     # botocore at DEBUG prints request headers (signatures); keep it quiet unless asked.
     logging.getLogger("botocore").setLevel(logging.WARNING)
     logging.getLogger("urllib3").setLevel(logging.WARNING)
@@ -63,23 +63,31 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def _settings(args: argparse.Namespace, *, require_slack: bool) -> Settings:
     sandbox = True if args.sandbox else None
-    return load_settings(sandbox=sandbox, require_slack=require_slack)
+    settings = load_settings(sandbox=sandbox, require_slack=require_slack)
+    logging.getLogger().setLevel(settings.log_level)
+    return settings
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    # Settings first, before the heavy imports: a bad setup is refused at once.
+    settings = _settings(args, require_slack=True)
+    port = check_port(args.port if getattr(args, "port", None) is not None else settings.port)
+
     from slack_sdk.errors import SlackApiError
 
     from bot.app import build_app
     from bot.runtime import SandboxOptions, build_services, sandbox_gateway, start_sandbox
+    from bot.store.tables import Store
     from bot.web import make_health_app, make_wsgi_app, serve
 
-    settings = _settings(args, require_slack=True)
     # Acks are short and must beat Slack's 3 s while after-ack work runs boto3 on other threads:
     # a shorter GIL switch interval lets a waiting ack run sooner (Python's default is 5 ms).
     sys.setswitchinterval(0.001)
-    sandbox = start_sandbox(SandboxOptions.from_env(settings)) if settings.sandbox else None
+    # The store first: a second process or a bad BOT_DB_PATH is refused before anything starts.
+    store = Store.open(settings.db_path)
+    sandbox = start_sandbox(SandboxOptions.from_settings(settings)) if settings.sandbox else None
     gateway = sandbox_gateway(sandbox.url) if sandbox else None
-    services = build_services(settings, gateway=gateway)
+    services = build_services(settings, gateway=gateway, store=store)
     from bot.workers import register_workers
 
     register_workers(services)
@@ -100,7 +108,7 @@ def run_serve(args: argparse.Namespace) -> int:
             # /healthz stays available in Socket Mode for the platform's health checks
             health = threading.Thread(
                 target=serve,
-                args=(make_health_app(services), getattr(args, "port", None) or settings.port),
+                args=(make_health_app(services), port),
                 daemon=True,
             )
             health.start()
@@ -110,7 +118,7 @@ def run_serve(args: argparse.Namespace) -> int:
                 stop.wait()
             handler.close()
         else:
-            serve(make_wsgi_app(app, services), getattr(args, "port", None) or settings.port)
+            serve(make_wsgi_app(app, services), port)
     finally:
         services.close()
         if sandbox:
@@ -121,12 +129,14 @@ def run_serve(args: argparse.Namespace) -> int:
 def run_digest(args: argparse.Namespace) -> int:
     from bot.digest.service import print_digest
     from bot.runtime import SandboxOptions, build_services, sandbox_gateway, start_sandbox
+    from bot.store.tables import Store
 
     settings = _settings(args, require_slack=False)
-    sandbox = start_sandbox(SandboxOptions.from_env(settings)) if settings.sandbox else None
+    store = Store.open(settings.db_path)
+    sandbox = start_sandbox(SandboxOptions.from_settings(settings)) if settings.sandbox else None
     try:
         gateway = sandbox_gateway(sandbox.url) if sandbox else None
-        services = build_services(settings, gateway=gateway)
+        services = build_services(settings, gateway=gateway, store=store)
         try:
             return print_digest(services, as_json=args.json, out=sys.stdout)
         finally:
@@ -152,8 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check":
             return run_check(args)
         return run_serve(args)
-    except ConfigError as error:
-        print(render.text("config_error", message=str(error)), file=sys.stderr)
+    except (ConfigError, StoreUnavailable) as error:
+        message = render.error_text(error) if isinstance(error, StoreUnavailable) else str(error)
+        print(render.text("config_error", message=message), file=sys.stderr)
         # `check` promises 0 or 1; the other commands use 2, the usual code for a bad setup.
         return 1 if args.command == "check" else 2
 

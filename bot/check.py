@@ -49,7 +49,7 @@ def check_aws(gateway: SupportGateway) -> CheckResult:
     try:
         levels = gateway.severity_levels()
     except BotError as error:
-        return CheckResult("aws", False, render.error_text(error))
+        return CheckResult("aws", False, render.console_error_text(error))
     return CheckResult("aws", True, render.text("check_aws_ok", levels=[level.code for level in levels]))
 
 
@@ -65,7 +65,7 @@ def run_checks(settings: Settings, *, out: TextIO, gateway: SupportGateway | Non
         try:
             results.append(check_aws(gateway or SupportGateway(region=settings.aws_region)))
         except BotError as error:
-            results.append(CheckResult("aws", False, render.error_text(error)))
+            results.append(CheckResult("aws", False, render.console_error_text(error)))
     finally:
         if sandbox:
             sandbox.stop()

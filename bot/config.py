@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class ConfigError(ValueError):
@@ -34,6 +35,12 @@ class Settings:
     digest_timezone: str = "UTC"
     sandbox: bool = False
     aws_region: str = "us-east-1"
+    log_level: str = "INFO"
+    # The sandbox's engineer answers after this many seconds (below 0: never, tests answer themselves).
+    sandbox_reply_seconds: float = 30.0
+    sandbox_latency_seconds: float = 0.0
+    # JSON file keeping the sandbox's cases across restarts; None: kept in memory only.
+    sandbox_state_path: str | None = None
 
     @property
     def socket_mode(self) -> bool:
@@ -67,6 +74,7 @@ def load_settings(
         port = int(env.get("PORT", "").strip() or "3000")
     except ValueError as exc:
         raise ConfigError("config_bad_port", value=env.get("PORT")) from exc
+    check_port(port)
 
     # An empty value means the default, as for every other setting.
     raw_interval = env.get("POLL_INTERVAL_SECONDS", "").strip() or "60"
@@ -88,16 +96,49 @@ def load_settings(
     if not api_url.endswith("/"):
         api_url += "/"
 
+    log_level = env.get("LOG_LEVEL", "").strip().upper() or "INFO"
+    if log_level not in LOG_LEVELS:
+        raise ConfigError("config_bad_log_level", value=env.get("LOG_LEVEL"), levels=LOG_LEVELS)
+
+    db_path = env.get("BOT_DB_PATH", "").strip() or "./data/bot.sqlite"
+    # Unset: next to the bot's own state; set but empty: no file at all.
+    default_state = os.path.join(os.path.dirname(os.path.abspath(db_path)), "sandbox.json")
+    state_path = env.get("BOT_SANDBOX_STATE", default_state).strip() or None
+
     return Settings(
         slack_bot_token=token,
         slack_signing_secret=secret,
         slack_app_token=app_token,
         slack_api_url=api_url,
         port=port,
-        db_path=env.get("BOT_DB_PATH", "").strip() or "./data/bot.sqlite",
+        db_path=db_path,
         poll_interval_seconds=interval,
         admins=admins,
         digest_timezone=zone,
         sandbox=_truthy(env.get("BOT_SANDBOX")) if sandbox is None else sandbox,
         aws_region=env.get("AWS_SUPPORT_REGION", "").strip() or "us-east-1",
+        log_level=log_level,
+        sandbox_reply_seconds=_seconds(env, "BOT_SANDBOX_REPLY_SECONDS", 30.0),
+        sandbox_latency_seconds=_seconds(env, "BOT_SANDBOX_LATENCY_SECONDS", 0.0, minimum=0.0),
+        sandbox_state_path=state_path,
     )
+
+
+def check_port(port: int) -> int:
+    """A TCP port the bot can listen on (0 would pick a random one nobody knows)."""
+    if not 1 <= port <= 65535:
+        raise ConfigError("config_bad_port_range", value=port)
+    return port
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float, *, minimum: float | None = None) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or (minimum is not None and value < minimum):
+        raise ConfigError("config_bad_seconds", name=name, value=raw, minimum="" if minimum is None else f"{minimum:g}")
+    return value

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 
 import boto3
@@ -23,12 +22,11 @@ class SandboxOptions:
     state_path: str | None = None
 
     @classmethod
-    def from_env(cls, settings: Settings) -> SandboxOptions:
-        default_state = os.path.join(os.path.dirname(os.path.abspath(settings.db_path)), "sandbox.json")
+    def from_settings(cls, settings: Settings) -> SandboxOptions:
         return cls(
-            reply_delay_seconds=float(os.environ.get("BOT_SANDBOX_REPLY_SECONDS", "30")),
-            latency_seconds=float(os.environ.get("BOT_SANDBOX_LATENCY_SECONDS", "0")),
-            state_path=os.environ.get("BOT_SANDBOX_STATE", default_state) or None,
+            reply_delay_seconds=settings.sandbox_reply_seconds,
+            latency_seconds=settings.sandbox_latency_seconds,
+            state_path=settings.sandbox_state_path,
         )
 
 
@@ -53,12 +51,14 @@ def sandbox_gateway(url: str) -> SupportGateway:
     return SupportGateway(endpoint_url=url, session=session)
 
 
-def build_services(settings: Settings, *, gateway: SupportGateway | None = None) -> Services:
+def build_services(
+    settings: Settings, *, gateway: SupportGateway | None = None, store: Store | None = None
+) -> Services:
     if gateway is None:
         gateway = SupportGateway(region=settings.aws_region)
     return Services(
         settings=settings,
-        store=Store(settings.db_path),
+        store=store or Store.open(settings.db_path),
         gateway=gateway,
         slack=slack_client(settings),
     )

@@ -48,3 +48,17 @@ def test_missing_secret_and_app_token_is_named(fake_slack, sandbox):
     settings = settings_for(fake_slack, SLACK_SIGNING_SECRET="")
     assert run_checks(settings, out=out, gateway=sandbox_gateway(sandbox.url)) == 1
     assert "SLACK_SIGNING_SECRET" in out.getvalue()
+
+
+def test_aws_error_text_is_printed_as_text_not_html_escaped(fake_slack, sandbox):
+    sandbox.inject_fault(
+        operation="DescribeSeverityLevels",
+        code="InternalFailure",
+        message='Value "<all>" & more failed @channel',
+        count=5,
+    )
+    out = io.StringIO()
+    assert run_checks(settings_for(fake_slack), out=out, gateway=sandbox_gateway(sandbox.url)) == 1
+    text = out.getvalue()
+    assert 'Value "<all>" & more failed @channel' in text, text
+    assert "&lt;" not in text and "&amp;" not in text

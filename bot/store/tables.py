@@ -155,6 +155,7 @@ class Store:
         self._depth = 0  # writes nested in an update(): part of its transaction
         self._lock_fd: int | None = None
         self._closed = False
+        self._quiet = False  # while open() checks the file: its caller reports, no log line
         self.last_failure: tuple[float, str] | None = None  # (time.time(), reason) while writes fail
 
     @classmethod
@@ -167,12 +168,14 @@ class Store:
             store = cls(path)
         except OSError as exc:
             raise StoreUnavailable("store_unusable", path=path, reason=_reason(exc)) from exc
+        store._quiet = True
         try:
             store._hold_lock()
             store._verify()
         except BaseException:
             store.close()
             raise
+        store._quiet = False
         return store
 
     def table(self, name: str) -> Table:
@@ -265,7 +268,7 @@ class Store:
     def _failed(self, exc: sqlite3.Error) -> StoreUnavailable:
         """Records the failure for health, drops the connection (the next call opens a new one)."""
         reason = _reason(exc)
-        if self.last_failure is None:
+        if self.last_failure is None and not self._quiet:
             logger.error("the store at %s refuses writes: %s; /healthz is red until a write succeeds", self.path, reason)
         self.last_failure = (time.time(), reason)
         if self._db is not None:
