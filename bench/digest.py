@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from bot.bootstrap import build_services, sandbox_gateway
 from bot.config import load_settings
 from bot.digest.layout import digest_blocks
 from bot.digest.shaping import DigestState, build_digest
-from bot.runtime import build_services, sandbox_gateway
 from bot.sandbox import SandboxServer
 
 CALL_GOAL = 3

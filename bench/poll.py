@@ -72,14 +72,10 @@ def peak_rss_mb() -> float:
 
 
 def measure(n: int, cycles: int) -> dict[str, float]:
-    from slack_sdk import WebClient
-
+    from bot.bootstrap import build_services, sandbox_gateway
     from bot.cases.service import CaseLink
     from bot.config import load_settings
     from bot.domain import NewCase
-    from bot.runtime import sandbox_gateway
-    from bot.services import Services
-    from bot.store.tables import Store
 
     port = free_port()
     sandbox = start_sandbox(port)
@@ -90,11 +86,9 @@ def measure(n: int, cycles: int) -> dict[str, float]:
             {"BOT_DB_PATH": str(Path(workdir) / "bot.sqlite"), "SLACK_API_URL": "http://127.0.0.1:9/api/"},
             require_slack=False,
         )
-        store = Store(settings.db_path)
-        # Idle cycles post nothing: a Slack client that cannot reach anything proves it.
-        services = Services(
-            settings=settings, store=store, gateway=gateway, slack=WebClient(base_url=settings.slack_api_url)
-        )
+        # Idle cycles post nothing: a Slack API URL that reaches nothing proves it.
+        services = build_services(settings, gateway=gateway)
+        store = services.store
 
         def open_case(i: int) -> str:
             return gateway.create_case(NewCase(f"bench case {i}", SERVICE, CATEGORY, "normal", f"body of case {i}"))
@@ -111,7 +105,7 @@ def measure(n: int, cycles: int) -> dict[str, float]:
             }
         )
 
-        sync = services.sync
+        sync = services.poller  # a whole cycle of the poller: followed cases, then watched channels
         started = time.perf_counter()
         sync.run_cycle()  # warm-up: first sight of every case
         warmup = time.perf_counter() - started

@@ -1,4 +1,4 @@
-"""The console: `serve` (default), `digest --print`, `check`."""
+"""The console: `serve` (default), `digest --print`, `check`, `store copy`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from collections.abc import Sequence
 
 from bot import render
 from bot.config import ConfigError, Settings, check_port, load_settings
-from bot.errors import StoreUnavailable
 
 logger = logging.getLogger("bot")
 
@@ -56,6 +55,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     digest.add_argument("--sandbox", action="store_true", default=argparse.SUPPRESS)
     check = sub.add_parser("check", help="verify Slack and AWS credentials and the support plan")
     check.add_argument("--sandbox", action="store_true", default=argparse.SUPPRESS)
+    store = sub.add_parser("store", help="manage the bot's state")
+    store_sub = store.add_subparsers(dest="store_command", required=True)
+    copy = store_sub.add_parser("copy", help="copy every table from one store to another (run with the bot stopped)")
+    copy.add_argument("--from", dest="source", required=True, help="a sqlite file (BOT_DB_PATH) or postgresql:// URL")
+    copy.add_argument("--to", dest="target", required=True, help="a postgresql:// URL or sqlite file")
+    copy.add_argument("--force", action="store_true", help="replace what a non-empty target holds")
     args = parser.parse_args(argv)
     args.command = args.command or "serve"
     return args
@@ -76,21 +81,18 @@ def run_serve(args: argparse.Namespace) -> int:
     from slack_sdk.errors import SlackApiError
 
     from bot.app import build_app
-    from bot.runtime import SandboxOptions, build_services, sandbox_gateway, start_sandbox
-    from bot.store.tables import Store
+    from bot.bootstrap import SandboxOptions, build_services, sandbox_gateway, start_sandbox
+    from bot.store.backend import open_store
     from bot.web import make_health_app, make_wsgi_app, serve
 
     # Acks are short and must beat Slack's 3 s while after-ack work runs boto3 on other threads:
     # a shorter GIL switch interval lets a waiting ack run sooner (Python's default is 5 ms).
     sys.setswitchinterval(0.001)
     # The store first: a second process or a bad BOT_DB_PATH is refused before anything starts.
-    store = Store.open(settings.db_path)
+    store = open_store(settings)
     sandbox = start_sandbox(SandboxOptions.from_settings(settings)) if settings.sandbox else None
     gateway = sandbox_gateway(sandbox.url) if sandbox else None
     services = build_services(settings, gateway=gateway, store=store)
-    from bot.workers import register_workers
-
-    register_workers(services)
     app = build_app(services)
     threading.Thread(target=services.recover, name="recover", daemon=True).start()
     services.start_workers()
@@ -127,18 +129,21 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def run_digest(args: argparse.Namespace) -> int:
-    from bot.digest.service import print_digest
-    from bot.runtime import SandboxOptions, build_services, sandbox_gateway, start_sandbox
-    from bot.store.tables import Store
+    from zoneinfo import ZoneInfo
+
+    from bot.bootstrap import SandboxOptions, build_services, sandbox_gateway, start_sandbox
+    from bot.digest.console import print_digest
+    from bot.store.backend import open_store
 
     settings = _settings(args, require_slack=False)
-    store = Store.open(settings.db_path)
+    store = open_store(settings)
     sandbox = start_sandbox(SandboxOptions.from_settings(settings)) if settings.sandbox else None
     try:
         gateway = sandbox_gateway(sandbox.url) if sandbox else None
         services = build_services(settings, gateway=gateway, store=store)
         try:
-            return print_digest(services, as_json=args.json, out=sys.stdout)
+            zone = ZoneInfo(settings.digest_timezone)
+            return print_digest(services.digests, zone=zone, as_json=args.json, out=sys.stdout)
         finally:
             services.close()
     finally:
@@ -153,6 +158,12 @@ def run_check(args: argparse.Namespace) -> int:
     return run_checks(settings, out=sys.stdout)
 
 
+def run_store(args: argparse.Namespace) -> int:
+    from bot.store.copy import run_copy
+
+    return run_copy(args.source, args.target, force=args.force, out=sys.stdout, err=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     configure_logging()
     args = parse_args(argv)
@@ -161,10 +172,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_digest(args)
         if args.command == "check":
             return run_check(args)
+        if args.command == "store":
+            return run_store(args)
         return run_serve(args)
-    except (ConfigError, StoreUnavailable) as error:
-        message = render.error_text(error) if isinstance(error, StoreUnavailable) else str(error)
-        print(render.text("config_error", message=message), file=sys.stderr)
+    except ConfigError as error:
+        print(render.text("config_error", message=str(error)), file=sys.stderr)
         # `check` promises 0 or 1; the other commands use 2, the usual code for a bad setup.
         return 1 if args.command == "check" else 2
 

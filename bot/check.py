@@ -11,7 +11,7 @@ from bot import render
 from bot.aws.gateway import SupportGateway
 from bot.config import Settings
 from bot.errors import BotError
-from bot.services import slack_client
+from bot.slack.client import slack_client
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def check_aws(gateway: SupportGateway) -> CheckResult:
 def run_checks(settings: Settings, *, out: TextIO, gateway: SupportGateway | None = None) -> int:
     sandbox = None
     if gateway is None and settings.sandbox:
-        from bot.runtime import SandboxOptions, sandbox_gateway, start_sandbox
+        from bot.bootstrap import SandboxOptions, sandbox_gateway, start_sandbox
 
         sandbox = start_sandbox(SandboxOptions(reply_delay_seconds=-1, state_path=None))
         gateway = sandbox_gateway(sandbox.url)

@@ -12,6 +12,11 @@ DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
+def is_postgres_url(value: str) -> bool:
+    """PostgreSQL URLs as libpq reads them; Heroku and others still hand out the older `postgres://`."""
+    return value.startswith(("postgresql://", "postgres://"))
+
+
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message (templates/messages.txt.j2) says which and what to do."""
 
@@ -41,6 +46,8 @@ class Settings:
     sandbox_latency_seconds: float = 0.0
     # JSON file keeping the sandbox's cases across restarts; None: kept in memory only.
     sandbox_state_path: str | None = None
+    # Holds the database password: kept out of repr and logs.
+    database_url: str = field(default="", repr=False)
 
     @property
     def socket_mode(self) -> bool:
@@ -105,6 +112,12 @@ def load_settings(
     default_state = os.path.join(os.path.dirname(os.path.abspath(db_path)), "sandbox.json")
     state_path = env.get("BOT_SANDBOX_STATE", default_state).strip() or None
 
+    database_url = env.get("DATABASE_URL", "").strip()
+    if database_url and not is_postgres_url(database_url):
+        # Only a scheme is echoed: the rest may hold a password.
+        scheme = database_url.split("://", 1)[0][:20] if "://" in database_url else ""
+        raise ConfigError("config_bad_database_url", scheme=scheme)
+
     return Settings(
         slack_bot_token=token,
         slack_signing_secret=secret,
@@ -121,6 +134,7 @@ def load_settings(
         sandbox_reply_seconds=_seconds(env, "BOT_SANDBOX_REPLY_SECONDS", 30.0),
         sandbox_latency_seconds=_seconds(env, "BOT_SANDBOX_LATENCY_SECONDS", 0.0, minimum=0.0),
         sandbox_state_path=state_path,
+        database_url=database_url,
     )
 
 

@@ -50,15 +50,6 @@ class AttachmentProblem(AwsError):
     key = "attachment_problem"
 
 
-class StoreUnavailable(BotError):
-    """The state store cannot take a write or answer a read (disk full, unwritable, damaged, in use).
-
-    Raised to the caller at once, never a wait: the work is not recorded, so the caller retries or
-    tells the person; /healthz is red until a write succeeds again."""
-
-    key = "store_unavailable"
-
-
 class SlackError(BotError):
     """A Slack Web API call failed in a way worth telling the person."""
 
@@ -68,7 +59,5 @@ class SlackError(BotError):
 def slack_error(exc: Exception) -> str:
     """The error code of a failed Slack Web API call ("unknown" when Slack gave none)."""
     response = getattr(exc, "response", None)
-    try:
-        return str(response.get("error", "")) or "unknown"
-    except AttributeError:
-        return "unknown"
+    get = getattr(response, "get", None)
+    return (str(get("error", "")) if callable(get) else "") or "unknown"

@@ -1,19 +1,28 @@
-"""The bot's parts, built once per process and handed to listeners through Bolt's context."""
+"""The bot's parts, built once per process by bootstrap.py and handed to listeners through Bolt's context."""
 
 from __future__ import annotations
 
 import logging
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
+from bot import render
 from bot.aws.gateway import SupportGateway
+from bot.cases.service import CaseService
 from bot.config import Settings
-from bot.store.tables import Store
+from bot.digest.refresh import CheckRefresher
+from bot.digest.schedule import Schedules
+from bot.digest.service import DigestService
+from bot.digest.worker import ScheduleWorker
+from bot.errors import BotError
+from bot.store.backend import Store
+from bot.sync.cycle import CaseSync
+from bot.sync.poller import Poller
+from bot.sync.watch import Watches
 from bot.work import OrderedWork
 
 logger = logging.getLogger(__name__)
@@ -30,7 +39,7 @@ class Worker(Protocol):
 
     def is_alive(self) -> bool: ...
 
-    def health(self) -> dict[str, Any]: ...
+    def health(self) -> dict[str, object]: ...
 
 
 def slack_client(settings: Settings) -> WebClient:
@@ -47,51 +56,37 @@ def slack_client(settings: Settings) -> WebClient:
 
 @dataclass
 class Services:
+    """What listeners and the console reach: the adapters, and the domain's services built on them.
+
+    The services are set by bootstrap.build_services right after the adapters (CaseService still
+    takes this container, so it must exist first).
+    """
+
     settings: Settings
     store: Store
     gateway: SupportGateway
     slack: WebClient
-    workers: list[Worker] = field(default_factory=list)
     # Bolt runs listeners here; they only parse, ack and hand the slow part to `work`.
     listener_executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=32, thread_name_prefix="listener")
     )
     work: OrderedWork = field(default_factory=lambda: OrderedWork(max_workers=64))
-    bot_user_id: str = ""
-    _parts: dict[str, Any] = field(default_factory=dict)
-    _parts_lock: threading.RLock = field(default_factory=threading.RLock)
-
-    @property
-    def cases(self):  # -> bot.cases.CaseService
-        return self._part("cases", "bot.cases.service", "CaseService")
-
-    @property
-    def sync(self):  # -> bot.sync.CaseSync
-        return self._part("sync", "bot.sync.cycle", "CaseSync")
-
-    @property
-    def digests(self):  # -> bot.digest.DigestService
-        return self._part("digests", "bot.digest.service", "DigestService")
-
-    @property
-    def schedules(self):  # -> bot.schedule.DigestScheduler
-        return self._part("schedules", "bot.digest.schedule", "DigestScheduler")
-
-    def _part(self, name: str, module: str, cls: str) -> Any:
-        # Built once: each part keeps in-process state (in-flight sets, per-case locks, caches).
-        with self._parts_lock:
-            if name not in self._parts:
-                import importlib
-
-                self._parts[name] = getattr(importlib.import_module(module), cls)(self)
-            return self._parts[name]
+    cases: CaseService = field(init=False)
+    sync: CaseSync = field(init=False)
+    watches: Watches = field(init=False)
+    poller: Poller = field(init=False)
+    digests: DigestService = field(init=False)
+    schedules: Schedules = field(init=False)
+    refresher: CheckRefresher = field(init=False)
+    scheduler: ScheduleWorker = field(init=False)
+    # What start_workers starts (set by bootstrap: under the replicas' lease on a shared store).
+    background: list[Worker] = field(default_factory=list)
+    # The background loops running in this process (none until start_workers).
+    workers: list[Worker] = field(default_factory=list)
 
     def warm_up(self) -> None:
         """Pay first-use costs at start, not on the first person's request: templates compiled,
         botocore's paginator model loaded, and the services and severities the Create form lists."""
-        from bot import render
-        from bot.errors import BotError
-
         render.warm_up()
         self.gateway.client.can_paginate("describe_cases")
         try:
@@ -104,11 +99,14 @@ class Services:
         """Warm up, then finish what a crash interrupted (cases, cards and replies under way)."""
         # Warm first: options and modals must not wait on a cold cache while the backlog resumes.
         self.warm_up()
-        resumed = self.cases.resume_pending(submit=lambda job, key: self.work.submit(job, key=key))
+        resumed = self.cases.recover()
         if resumed:
             logger.info("resuming %d interrupted cases, cards or replies", resumed)
 
     def start_workers(self) -> None:
+        """Start the poller and the digest scheduler beside the web server, as `python -m bot` does."""
+        if not self.workers:
+            self.workers.extend(self.background)
         for worker in self.workers:
             worker.start()
 
@@ -116,7 +114,7 @@ class Services:
         for worker in self.workers:
             worker.stop()
 
-    def health(self) -> tuple[bool, dict[str, Any]]:
+    def health(self) -> tuple[bool, dict[str, object]]:
         store_ok = self.store.healthy()
         workers = {w.name: dict(w.health(), alive=w.is_alive()) for w in self.workers}
         ok = store_ok and all(w["alive"] for w in workers.values())
@@ -126,6 +124,8 @@ class Services:
         self.stop_workers()
         # Let work already acked finish (what does not is resumed from the store at the next start).
         self.work.wait_idle(timeout=5)
+        self.cases.stop()  # retries waiting out throttling end now; the next start resumes them
+        self.work.wait_idle(timeout=2)
         self.listener_executor.shutdown(wait=False, cancel_futures=True)
         self.work.shutdown()
         self.store.close()

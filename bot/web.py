@@ -1,40 +1,157 @@
-"""HTTP: Bolt's WSGI handler on POST /slack/events, /healthz beside it, served by waitress."""
+"""HTTP: Bolt's WSGI handler on POST /slack/events, /healthz beside it, served by waitress.
+
+Nothing from Slack's path reaches Bolt unchecked: the body is capped (by waitress, and by
+Content-Length before a byte is read), its signature verified on the raw bytes, and a request
+already served is refused as a replay, all before Bolt parses anything.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk.signature import SignatureVerifier
 
 from bot.services import Services
+from bot.store.backend import StoreError, Table
 
 logger = logging.getLogger(__name__)
 
 SLACK_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
+# Slack's payloads stay below this (its largest, a view submission, carries one modal of at most 100 blocks).
+MAX_BODY_BYTES = 1024 * 1024
+# Slack's signatures are valid 5 minutes either side of now; a claim older than this cannot match.
+REPLAY_WINDOW_SECONDS = 10 * 60
+PRUNE_EVERY_SECONDS = 60
+
+StartResponse = Callable[..., Any]
 
 
 def make_wsgi_app(app: App, services: Services) -> Callable[..., Iterable[bytes]]:
     slack = SlackRequestHandler(app, path=SLACK_PATH)
+    door = SlackDoor(
+        services.settings.slack_signing_secret,
+        ReplayGuard(services.store.table("requests"), prune=services.work.submit),
+    )
 
-    def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def wsgi(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
-        if path == HEALTH_PATH and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+        method = environ.get("REQUEST_METHOD")
+        if path == HEALTH_PATH and method in ("GET", "HEAD"):
             return _health(services, start_response)
+        if path != SLACK_PATH or method != "POST":
+            return _answer(start_response, "404 Not Found", b"Not Found", "text/plain")
         gate = services.work.gate
         gate.request_started()
         try:
+            refusal = door.admit(environ)
+            if refusal is not None:
+                return _answer(start_response, *refusal)
             return slack(environ, start_response)
         finally:
             gate.request_finished()
 
     return wsgi
+
+
+class SlackDoor:
+    """What a request must pass before Bolt reads it: size, signature, first time seen."""
+
+    def __init__(self, signing_secret: str, replays: ReplayGuard) -> None:
+        self.verifier = SignatureVerifier(signing_secret)
+        self.replays = replays
+
+    def admit(self, environ: dict[str, Any]) -> tuple[str, bytes, str] | None:
+        """None: let Bolt have it (environ's input rewound to the verified body); else the refusal."""
+        try:
+            declared = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return "400 Bad Request", b"Bad Request", "text/plain"
+        if declared > MAX_BODY_BYTES:
+            return "413 Request Entity Too Large", b"Request Entity Too Large", "text/plain"
+        timestamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP")
+        signature = environ.get("HTTP_X_SLACK_SIGNATURE")
+        body = environ["wsgi.input"].read(declared) if declared > 0 and timestamp and signature else b""
+        if not self._signed(body, timestamp, signature):
+            return "401 Unauthorized", b'{"error": "invalid request"}', "application/json"
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            return "400 Bad Request", b"Bad Request", "text/plain"
+        # Slack's own Events API retries (X-Slack-Retry-Num, JSON bodies only) go on to Bolt, where
+        # the event_id makes a redelivery harmless, whether or not Slack signed it anew.
+        retry = environ.get("HTTP_X_SLACK_RETRY_NUM") and environ.get("CONTENT_TYPE", "").startswith("application/json")
+        if not retry:
+            try:
+                first = self.replays.claim(str(signature), int(str(timestamp)))
+            except StoreError as error:
+                # Unrecorded, a replay could not be told apart; Slack shows the person a failure.
+                logger.warning("refused a Slack request: the store cannot record it (%s)", error)
+                return "503 Service Unavailable", b"", "text/plain"
+            if not first:
+                logger.warning("refused a replayed Slack request (signature already served)")
+                return "200 OK", b"", "text/plain"
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        return None
+
+    def _signed(self, body: bytes, timestamp: str | None, signature: str | None) -> bool:
+        try:
+            return self.verifier.is_valid(body=body, timestamp=timestamp, signature=signature)
+        except ValueError:  # a timestamp that is not a number
+            return False
+
+
+class ReplayGuard:
+    """A signed request is served once: its signature is claimed in the store before dispatch.
+
+    Slack signs `v0:{timestamp}:{body}`, so a replay carries the same signature; the claim is the
+    store's atomic insert, so two threads (or replicas) receiving the same request serve it once.
+    """
+
+    def __init__(
+        self,
+        table: Table,
+        prune: Callable[[Callable[[], None]], None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.table = table
+        self._prune = prune
+        self._clock = clock
+        self._pruned_at = clock()
+        self._lock = threading.Lock()
+
+    def claim(self, signature: str, timestamp: int) -> bool:
+        first = self.table.claim(signature, timestamp)
+        self._maybe_prune()
+        return first
+
+    def _maybe_prune(self) -> None:
+        with self._lock:
+            if self._clock() - self._pruned_at < PRUNE_EVERY_SECONDS:
+                return
+            self._pruned_at = self._clock()
+        self._prune(self._prune_now)
+
+    def _prune_now(self) -> None:
+        self.prune()
+
+    def prune(self, now: float | None = None) -> int:
+        """Drop claims whose request can no longer pass the signature check; returns how many."""
+        horizon = (time.time() if now is None else now) - REPLAY_WINDOW_SECONDS
+        old = [key for key, stamp in self.table.items() if not isinstance(stamp, int) or stamp < horizon]
+        for key in old:
+            self.table.delete(key)
+        return len(old)
 
 
 def make_health_app(services: Services) -> Callable[..., Iterable[bytes]]:
@@ -44,20 +161,25 @@ def make_health_app(services: Services) -> Callable[..., Iterable[bytes]]:
     def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO", "") == HEALTH_PATH and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
             return _health(services, start_response)
-        start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", "9")])
-        return [b"Not Found"]
+        return _answer(start_response, "404 Not Found", b"Not Found", "text/plain")
 
     return wsgi
 
 
-def _health(services: Services, start_response: Callable[..., Any]) -> Iterable[bytes]:
+def _health(services: Services, start_response: StartResponse) -> Iterable[bytes]:
     ok, body = services.health()
-    payload = json.dumps(body).encode()
-    start_response(
-        "200 OK" if ok else "503 Service Unavailable",
-        [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))],
-    )
-    return [payload]
+    status = "200 OK" if ok else "503 Service Unavailable"
+    return _answer(start_response, status, json.dumps(body).encode(), "application/json")
+
+
+def _answer(start_response: StartResponse, status: str, body: bytes, content_type: str) -> Iterable[bytes]:
+    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+# waitress refuses a larger body by its Content-Length, or as soon as a chunked one grows past
+# it, before the app sees it (it refuses from max_request_body_size on, hence the + 1).
+_WAITRESS: dict[str, Any] = {"ident": "aws-support-bot", "max_request_body_size": MAX_BODY_BYTES + 1}
 
 
 def serve(wsgi: Callable[..., Iterable[bytes]], port: int, host: str = "0.0.0.0", threads: int = 16) -> None:
@@ -65,14 +187,14 @@ def serve(wsgi: Callable[..., Iterable[bytes]], port: int, host: str = "0.0.0.0"
     import waitress
 
     logger.info("listening on http://%s:%s%s", host, port, SLACK_PATH)
-    waitress.serve(wsgi, host=host, port=port, threads=threads, ident="aws-support-bot")
+    waitress.serve(wsgi, host=host, port=port, threads=threads, **_WAITRESS)
 
 
 def make_server(wsgi: Callable[..., Iterable[bytes]], port: int = 0, host: str = "127.0.0.1", threads: int = 16):
     """A waitress server not yet running: run `.run()` in a thread, and stop it with stop_server()."""
     from waitress.server import create_server
 
-    return create_server(wsgi, host=host, port=port, threads=threads, ident="aws-support-bot")
+    return create_server(wsgi, host=host, port=port, threads=threads, **_WAITRESS)
 
 
 def stop_server(server: Any, thread: threading.Thread | None) -> None:

@@ -3,19 +3,33 @@
 Listeners ack within Slack's 3 s and hand the slow part (AWS calls) here, so an ack never waits
 for a free thread behind slow AWS calls. Replies in one case thread share a key, so they reach AWS
 in the order people wrote them.
+
+JournalWork runs the records of the work journal (bot.store.journal) on that pool: leased, in
+order per thread, retried with backoff until a deadline when AWS or Slack ask to wait, and only
+then reported to the person. JournalKeeper renews the leases this process holds, resumes records
+whose holder died, and prunes old records.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import tenacity
+
+from bot.errors import BotError
+from bot.store.journal import Entry, Journal, Lease, LeaseLost
 
 logger = logging.getLogger(__name__)
 
-Job = Callable[[], None]
+Task = Callable[[], None]
 
 
 class AckFirst:
@@ -50,12 +64,12 @@ class OrderedWork:
     def __init__(self, max_workers: int = 32, name: str = "work", gate: AckFirst | None = None) -> None:
         self.gate = gate or AckFirst()
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=name)
-        self._queues: dict[str, deque[Job]] = {}
+        self._queues: dict[str, deque[Task]] = {}
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._pending = 0
 
-    def submit(self, job: Job, key: str | None = None) -> None:
+    def submit(self, job: Task, key: str | None = None) -> None:
         with self._lock:
             self._pending += 1
             if key is None:
@@ -78,7 +92,7 @@ class OrderedWork:
                 job = queue.popleft()
             self._run(job)
 
-    def _run(self, job: Job) -> None:
+    def _run(self, job: Task) -> None:
         try:
             self.gate.wait_until_quiet()
             job()
@@ -96,3 +110,225 @@ class OrderedWork:
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+# The journal's runner ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long work waits out throttling, 5xx and full disks before the person is told."""
+
+    deadline_seconds: float = 600.0
+    first_wait_seconds: float = 1.0
+    max_wait_seconds: float = 30.0
+
+
+@dataclass
+class Job:
+    """One journal record being worked on, under its lease."""
+
+    journal: Journal
+    lease: Lease
+    entry: Entry
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.entry.data
+
+    @property
+    def progress(self) -> dict[str, Any]:
+        return self.entry.progress
+
+    @property
+    def ref(self) -> str:
+        return self.entry.ref
+
+    def save(self, **progress: Any) -> None:
+        """Record progress before the step it announces, so a crash after the step knows to check."""
+        self.entry = self.journal.save(self.lease, **progress)
+
+
+class Handler(Protocol):
+    """What a kind of journal record does, and how its person hears of a final failure."""
+
+    def run(self, job: Job) -> dict[str, Any]: ...
+
+    def failed(self, job: Job, error: BotError) -> None: ...
+
+
+Done = Callable[[dict[str, Any] | None, BotError | None], None]
+
+
+class JournalWork:
+    def __init__(
+        self,
+        journal: Journal,
+        work: OrderedWork,
+        *,
+        is_retryable: Callable[[BaseException], bool],
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.journal = journal
+        self.work = work
+        self.is_retryable = is_retryable
+        self.retry = retry or RetryPolicy()
+        self.handlers: dict[str, Handler] = {}
+        self.stopping = threading.Event()
+
+    def handle(self, kind: str, handler: Handler) -> None:
+        self.handlers[kind] = handler
+
+    def submit(self, lease: Lease, on_done: Done | None = None) -> None:
+        """Run the record after the ack, in its thread's queue; `on_done` hears the outcome (else the
+        handler tells the person of a failure)."""
+        entry = self.journal.get(lease.key)
+        order = entry.order if entry else None
+        self.work.submit(lambda: self._run_and_report(lease, on_done), key=order)
+
+    def run(self, lease: Lease) -> dict[str, Any]:
+        """Run the record here and now; returns its outcome, raises the BotError that ended it."""
+        outcome, error = self._run(lease)
+        if error is not None:
+            raise error
+        return outcome or {}
+
+    def resume(self, *, at_start: bool = False) -> int:
+        """Take every pending record nobody holds and queue it, oldest first in its thread."""
+        resumed = 0
+        for entry in self.journal.resumable(at_start=at_start):
+            if entry.kind not in self.handlers:
+                continue
+            lease = self.journal.take(entry.key, at_start=at_start)
+            if lease is None:
+                continue  # someone took it meanwhile
+            resumed += 1
+            self.work.submit(functools.partial(self._run_and_report, lease, None), key=entry.order)
+        return resumed
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    # Inside ------------------------------------------------------------------------------
+
+    def _sleep(self, seconds: float) -> None:
+        self.stopping.wait(seconds)  # a stopping bot does not sit out a backoff
+
+    def _run_and_report(self, lease: Lease, on_done: Done | None) -> None:
+        outcome, error = self._run(lease)
+        if on_done is not None:
+            on_done(outcome, error)
+        elif error is not None:
+            entry = self.journal.get(lease.key)
+            handler = self.handlers.get(entry.kind) if entry else None
+            if entry is not None and handler is not None:
+                handler.failed(Job(self.journal, lease, entry), error)
+
+    def _run(self, lease: Lease) -> tuple[dict[str, Any] | None, BotError | None]:
+        """(outcome, None) when done, (None, error) when it failed for good, (None, None) when
+        someone else carries it on or the bot is stopping."""
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_delay(self.retry.deadline_seconds) | tenacity.stop_when_event_set(self.stopping),
+            wait=tenacity.wait_random_exponential(
+                multiplier=self.retry.first_wait_seconds, max=self.retry.max_wait_seconds
+            ),
+            retry=tenacity.retry_if_exception(self.is_retryable),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            outcome = retrying(self._attempt, lease)
+        except LeaseLost:
+            return None, None
+        except BotError as error:
+            return self._end(lease, error)
+        except Exception as exc:  # noqa: BLE001 - a library raised something new: never leave it pending forever
+            if self.stopping.is_set() or self.is_retryable(exc):
+                return self._end(lease, BotError("unexpected_error"), cause=exc)
+            logger.exception("journal record %s failed", lease.key)
+            return self._end(lease, BotError("unexpected_error"))
+        if outcome is None:
+            return None, None
+        return outcome, None
+
+    def _attempt(self, lease: Lease) -> dict[str, Any] | None:
+        entry = self.journal.get(lease.key)
+        if entry is None or entry.holder != lease.holder:
+            raise LeaseLost(lease.key)
+        if entry.finished:
+            return entry.outcome
+        handler = self.handlers[entry.kind]
+        outcome = handler.run(Job(self.journal, lease, entry)) or {}
+        self.journal.finish(lease, **outcome)
+        return outcome
+
+    def _end(
+        self, lease: Lease, error: BotError, cause: BaseException | None = None
+    ) -> tuple[dict[str, Any] | None, BotError | None]:
+        if self.stopping.is_set():
+            # Not a failure: the next start (or another replica) takes it up where it stopped.
+            self.journal.release(lease)
+            return None, None
+        if cause is not None:
+            logger.warning("journal record %s gave up after retrying: %s", lease.key, cause)
+        try:
+            self.journal.fail(lease, error=error.key)
+        except LeaseLost:
+            return None, None
+        except Exception:  # noqa: BLE001 - the store itself failing: the record stays pending, resumed later
+            logger.exception("could not mark %s failed", lease.key)
+        return None, error
+
+
+class JournalKeeper:
+    """A background loop: renew held leases, resume records whose holder died, prune old records."""
+
+    name = "journal"
+
+    def __init__(
+        self,
+        runner: JournalWork,
+        prune: Callable[[], int],
+        *,
+        every_seconds: float | None = None,
+        prune_every_seconds: float = 3600.0,
+    ) -> None:
+        self.runner = runner
+        self.prune = prune
+        self.every_seconds = every_seconds or runner.journal.lease_seconds / 3
+        self.prune_every_seconds = prune_every_seconds
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.ticks = 0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="journal-keeper", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.runner.stop()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def is_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def health(self) -> dict[str, Any]:
+        return {"ticks": self.ticks, "held": self.runner.journal.held_count()}
+
+    def tick(self) -> None:
+        self.runner.journal.renew_held()
+        self.runner.resume()
+
+    def _loop(self) -> None:
+        last_prune = time.monotonic()
+        while not self._stop.wait(self.every_seconds):
+            try:
+                self.tick()
+                if time.monotonic() - last_prune >= self.prune_every_seconds:
+                    last_prune = time.monotonic()
+                    self.prune()
+            except Exception:  # the loop's one boundary: a failing store must not end renewals for good
+                logger.exception("journal keeper tick failed")
+            self.ticks += 1

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import io
 
+from bot.bootstrap import sandbox_gateway
 from bot.check import run_checks
 from bot.config import load_settings
-from bot.runtime import sandbox_gateway
 
 
 def settings_for(fake_slack, **overrides):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from bot.bootstrap import sandbox_gateway
 from bot.domain import NewCase
 from bot.errors import AwsError
-from bot.runtime import sandbox_gateway
 
 NEW = NewCase("Disk full", "general-info", "general-guidance", "low", "The volume is full.")
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlencode
 
 import pytest
 
-from tests.support.harness import BotHarness
-from tests.support.slack_requests import message_event, sign
+from bot.web import MAX_BODY_BYTES
+from tests.cases.helpers import communications, link_case, open_case_at_aws
+from tests.support.harness import SIGNING_SECRET, BotHarness
+from tests.support.slack_requests import message_event, new_event_id, sign
 
 
 def _assert_nothing_happened(bot: BotHarness) -> None:
@@ -119,12 +126,289 @@ def test_an_unknown_subcommand_is_answered_in_the_ack(bot: BotHarness) -> None:
 
 
 def test_a_signed_command_is_acked_and_answered_on_its_response_url(bot: BotHarness) -> None:
-    response = bot.command("help")
+    response = bot.command("list")
 
     assert response.status == 200
+    assert response.text == ""
     answer = bot.wait_for_response()
     assert answer["response_type"] == "ephemeral"
-    assert answer["blocks"], "help lists the sub-commands in blocks"
     # Bolt looked the bot up once (auth.test) with the bot token, on the fake Slack.
     [auth] = bot.slack.calls("auth.test")
     assert auth.headers["Authorization"] == "Bearer xoxb-test-token"
+
+
+@pytest.mark.parametrize("text", ["", "help", "  HELP  "])
+def test_help_is_answered_in_the_ack_itself(bot: BotHarness, text: str) -> None:
+    response = bot.command(text)
+
+    assert response.status == 200
+    assert response.json["response_type"] == "ephemeral"
+    assert "/aws-support create" in json.dumps(response.json["blocks"])
+    assert response.json["text"], "a fallback text for notifications"
+    bot.slack.assert_no_calls(within=0.3, method="response_url")
+    assert sum(bot.sandbox.calls.values()) == 0
+
+
+# Verified before read or parsed (defect 7) --------------------------------------------------------
+
+
+def _raw_post(bot: BotHarness, head: bytes, body: bytes = b"") -> bytes:
+    """Send bytes as they are on a fresh connection; what came back before the server closed or 5 s passed.
+    The server may answer and close before reading all of `body`: that is no error here."""
+    port = int(bot.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        with contextlib.suppress(ConnectionError):
+            conn.sendall(head + body)
+        received = b""
+        with contextlib.suppress(TimeoutError, ConnectionError):
+            while chunk := conn.recv(65536):
+                received += chunk
+                if b"\r\n\r\n" in received:
+                    break
+    return received
+
+
+def _status(answer: bytes) -> int:
+    assert answer.startswith(b"HTTP/"), answer[:200]
+    return int(answer.split(b" ", 2)[1])
+
+
+def test_a_body_over_the_cap_is_refused_by_its_content_length_before_it_is_read(bot: BotHarness) -> None:
+    head = (
+        b"POST /slack/events HTTP/1.1\r\nHost: bot\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 100000000\r\n\r\n"
+    )
+
+    answer = _raw_post(bot, head, b"{")  # the rest of the 100 MB never comes
+
+    assert _status(answer) == 413
+    _assert_nothing_happened(bot)
+
+
+@pytest.mark.parametrize("signing", ["unsigned", "valid"])
+def test_a_body_over_the_cap_is_refused_with_413(bot: BotHarness, signing: str) -> None:
+    body = b"payload=" + b"x" * MAX_BODY_BYTES
+    timestamp = str(int(time.time()))
+    signed = f"X-Slack-Request-Timestamp: {timestamp}\r\nX-Slack-Signature: {sign(SIGNING_SECRET, timestamp, body)}\r\n"
+    head = (
+        b"POST /slack/events HTTP/1.1\r\nHost: bot\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        + (signed.encode() if signing == "valid" else b"")
+        + b"Content-Length: %d\r\n\r\n" % len(body)
+    )
+
+    assert _status(_raw_post(bot, head, body)) == 413
+    _assert_nothing_happened(bot)
+
+
+def test_a_body_at_the_cap_is_read(bot: BotHarness) -> None:
+    padding = MAX_BODY_BYTES - len(b"command=%2Faws-support&text=help&pad=")
+    response = bot.requests.post(
+        b"command=%2Faws-support&text=help&pad=" + b"x" * padding, "application/x-www-form-urlencoded"
+    )
+
+    assert response.status == 200
+
+
+def test_a_chunked_body_over_the_cap_is_refused(bot: BotHarness) -> None:
+    head = (
+        b"POST /slack/events HTTP/1.1\r\nHost: bot\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n"
+    )
+    chunk = b"x" * 65536
+    body = (b"%x\r\n" % len(chunk) + chunk + b"\r\n") * (MAX_BODY_BYTES // len(chunk) + 2) + b"0\r\n\r\n"
+
+    answer = _raw_post(bot, head, body)
+
+    assert _status(answer) == 413
+    _assert_nothing_happened(bot)
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/json", b'{"type": "event_callback", "event": '),
+        ("application/json", b"\xff\xfe not utf-8"),
+        ("application/x-www-form-urlencoded", b"payload=%7Bnot-json"),
+        ("application/x-www-form-urlencoded", b"\xff=\xfe"),
+        ("text/plain", b"[1, 2"),
+    ],
+)
+def test_a_malformed_unsigned_body_is_refused_with_401_not_500(bot: BotHarness, content_type: str, body: bytes) -> None:
+    response = bot.requests.post(body, content_type, signing="unsigned")
+
+    assert response.status == 401
+    _assert_nothing_happened(bot)
+
+
+@pytest.mark.parametrize("timestamp", ["soon", "", "1e9", "-"])
+def test_a_malformed_signature_timestamp_is_refused_with_401(bot: BotHarness, timestamp: str) -> None:
+    body = b"command=%2Faws-support&text=help"
+    headers = {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": "v0=" + "0" * 64}
+
+    response = bot.requests.post(body, "application/x-www-form-urlencoded", signing="unsigned", headers=headers)
+
+    assert response.status == 401
+    _assert_nothing_happened(bot)
+
+
+# Replays (defect 11) -------------------------------------------------------------------------------
+
+
+def _signed_form(fields: dict[str, str], timestamp: str | None = None) -> tuple[bytes, dict[str, str]]:
+    body = urlencode(fields).encode()
+    timestamp = timestamp or str(int(time.time()))
+    return body, {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": sign(SIGNING_SECRET, timestamp, body)}
+
+
+def _command_fields(bot: BotHarness, text: str) -> dict[str, str]:
+    return {
+        "command": "/aws-support",
+        "text": text,
+        "team_id": "T0FAKE",
+        "user_id": "U1",
+        "channel_id": "C1",
+        "response_url": bot.slack.response_url(),
+        "trigger_id": "1.2.replayed",
+    }
+
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def test_a_replayed_slash_command_is_acked_empty_and_causes_nothing(bot: BotHarness) -> None:
+    case = open_case_at_aws(bot)
+    fields = _command_fields(bot, f"show {case.display_id}")
+    body, headers = _signed_form(fields)
+    first = bot.requests.post(body, FORM, signing="unsigned", headers=headers)
+    assert first.status == 200
+    bot.wait_for_response(response_url=fields["response_url"])
+    bot.slack.clear()
+    aws_calls = bot.sandbox.calls.total()
+
+    replay = bot.requests.post(body, FORM, signing="unsigned", headers=headers)
+
+    assert replay.status == 200
+    assert replay.text == ""
+    bot.slack.assert_no_calls(within=0.5)
+    assert bot.sandbox.calls.total() == aws_calls
+
+
+def test_a_replay_with_a_forged_retry_header_is_still_refused(bot: BotHarness) -> None:
+    body, headers = _signed_form(_command_fields(bot, "bogus"))
+    assert "bogus" in bot.requests.post(body, FORM, signing="unsigned", headers=headers).text
+
+    replay = bot.requests.post(body, FORM, signing="unsigned", headers=dict(headers, **{"X-Slack-Retry-Num": "1"}))
+
+    assert replay.status == 200
+    assert replay.text == ""
+
+
+def test_two_identical_commands_at_once_run_once(bot: BotHarness) -> None:
+    body, headers = _signed_form(_command_fields(bot, "bogus"))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda _: bot.requests.post(body, FORM, signing="unsigned", headers=headers), range(8)))
+
+    assert all(a.status == 200 for a in answers)
+    assert sorted(bool(a.text) for a in answers) == [False] * 7 + [True]
+
+
+def _event_body(event: dict, event_id: str) -> bytes:
+    envelope = {
+        "type": "event_callback",
+        "team_id": "T0FAKE",
+        "api_app_id": "A0FAKE",
+        "event": event,
+        "event_id": event_id,
+        "event_time": int(time.time()),
+    }
+    return json.dumps(envelope).encode()
+
+
+def test_slacks_retry_reaches_bolt_even_with_a_signature_already_claimed(bot: BotHarness) -> None:
+    """A crash between the claim and the dispatch: Slack's retry (X-Slack-Retry-Num) must still be
+    served, whether it carries a new signature or the same one; the event_id keeps it single."""
+    case = open_case_at_aws(bot)
+    card = link_case(bot, case)
+    event = bot.slack.add_message("C1", "Any news on this?", user="U1", thread_ts=card["ts"])
+    body = _event_body(event, new_event_id())
+    timestamp = str(int(time.time()))
+    signature = sign(SIGNING_SECRET, timestamp, body)
+    headers = {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": signature}
+    assert bot.services.store.table("requests").claim(signature, int(timestamp))  # served, then lost
+
+    assert bot.requests.post(body, "application/json", signing="unsigned", headers=headers).text == ""
+    retry = dict(headers, **{"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"})
+    assert bot.requests.post(body, "application/json", signing="unsigned", headers=retry).status == 200
+    bot.slack.wait_for("reactions.add", lambda c: c.params["timestamp"] == event["ts"])
+    assert bot.requests.post(body, "application/json", signing="unsigned", headers=retry).status == 200
+
+    bot.services.work.wait_idle(timeout=10)
+    sent = [c for c in communications(bot, case.case_id) if "Any news on this?" in c.body]
+    assert len(sent) == 1, sent
+
+
+def test_claims_older_than_the_signature_window_are_pruned(bot: BotHarness) -> None:
+    from bot.web import REPLAY_WINDOW_SECONDS, ReplayGuard
+
+    table = bot.services.store.table("requests")
+    now = time.time()
+    table.claim("v0=old", int(now - REPLAY_WINDOW_SECONDS - 1))
+    table.claim("v0=recent", int(now - 60))
+    guard = ReplayGuard(table, prune=lambda job: job())
+
+    assert guard.prune(now) == 1
+    assert "v0=old" not in table and "v0=recent" in table
+
+
+def test_pruning_is_handed_to_the_after_ack_work_at_most_once_a_minute(bot: BotHarness) -> None:
+    from bot.web import PRUNE_EVERY_SECONDS, REPLAY_WINDOW_SECONDS, ReplayGuard
+
+    table = bot.services.store.table("requests")
+    table.claim("v0=old", int(time.time() - REPLAY_WINDOW_SECONDS - 1))
+    jobs: list = []
+    now = [0.0]
+    guard = ReplayGuard(table, prune=jobs.append, clock=lambda: now[0])
+
+    assert guard.claim("v0=a", int(time.time()))
+    now[0] += PRUNE_EVERY_SECONDS - 1
+    assert guard.claim("v0=b", int(time.time()))
+    assert jobs == []
+    now[0] += 2
+    assert guard.claim("v0=c", int(time.time()))
+    assert not guard.claim("v0=c", int(time.time()))
+    [job] = jobs
+
+    job()
+    assert "v0=old" not in table and "v0=c" in table
+
+
+class _DownTable:
+    """A store table whose database is gone (what PostgreSQL raises when the server is unreachable)."""
+
+    name = "requests"
+
+    def claim(self, key: str, value: object = True) -> bool:
+        from bot.store.backend import StoreError
+
+        raise StoreError("connection refused")
+
+
+def test_a_request_the_store_cannot_record_is_refused_with_503_not_a_traceback() -> None:
+    import io
+
+    from bot.web import ReplayGuard, SlackDoor
+
+    door = SlackDoor(SIGNING_SECRET, ReplayGuard(_DownTable(), prune=lambda job: job()))  # type: ignore[arg-type]
+    body, timestamp = b"command=%2Faws-support&text=list", str(int(time.time()))
+    environ = {
+        "CONTENT_LENGTH": str(len(body)),
+        "CONTENT_TYPE": FORM,
+        "wsgi.input": io.BytesIO(body),
+        "HTTP_X_SLACK_REQUEST_TIMESTAMP": timestamp,
+        "HTTP_X_SLACK_SIGNATURE": sign(SIGNING_SECRET, timestamp, body),
+    }
+
+    refusal = door.admit(environ)
+
+    assert refusal is not None and refusal[0].startswith("503")

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from bot.errors import StoreUnavailable
+from bot.store.errors import StoreUnavailable
 from bot.store.tables import Store
 from tests.sync.helpers import communication_messages, linked_case, shown_text
 
@@ -89,7 +89,7 @@ def test_a_write_to_a_full_disk_fails_at_once_and_the_next_one_works_when_space_
         done, outcome = finishes(lambda: store.table("cases").put("during", BIG))
         assert done, "a write to a full disk must not wait forever"
         assert isinstance(outcome, StoreUnavailable), outcome
-        assert "full" in str(outcome.params.get("reason", ""))
+        assert "full" in outcome.reason
         assert store.healthy() is False
         done, outcome = finishes(lambda: store.table("links").put("other table", 1))
         assert done and isinstance(outcome, StoreUnavailable), outcome
@@ -114,7 +114,8 @@ def test_a_write_to_a_full_disk_fails_at_once_and_the_next_one_works_when_space_
 _REFUSED_WRITES = """
 import faulthandler, json, resource, sys
 faulthandler.dump_traceback_later(30, exit=True)  # a hang is the failure under test: end it loudly
-from bot.errors import StoreUnavailable
+
+from bot.store.errors import StoreUnavailable
 from bot.store.tables import Store
 
 store = Store.open(sys.argv[1])

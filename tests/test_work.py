@@ -1,11 +1,17 @@
-"""After-ack work: jobs sharing a key run in order, others in parallel, and they yield to acks."""
+"""After-ack work: jobs sharing a key run in order, others in parallel, they yield to acks; journal
+records are retried until a deadline, then reported."""
 
 from __future__ import annotations
 
 import threading
 import time
 
-from bot.work import AckFirst, OrderedWork
+import pytest
+
+from bot.errors import BotError
+from bot.store.journal import Journal
+from bot.store.tables import Store
+from bot.work import AckFirst, JournalWork, OrderedWork, RetryPolicy
 
 
 def test_jobs_with_one_key_run_in_submission_order():
@@ -56,3 +62,80 @@ def test_work_waits_for_requests_in_flight_but_not_forever():
     assert done.wait(5)
     work.shutdown()
     impatient.shutdown()
+
+
+# The journal's runner ------------------------------------------------------------------------
+
+class Busy(BotError):
+    retryable = True
+
+
+class Recorder:
+    """A handler that fails `failures` times with `error`, then succeeds."""
+
+    def __init__(self, failures: int = 0, error: BotError | None = None) -> None:
+        self.failures = failures
+        self.error = error or Busy("throttled")
+        self.runs = 0
+        self.told: list[str] = []
+
+    def run(self, job):
+        self.runs += 1
+        if self.runs <= self.failures:
+            raise self.error
+        return {"runs": self.runs}
+
+    def failed(self, job, error):
+        self.told.append(error.key)
+
+
+@pytest.fixture
+def runner(tmp_path):
+    store = Store(str(tmp_path / "work.sqlite"))
+    work = OrderedWork(max_workers=4)
+    retry = RetryPolicy(deadline_seconds=0.5, first_wait_seconds=0.01, max_wait_seconds=0.05)
+    journal = Journal(store.table("journal"))
+    runner = JournalWork(journal, work, is_retryable=lambda e: getattr(e, "retryable", False), retry=retry)
+    yield runner
+    runner.stop()
+    work.shutdown()
+    store.close()
+
+
+def test_waits_out_retryable_failures_then_finishes_the_record(runner):
+    handler = Recorder(failures=3)
+    runner.handle("reply", handler)
+    lease = runner.journal.record("k", "reply", "t", {})
+    runner.submit(lease)
+    assert runner.work.wait_idle(timeout=10)
+    assert handler.runs == 4 and handler.told == []
+    assert runner.journal.get("k").state == "done"
+
+
+def test_tells_the_person_only_once_the_deadline_passed(runner):
+    handler = Recorder(failures=10_000)
+    runner.handle("reply", handler)
+    runner.submit(runner.journal.record("k", "reply", "t", {}))
+    assert runner.work.wait_idle(timeout=10)
+    assert handler.runs > 3 and handler.told == ["throttled"]
+    assert runner.journal.get("k").state == "failed"
+
+
+def test_a_final_failure_is_not_retried(runner):
+    handler = Recorder(failures=1, error=BotError("case_not_found"))
+    runner.handle("reply", handler)
+    with pytest.raises(BotError):
+        runner.run(runner.journal.record("k", "reply", "t", {}))
+    assert handler.runs == 1
+
+
+def test_stopping_gives_the_record_back_instead_of_failing_it(runner):
+    handler = Recorder(failures=10_000)
+    runner.handle("reply", handler)
+    runner.retry = RetryPolicy(deadline_seconds=60, first_wait_seconds=5, max_wait_seconds=5)
+    runner.submit(runner.journal.record("k", "reply", "t", {}))
+    time.sleep(0.2)
+    runner.stop()
+    assert runner.work.wait_idle(timeout=10)
+    entry = runner.journal.get("k")
+    assert entry.state == "pending" and not entry.holder and handler.told == []

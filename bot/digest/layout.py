@@ -18,8 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot import render
-from bot.digest.refresh import RefreshReport
-from bot.digest.shaping import STATUS_RANK, STATUSES, CheckRow, Digest, normalize_status
+from bot.digest.shaping import STATUS_RANK, STATUSES, CheckRow, Digest, RefreshReport, normalize_status
 from bot.domain import CheckResult, TrustedAdvisorCheck
 
 logger = logging.getLogger(__name__)
@@ -195,7 +194,9 @@ def digest_fallback(digest: Digest) -> str:
 
 def table_words() -> dict[str, str]:
     """Column headings and the file name the bot adds to AWS's columns: they live in a template."""
-    return render.environment().get_template("digest_common.j2").module.table_words
+    module = render.environment().get_template("digest_common.j2").module
+    words: dict[str, str] = vars(module)["table_words"]  # what the template exports
+    return words
 
 
 def csv_name(row: CheckRow) -> str:

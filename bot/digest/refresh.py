@@ -2,7 +2,7 @@
 until it ends, when the updated digest is posted in the digest's thread.
 
 The followed refreshes are recorded in the store before anyone relies on them, so that the scheduler
-worker (bot/schedule.py) still posts the follow-up after a restart, and never posts it twice.
+worker (worker.py) still posts the follow-up after a restart, and never posts it twice.
 """
 
 from __future__ import annotations
@@ -11,20 +11,20 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from bot.domain import parse_aws_time
+from bot.digest.schedule import Schedules
+from bot.digest.service import DigestService
+from bot.digest.shaping import RefreshReport
+from bot.domain import RefreshStatus, parse_aws_time
 from bot.errors import AwsError, BotError
-
-if TYPE_CHECKING:
-    from bot.digest.service import DigestService
+from bot.store.backend import Store, Table
 
 logger = logging.getLogger(__name__)
 
 # AWS answers InvalidParameterValue when asked to refresh (or for the refresh status of) a check
 # that Trusted Advisor refreshes by itself; the code's spelling differs between endpoints.
 AUTO_REFRESH_CODES = frozenset({"InvalidParameterValue", "InvalidParameterValueException"})
-REFRESH_DONE = frozenset({"success", "abandoned", "none"})
 REFRESH_RUNNING = frozenset({"enqueued", "processing", "in_progress"})
 REFRESH_POLL_SECONDS = 10.0  # the AWS user guide's recommended polling interval
 REFRESH_DEADLINE = timedelta(minutes=30)
@@ -99,33 +99,32 @@ class PendingRefresh:
         )
 
 
-@dataclass(frozen=True)
-class RefreshReport:
-    """How a followed refresh ended, for the follow-up message."""
-
-    succeeded: int = 0
-    abandoned: int = 0
-    unfinished: int = 0
-
-
 class CheckRefresher:
     """Starts the refreshes a digest's "Refresh checks" button asks for, and follows them to the
-    follow-up; reads the digest service's clock, gateway and store, and posts through it."""
+    follow-up; reads the digest service's clock and gateway, and posts through it in the zone of the
+    channel's schedule."""
 
-    def __init__(self, digests: DigestService) -> None:
+    def __init__(self, digests: DigestService, schedules: Schedules, store: Store) -> None:
         self.digests = digests
+        self.schedules = schedules
+        self.store = store
         self.poll_seconds = REFRESH_POLL_SECONDS
         self.deadline = REFRESH_DEADLINE
 
+    @property
+    def table(self) -> Table:
+        # Beside each channel's digest state in the "digests" table (channel IDs never start with "@").
+        return self.store.table("digests")
+
     def learned_automatic(self) -> set[str]:
-        return set(self.digests.table.get(AUTO_REFRESH_KEY) or [])
+        return set(self.table.get(AUTO_REFRESH_KEY) or [])
 
     def _learn_automatic(self, check_ids: Iterable[str]) -> None:
         ids = set(check_ids)
         if ids:
-            self.digests.table.update(AUTO_REFRESH_KEY, lambda known: sorted(set(known or []) | ids), [])
+            self.table.update(AUTO_REFRESH_KEY, lambda known: sorted(set(known or []) | ids), [])
 
-    def refresh_statuses(self, check_ids: Sequence[str]) -> list[Any]:
+    def refresh_statuses(self, check_ids: Sequence[str]) -> list[RefreshStatus]:
         """Refresh statuses of many checks in one call; a check that refreshes by itself fails the
         whole call, so the batch is split to find it, and it is remembered and left out next time."""
         if not check_ids:
@@ -208,7 +207,7 @@ class CheckRefresher:
     # Followed refreshes live in one record, so that a worker tick reads one small value.
 
     def _pending(self) -> dict[str, Any]:
-        record = self.digests.table.get(PENDING_REFRESHES_KEY)
+        record = self.table.get(PENDING_REFRESHES_KEY)
         return record if isinstance(record, dict) else {}
 
     def _save_pending(self, pending: PendingRefresh, *, only_if_absent: bool = False) -> bool:
@@ -223,11 +222,11 @@ class CheckRefresher:
             saved = True
             return current
 
-        self.digests.table.update(PENDING_REFRESHES_KEY, change, {})
+        self.table.update(PENDING_REFRESHES_KEY, change, {})
         return saved
 
     def _drop_pending(self, pending: PendingRefresh) -> None:
-        self.digests.table.update(
+        self.table.update(
             PENDING_REFRESHES_KEY,
             lambda record: {k: v for k, v in (record or {}).items() if k != pending.key},
             {},
@@ -240,7 +239,7 @@ class CheckRefresher:
         times = [p.next_poll_at for p in self.pending_refreshes() if not p.posting]
         return min(times) if times else None
 
-    def poll_refreshes(self, client: Any, now: datetime | None = None) -> int:
+    def poll_refreshes(self, now: datetime | None = None) -> int:
         """Check the followed refreshes that are due and settle those that are over (follow-up posted,
         or dropped when Slack refused it or AWS cannot give what it needs). Returns how many were settled."""
         now = now or self.digests.clock()
@@ -253,7 +252,7 @@ class CheckRefresher:
                 continue
             if pending.next_poll_at > now:
                 continue
-            if self._follow_up(client, pending, now):
+            if self._follow_up(pending, now):
                 posted += 1
             else:
                 self._save_pending(replace(pending, next_poll_at=now + timedelta(seconds=self.poll_seconds)))
@@ -271,7 +270,7 @@ class CheckRefresher:
             unfinished=running,
         )
 
-    def _follow_up(self, client: Any, pending: PendingRefresh, now: datetime) -> bool:
+    def _follow_up(self, pending: PendingRefresh, now: datetime) -> bool:
         """Post the updated digest in the thread once the refresh is over; False: look again later.
 
         AWS failing is waited out only while it may pass (a retryable error) and until the deadline:
@@ -288,7 +287,8 @@ class CheckRefresher:
         if report is None:
             return False
         try:
-            snapshot, blocks, text = self.digests.prepare(pending.channel, refresh=report)
+            zone = self.schedules.zone_for(pending.channel)
+            snapshot, blocks, text = self.digests.prepare(pending.channel, zone=zone, refresh=report)
         except AwsError as error:
             if self._worth_waiting(error, pending, now):
                 logger.warning("refresh follow-up for %s postponed: %s", pending.channel, error)
@@ -298,7 +298,7 @@ class CheckRefresher:
             return True
         self._save_pending(replace(pending, posting=True))
         try:
-            self.digests.publish(client, pending.channel, snapshot, blocks, text, thread_ts=pending.thread_ts)
+            self.digests.publish(pending.channel, snapshot, blocks, text, thread_ts=pending.thread_ts)
         except BotError as error:
             logger.warning("refresh follow-up for %s not posted: %s", pending.channel, error)
         finally:

@@ -1,4 +1,5 @@
 """Digest schedules: a cron expression in a channel's time zone, each slot posted at most once.
+The records and their store are here; the worker that posts the due slots is worker.py.
 
 Exactly once, in practice at most once: a slot is claimed in the store (committed) before the
 digest is posted, so a restart, even after kill -9, never posts a slot again. A slot whose digest
@@ -25,15 +26,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from cronsim import CronSim, CronSimError
 
 from bot.domain import parse_aws_time
-from bot.errors import AwsError, BotError, UserInputError
+from bot.errors import UserInputError
+from bot.store.backend import Store, Table
 
 logger = logging.getLogger(__name__)
 
 GRACE = timedelta(hours=1)
 CRON_FIELDS = 5
-MAX_SLEEP_SECONDS = 30.0
-MIN_SLEEP_SECONDS = 0.2
-AWS_RETRY_SECONDS = 60.0
 MISSED_COUNT_CAP = 1000
 
 POSTING, POSTED, FAILED, SKIPPED = "posting", "posted", "failed", "skipped"
@@ -160,6 +159,10 @@ class Schedule:
         )
 
 
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 def _load(record: Any) -> Schedule | None:
     """A stored schedule, or None when it cannot run (a zone gone from tzdata, a damaged record):
     one bad record must not stop the others."""
@@ -194,26 +197,22 @@ def decide(schedule: Schedule, now: datetime, grace: timedelta = GRACE) -> SlotD
     return SlotDecision(skip=latest, missed=missed)
 
 
-# The service -----------------------------------------------------------------------------------
+# The store -------------------------------------------------------------------------------------
 
 
-class DigestScheduler:
-    """Sets, shows and removes channel schedules, and posts the digests that are due."""
+class Schedules:
+    """The channels' schedules ("schedules" table): set, shown and removed by people; each slot
+    claimed, then settled, by the worker."""
 
-    def __init__(self, services: Any, *, clock: Callable[[], datetime] | None = None) -> None:
-        self.services = services
-        # One clock for the whole digest feature unless a test gives this one its own.
-        self.clock: Callable[[], datetime] = clock or (lambda: services.digests.clock())
-        self.grace = GRACE
+    def __init__(self, store: Store, *, default_zone: str, clock: Callable[[], datetime] = utcnow) -> None:
+        self.store = store
+        self.default_zone = default_zone
+        self.clock = clock
         self.changed = threading.Event()  # wakes the worker when a schedule is set or removed
-        self._retry_at: dict[str, datetime] = {}
 
     @property
-    def table(self) -> Any:
-        return self.services.store.table("schedules")
-
-    def default_zone(self) -> str:
-        return self.services.settings.digest_timezone
+    def table(self) -> Table:
+        return self.store.table("schedules")
 
     def wake(self) -> None:
         self.changed.set()
@@ -224,7 +223,7 @@ class DigestScheduler:
         """Validate and store a schedule; (schedule, whether it replaced one)."""
         fields, zone_name = split_schedule_args(args)
         cron = parse_cron(fields)
-        zone = parse_zone(zone_name) if zone_name else self.default_zone()
+        zone = parse_zone(zone_name) if zone_name else self.default_zone
         schedule = Schedule(
             channel=channel,
             cron=cron,
@@ -235,7 +234,6 @@ class DigestScheduler:
         )
         replaced = channel in self.table
         self.table.put(channel, schedule.to_record())
-        self._retry_at.pop(channel, None)
         self.wake()
         return schedule, replaced
 
@@ -250,6 +248,14 @@ class DigestScheduler:
 
     def all(self) -> list[Schedule]:
         return [s for s in (_load(r) for r in self.table.values()) if s]
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def zone_for(self, channel: str) -> ZoneInfo:
+        """The channel's schedule zone when it has one, else DIGEST_TIMEZONE."""
+        schedule = self.get(channel)
+        return ZoneInfo(schedule.timezone if schedule else self.default_zone)
 
     def next_run(self, schedule: Schedule) -> datetime | None:
         return schedule.next_run(self.clock())
@@ -279,65 +285,7 @@ class DigestScheduler:
                     schedule.last_slot,
                 )
 
-    def run_due(self, client: Any, now: datetime | None = None) -> list[str]:
-        """Post every due slot once; returns the channels posted to."""
-        now = now or self.clock()
-        posted = []
-        for schedule in self.all():
-            if self._run_one(client, schedule, now):
-                posted.append(schedule.channel)
-        return posted
-
-    def _run_one(self, client: Any, schedule: Schedule, now: datetime) -> bool:
-        decision = decide(schedule, now, self.grace)
-        if decision.missed:
-            logger.warning(
-                "digest schedule of %s: %d slot(s) between %s and %s missed while the bot was down; skipped",
-                schedule.channel,
-                decision.missed,
-                schedule.anchor.isoformat(),
-                (decision.post or decision.skip or now).isoformat(),
-            )
-        if decision.skip:
-            logger.warning(
-                "digest for %s at %s skipped: missed by more than %s",
-                schedule.channel,
-                decision.skip.isoformat(),
-                self.grace,
-            )
-            self._settle(schedule, decision.skip, SKIPPED)
-            return False
-        slot = decision.post
-        if slot is None:
-            return False
-        retry_at = self._retry_at.get(schedule.channel)
-        if retry_at and retry_at > now:
-            return False
-
-        digests = self.services.digests
-        try:
-            # Collected before the slot is claimed: when AWS fails, nothing is spent and a later
-            # tick tries again within the grace period.
-            snapshot, blocks, text = digests.prepare(schedule.channel, zone=schedule.zone)
-        except AwsError as error:
-            logger.warning("digest for %s at %s: AWS failed (%s); will retry", schedule.channel, slot, error)
-            self._retry_at[schedule.channel] = now + timedelta(seconds=AWS_RETRY_SECONDS)
-            return False
-        self._retry_at.pop(schedule.channel, None)
-
-        if not self._claim(schedule, slot):
-            return False
-        try:
-            message = digests.publish(client, schedule.channel, snapshot, blocks, text)
-        except BotError as error:
-            logger.warning("digest for %s at %s not posted: %s", schedule.channel, slot, error)
-            self._settle(schedule, slot, FAILED)
-            return False
-        self._settle(schedule, slot, POSTED, ts=message.ts, posted_at=now)
-        logger.info("digest posted in %s for %s", schedule.channel, slot.isoformat())
-        return True
-
-    def _claim(self, schedule: Schedule, slot: datetime) -> bool:
+    def claim(self, schedule: Schedule, slot: datetime) -> bool:
         """Mark the slot as being posted, unless it was handled or the schedule changed meanwhile."""
         claimed = False
 
@@ -356,9 +304,11 @@ class DigestScheduler:
         self.table.update(schedule.channel, change)
         return claimed
 
-    def _settle(
+    def settle(
         self, schedule: Schedule, slot: datetime, outcome: str, *, ts: str = "", posted_at: datetime | None = None
     ) -> None:
+        """Record how a slot ended (posted, failed, skipped), unless the schedule changed meanwhile."""
+
         def change(record: Any) -> Any:
             if not isinstance(record, dict):
                 return record
@@ -372,77 +322,3 @@ class DigestScheduler:
 
         if schedule.channel in self.table:
             self.table.update(schedule.channel, change)
-
-
-# The worker ------------------------------------------------------------------------------------
-
-
-class ScheduleWorker:
-    """Background loop: posts due digests and the follow-ups of Trusted Advisor refreshes."""
-
-    name = "scheduler"
-
-    def __init__(self, services: Any, *, max_sleep: float = MAX_SLEEP_SECONDS) -> None:
-        self.services = services
-        self.max_sleep = max_sleep
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
-        self._last_tick: datetime | None = None
-        self._failures = 0
-
-    @property
-    def scheduler(self) -> DigestScheduler:
-        return self.services.schedules
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.scheduler.wake()
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._thread.join(timeout=5)
-
-    def is_alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def health(self) -> dict[str, Any]:
-        return {
-            "schedules": len(self.services.store.table("schedules")),
-            "last_tick": self._last_tick.isoformat() if self._last_tick else None,
-            "failed_ticks": self._failures,
-        }
-
-    def run_once(self, now: datetime | None = None) -> None:
-        """One tick (tests call it with a chosen `now` instead of waiting)."""
-        now = now or self.scheduler.clock()
-        client = self.services.slack
-        self.scheduler.run_due(client, now)
-        self.services.digests.poll_refreshes(client, now)
-        self._last_tick = now
-
-    def _sleep_seconds(self) -> float:
-        now = self.scheduler.clock()
-        wakeups = [t for t in (self.scheduler.next_wakeup(now), self.services.digests.next_refresh_poll()) if t]
-        if not wakeups:
-            return self.max_sleep
-        seconds = (min(wakeups) - now).total_seconds()
-        return min(self.max_sleep, max(MIN_SLEEP_SECONDS, seconds))
-
-    def _loop(self) -> None:
-        starting = True
-        while not self._stop.is_set():
-            try:
-                if starting:
-                    self.scheduler.warn_interrupted()
-                    starting = False
-                self.run_once()
-                self._failures = 0
-                sleep = self._sleep_seconds()
-            except Exception:
-                # The worker's one error boundary: a bad tick is logged and the next one tries again.
-                logger.exception("scheduler tick failed")
-                self._failures += 1
-                sleep = min(self.max_sleep, 2.0**self._failures)
-            self.scheduler.changed.wait(sleep)
-            self.scheduler.changed.clear()

@@ -1,7 +1,7 @@
 """What a digest says, before any template: its records, the rows joined from Trusted Advisor's
 answers, and build_digest (counts, categories, and what changed since the channel's previous digest).
 
-Pure: no AWS, no Slack, no store. bot/digest.py collects and remembers; bot/digest_render.py lays out.
+Pure: no AWS, no Slack, no store. service.py collects and remembers; layout.py lays out.
 """
 
 from __future__ import annotations
@@ -82,6 +82,15 @@ class DigestState:
 
 
 @dataclass(frozen=True)
+class RefreshReport:
+    """How a followed refresh of the checks ended, for the follow-up digest (refresh.py)."""
+
+    succeeded: int = 0
+    abandoned: int = 0
+    unfinished: int = 0
+
+
+@dataclass(frozen=True)
 class Change:
     """A check whose status moved since the channel's previous digest ("" when it is a new check)."""
 
@@ -96,10 +105,6 @@ class CategoryBreakdown:
     total: int
     resources_flagged: int
     savings: float
-
-    @property
-    def alerts(self) -> int:
-        return self.counts[ERROR] + self.counts[WARNING]
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from bot.services import Services
 # Subtypes that are a person writing; edits, deletions, joins and bot posts are not sent.
 PERSON_SUBTYPES = {None, "file_share", "thread_broadcast"}
 INTERNAL_PREFIX = "//"
+NOTED = "case_reply_lease"  # the context key of a reply noted before the ack
 
 
 def is_case_reply(event: dict) -> bool:
@@ -27,31 +28,22 @@ def is_case_reply(event: dict) -> bool:
 
 
 def thread_message(event: dict, context: BoltContext) -> None:
-    if not is_case_reply(event):
-        return
-    services: Services = context["services"]
-    files = [SlackFile.from_payload(f) for f in event.get("files") or []]
-
-    def deliver() -> None:
-        services.cases.reply_from_thread(
-            channel=event["channel"],
-            thread_ts=event["thread_ts"],
-            message_ts=event["ts"],
-            user=event["user"],
-            text=event.get("text") or "",
-            files=files,
-        )
-
-    # One queue per thread: replies reach AWS in the order they were written.
-    services.work.submit(deliver, key=f"{event['channel']}|{event['thread_ts']}")
+    """After the ack: send the reply noted before it (nothing when it was a redelivery)."""
+    lease = context.get(NOTED)
+    if lease is not None:
+        services: Services = context["services"]
+        services.cases.start(lease)
 
 
 def note_case_reply(body: dict, context: BoltContext, next: Callable[[], None]) -> None:  # noqa: A002
-    """Runs before Bolt acks the event: a case reply is in the store before Slack stops retrying."""
+    """Runs before Bolt acks the event: a case reply is in the journal before Slack stops retrying.
+
+    Keyed by the message's channel and ts, so a redelivered event (same message) finds it noted.
+    """
     event = body.get("event") if body.get("type") == "event_callback" else None
     if event and event.get("type") == "message" and is_case_reply(event):
         services: Services = context["services"]
-        services.cases.receive_thread_reply(
+        context[NOTED] = services.cases.note_thread_reply(
             channel=event["channel"],
             thread_ts=event["thread_ts"],
             message_ts=event["ts"],

@@ -28,7 +28,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bot.errors import StoreUnavailable
+from bot.config import ConfigError
+from bot.store.errors import StoreUnavailable
 
 try:
     import fcntl
@@ -44,13 +45,16 @@ TABLES = {
     "cases": "case_id -> what the bot knows of a followed case (cases.py)",
     "links": "case_id|channel -> the card and thread a case is linked to in a channel (cases.py)",
     "threads": "channel|thread_ts -> case_id, to route thread replies (cases.py)",
-    "events": "Slack event or message key -> handled marker, for redelivery (cases.py)",
+    "events": "legacy per-feature markers from before the journal; only pruned now (cases/records.py)",
+    "journal": "idempotency key -> work noted before an ack: lease, progress, outcome (store/journal.py)",
     "outbound": "hash of case and body -> a communication sent from Slack (cases.py writes, the poller reads)",
     "sync": "per-case sync cursor and posted-communication keys (sync_state.py)",
     "watches": "channel -> watch settings for cases opened outside Slack (watch.py)",
     "schedules": "channel -> digest schedule (schedule.py)",
     "digests": "channel -> previous digest state; @-keys: refresh bookkeeping (digest.py, digest_refresh.py)",
     "meta": "bot-wide markers (health, versions)",
+    "leases": "lease name -> the replica holding it and its expiry by the store's clock (store/lease.py)",
+    "requests": "Slack signature of a served request -> its timestamp, to refuse replays; pruned after 10 min (web.py)",
 }
 
 LOCK_SUFFIX = ".lock"
@@ -86,35 +90,35 @@ class Table:
         }
 
     def get(self, key: str, default: Any = None) -> Any:
-        row = self._store.read(lambda db: db.execute(self._sql["get"], (key,)).fetchone())
+        row = self._store._read(lambda db: db.execute(self._sql["get"], (key,)).fetchone())
         return default if row is None else json.loads(row[0])
 
     def __contains__(self, key: str) -> bool:
-        return self._store.read(lambda db: db.execute(self._sql["has"], (key,)).fetchone()) is not None
+        return self._store._read(lambda db: db.execute(self._sql["has"], (key,)).fetchone()) is not None
 
     def __len__(self) -> int:
-        return self._store.read(lambda db: db.execute(self._sql["len"]).fetchone()[0])
+        return self._store._read(lambda db: db.execute(self._sql["len"]).fetchone()[0])
 
     def put(self, key: str, value: Any) -> None:
         encoded = _encode(value)
-        self._store.write(lambda db: db.execute(self._sql["put"], (key, encoded)))
+        self._store._write(lambda db: db.execute(self._sql["put"], (key, encoded)))
 
     def put_many(self, items: dict[str, Any]) -> None:
         """Write several records in one transaction: all or none survive a crash."""
         if not items:
             return
         rows = [(key, _encode(value)) for key, value in items.items()]
-        self._store.write(lambda db: db.executemany(self._sql["put"], rows))
+        self._store._write(lambda db: db.executemany(self._sql["put"], rows))
 
     def delete(self, key: str) -> None:
-        self._store.write(lambda db: db.execute(self._sql["delete"], (key,)))
+        self._store._write(lambda db: db.execute(self._sql["delete"], (key,)))
 
     def claim(self, key: str, value: Any = True) -> bool:
         """Write `key` only if absent; True when this call wrote it (first delivery wins).
 
         One INSERT OR IGNORE: atomic in the database itself, not only within this process."""
         encoded = _encode(value)
-        return self._store.write(lambda db: db.execute(self._sql["claim"], (key, encoded)).rowcount == 1)
+        return self._store._write(lambda db: db.execute(self._sql["claim"], (key, encoded)).rowcount == 1)
 
     def update(self, key: str, change: Callable[[Any], Any], default: Any = None) -> Any:
         """Read-modify-write in one write transaction; returns the value written."""
@@ -125,17 +129,17 @@ class Table:
             db.execute(self._sql["put"], (key, _encode(value)))
             return value
 
-        return self._store.write(modify)
+        return self._store._write(modify)
 
     def keys(self) -> Iterator[str]:
-        return iter(self._store.read(lambda db: [row[0] for row in db.execute(self._sql["keys"])]))
+        return iter(self._store._read(lambda db: [row[0] for row in db.execute(self._sql["keys"])]))
 
     def items(self) -> Iterator[tuple[str, Any]]:
-        rows = self._store.read(lambda db: db.execute(self._sql["items"]).fetchall())
+        rows = self._store._read(lambda db: db.execute(self._sql["items"]).fetchall())
         return iter([(key, json.loads(value)) for key, value in rows])
 
     def values(self) -> Iterator[Any]:
-        rows = self._store.read(lambda db: db.execute(self._sql["values"]).fetchall())
+        rows = self._store._read(lambda db: db.execute(self._sql["values"]).fetchall())
         return iter([json.loads(value) for (value,) in rows])
 
     def close(self) -> None:
@@ -162,12 +166,12 @@ class Store:
     def open(cls, path: str) -> Store:
         """The bot's way in: the one process on this file, which answers a read and takes a write.
 
-        Raises StoreUnavailable ("store_in_use", "store_unusable") with what to do, before anything
+        Raises ConfigError ("store_in_use", "store_unusable": one line at start, exit 2) before anything
         has started; a corrupt, unreadable or unwritable file is caught here, not at the first request."""
         try:
             store = cls(path)
         except OSError as exc:
-            raise StoreUnavailable("store_unusable", path=path, reason=_reason(exc)) from exc
+            raise ConfigError("store_unusable", path=path, reason=_reason(exc)) from exc
         store._quiet = True
         try:
             store._hold_lock()
@@ -184,7 +188,7 @@ class Store:
         with self.lock:
             if name not in self._tables:
                 table = Table(self, name)
-                self.write(lambda db: db.execute(table._sql["make"]))
+                self._write(lambda db: db.execute(table._sql["make"]))
                 self._tables[name] = table
             return self._tables[name]
 
@@ -207,14 +211,14 @@ class Store:
 
     # -- the connection -------------------------------------------------------------------------
 
-    def read(self, query: Callable[[sqlite3.Connection], T]) -> T:
+    def _read(self, query: Callable[[sqlite3.Connection], T]) -> T:
         with self.lock:
             try:
                 return query(self._connection())
             except sqlite3.Error as exc:
                 raise self._failed(exc) from exc
 
-    def write(self, change: Callable[[sqlite3.Connection], T]) -> T:
+    def _write(self, change: Callable[[sqlite3.Connection], T]) -> T:
         """Runs `change` in one write transaction committed before returning; StoreUnavailable if the
         database refuses it (nothing of it is kept). Other exceptions of `change` roll it back too."""
         with self.lock:
@@ -246,7 +250,7 @@ class Store:
 
     def _connection(self) -> sqlite3.Connection:
         if self._closed:
-            raise StoreUnavailable(reason="the store is closed")
+            raise StoreUnavailable("the store is closed")
         if self._db is None:
             db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
             try:
@@ -269,13 +273,13 @@ class Store:
         """Records the failure for health, drops the connection (the next call opens a new one)."""
         reason = _reason(exc)
         if self.last_failure is None and not self._quiet:
-            logger.error("the store at %s refuses writes: %s; /healthz is red until a write succeeds", self.path, reason)
+            logger.error("the store at %s fails: %s; /healthz is red until a write succeeds", self.path, reason)
         self.last_failure = (time.time(), reason)
         if self._db is not None:
             with contextlib.suppress(sqlite3.Error):
                 self._db.close()
             self._db = None
-        return StoreUnavailable(reason=reason)
+        return StoreUnavailable(reason)
 
     def _recovered(self) -> None:
         if self.last_failure is not None:
@@ -295,13 +299,13 @@ class Store:
         try:
             fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise StoreUnavailable("store_unusable", path=self.path, reason=_reason(exc)) from exc
+            raise ConfigError("store_unusable", path=self.path, reason=_reason(exc)) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
             os.close(fd)
-            raise StoreUnavailable("store_in_use", path=self.path, pid=holder) from exc
+            raise ConfigError("store_in_use", path=self.path, pid=holder) from exc
         # The holder's pid, for the message a second process shows (best effort: the disk may be full).
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)
@@ -315,12 +319,23 @@ class Store:
                 raise sqlite3.DatabaseError(f"the file is damaged ({result})")
 
         try:
-            self.read(check)
+            self._read(check)
             for name in TABLES:
                 self.table(name)
-            self.table("meta").put("opened", {"pid": os.getpid(), "at": time.time()})
+            meta = self.table("meta")
+
+            def write_and_undo(db: sqlite3.Connection) -> None:
+                # Proves the file takes a write, and leaves the tables as they were.
+                meta.put("opened", os.getpid())
+                meta.delete("opened")
+
+            self._write(write_and_undo)
         except StoreUnavailable as error:
-            raise StoreUnavailable("store_unusable", path=self.path, reason=error.params.get("reason", "")) from error
+            raise ConfigError("store_unusable", path=self.path, reason=error.reason) from error
+
+    def now(self) -> float:
+        """Seconds since the epoch: one process per file, so its own clock is the only one."""
+        return time.time()
 
     def close(self) -> None:
         with self.lock:

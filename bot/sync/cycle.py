@@ -1,4 +1,4 @@
-"""The poller: every new communication from AWS Support into the case's linked threads, exactly once.
+"""The sync's cycle: every new communication from AWS Support into the case's linked threads, exactly once.
 
 A cycle (CaseSync.run_cycle) follows every linked case with DescribeCases, 100 case IDs a call,
 communications included. The five recent communications it returns tell whether anything is new;
@@ -6,14 +6,13 @@ DescribeCommunications is called only for a case whose five are all new while mo
 cycle over N quiet cases costs ceil(N/100) Support API calls.
 
 Exactly once, in order (per case, oldest first): new communications (and a status change) become
-Deliveries, written to the case's SyncState ("pending", sync_state.py) before anything is posted,
-so the intent survives a kill -9. ThreadPoster (thread_poster.py) then posts them, and first
+Deliveries, written to the case's SyncState ("pending", state.py) before anything is posted,
+so the intent survives a kill -9. ThreadPoster (poster.py) then posts them, and first
 reconciles whatever a crash left pending against the threads themselves.
 
-"Sync this case now" is `CaseSync.sync_case(case_id)`: a button or a future EventBridge/SQS
-consumer ("Support Case Update" events) call it; the poller is the backstop that guarantees
-nothing is missed, and finishes whatever a `sync_case` left pending. Watched channels (watch.py)
-get their cards at the end of each cycle.
+"Sync this case now" is `CaseSync.sync_case(case_id)`: a button, a watched channel's new card or
+an EventBridge event (poller.py) call it; the poller is the backstop that guarantees nothing is
+missed, and finishes whatever a `sync_case` left pending.
 
 Snapshots apply in the order they were read: a case read by the poller at the start of a batch
 may reach its case's lock after a Refresh click applied a newer read. Each case remembers when
@@ -32,14 +31,13 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
 
-from slack_sdk.errors import SlackApiError
-
-from bot.aws.gateway import DESCRIBE_CASES_BATCH
-from bot.cases.service import CaseLink, outbound_key
+from bot.aws.gateway import DESCRIBE_CASES_BATCH, SupportGateway
+from bot.cases.service import CaseLink, CaseService, outbound_key
 from bot.domain import Case, Communication, parse_aws_time
-from bot.errors import AwsError, SlackError, slack_error
+from bot.errors import AwsError, SlackError
+from bot.slack.channels import SlackRefused
+from bot.store.backend import Store
 from bot.sync.poster import SyncInterrupted, ThreadPoster, message_parts
 from bot.sync.state import (
     Delivery,
@@ -51,15 +49,8 @@ from bot.sync.state import (
     from_epoch,
     utcnow,
 )
-from bot.sync.watch import Watches
-
-if TYPE_CHECKING:
-    from bot.services import Services
 
 logger = logging.getLogger(__name__)
-
-EVENT_SOURCE = "aws.support"  # EventBridge
-EVENT_DETAIL_TYPE = "Support Case Update"
 
 # A reply may carry a time a little before our clock's linked_at (two clocks, rounding).
 LINK_SKEW = timedelta(seconds=2)
@@ -94,14 +85,22 @@ class CycleReport:
 class CaseSync:
     """AWS -> Slack for followed cases. Thread-safe: one case is synced by one thread at a time."""
 
-    def __init__(self, services: Services) -> None:
-        self.services = services
-        self.store = services.store
-        self.gateway = services.gateway
-        self.stopping = threading.Event()
-        self.states = SyncStates(services.store)
-        self.poster = ThreadPoster(services.slack, services.gateway, self.states, self.stopping)
-        self.watches = Watches(services, self)
+    def __init__(
+        self,
+        *,
+        store: Store,
+        gateway: SupportGateway,
+        cases: CaseService,
+        states: SyncStates,
+        poster: ThreadPoster,
+        stopping: threading.Event,
+    ) -> None:
+        self.store = store
+        self.gateway = gateway
+        self.cases = cases
+        self.states = states
+        self.poster = poster
+        self.stopping = stopping
         self._case_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
         # case_id -> time.monotonic() just before the DescribeCases call whose snapshot was last applied.
         self._applied_snapshot_at: dict[str, float] = {}
@@ -120,31 +119,18 @@ class CaseSync:
         if not cases:
             return 0
         case = cases[0]
-        links = self.services.cases.links_for(case_id)
+        links = self.cases.links_for(case_id)
         try:
             return self._sync(case, links, asked_at)
         except SyncInterrupted as reason:
             logger.info("sync of %s interrupted, the poller resumes it: %s", case_id, reason)
             return 0
-        except SlackApiError as exc:
-            raise ThreadsRefused(error=slack_error(exc), display_id=case.display_id) from exc
+        except SlackRefused as refused:
+            raise ThreadsRefused(error=refused.error, display_id=case.display_id) from refused
 
-    def sync_from_event(self, event: dict[str, Any]) -> int:
-        """An EventBridge event (source aws.support, "Support Case Update"): sync its case now.
-
-        Events are best effort, so this only makes things faster; the poller still finds everything.
-        """
-        if event.get("source") != EVENT_SOURCE or event.get("detail-type") != EVENT_DETAIL_TYPE:
-            return 0
-        detail = event.get("detail") or {}
-        case_id = str(detail.get("case-id") or "")
-        if not case_id:
-            return 0
-        if self.services.cases.links_for(case_id):
-            return self.sync_case(case_id)
-        if detail.get("event-name") == "CreateCase":
-            return self.watches.card_new_cases()
-        return 0
+    def follows(self, case_id: str) -> bool:
+        """Whether the case is linked to any thread."""
+        return bool(self.cases.links_for(case_id))
 
     def wake(self, case_id: str) -> None:
         """Look at a resolved case on the next cycle (a reply from Slack reopens it)."""
@@ -167,7 +153,7 @@ class CaseSync:
                 self.states.save(state)
 
     def run_cycle(self) -> CycleReport:
-        """One pass over every followed case, then the watched channels."""
+        """One pass over every followed case."""
         started, calls_before = time.monotonic(), self.gateway.calls
         report = CycleReport()
         links = self._links_by_case()
@@ -203,8 +189,6 @@ class CaseSync:
                     report.failed_cases += 1
                     logger.warning("sync of %s failed at AWS (%s); trying again next cycle", case_id, error.code)
         self._resume_from = ""
-        if not self.stopping.is_set():
-            report.posted += self.watches.card_new_cases()
         report.aws_calls = self.gateway.calls - calls_before
         report.seconds = time.monotonic() - started
         return report
@@ -256,7 +240,7 @@ class CaseSync:
         for case_id in [cid for cid in list(self.states.all()) if cid not in links]:
             with self._case_locks[case_id]:
                 # Linked meanwhile (the snapshot is a few ms old)? Then its state is still needed.
-                if self.states.get(case_id) is not None and not self.services.cases.links_for(case_id):
+                if self.states.get(case_id) is not None and not self.cases.links_for(case_id):
                     self.states.delete(case_id)
                     self._applied_snapshot_at.pop(case_id, None)
 
@@ -272,7 +256,7 @@ class CaseSync:
             self._applied_snapshot_at[case.case_id] = asked_at
             state = self.states.get(case.case_id)
             fresh = state is None or not state.watermark
-            if fresh:
+            if state is None or not state.watermark:
                 state = self._first_state(case, links, state)
             posted = 0
             if state.pending:
@@ -285,7 +269,7 @@ class CaseSync:
             deliveries = self._plan(case, state, links, new)
             if status_changed:
                 # The card first: it is redrawn in place and harmless to redraw twice.
-                self.services.cases.update_cards(case)
+                self.cases.update_cards(case)
                 deliveries.append(self._status_delivery(case, state, links))
                 state.status = case.status
             now = time.time()
@@ -303,7 +287,7 @@ class CaseSync:
     def _first_state(self, case: Case, links: list[CaseLink], known: SyncState | None) -> SyncState:
         """A case seen for the first time: its threads start where each link started, its status is
         what the card shows."""
-        record = self.services.cases.record(case.case_id)
+        record = self.cases.record(case.case_id)
         state = known or SyncState(case_id=case.case_id)
         state.status = state.status or (record.status if record else "") or case.status
         opened = parse_aws_time(case.time_created)
@@ -374,7 +358,7 @@ class CaseSync:
         return Target(channel=link.channel, thread_ts=link.thread_ts, parts=len(message_parts(comm.body)))
 
     def _status_delivery(self, case: Case, state: SyncState, links: list[CaseLink]) -> Delivery:
-        record = self.services.cases.record(case.case_id)
+        record = self.cases.record(case.case_id)
         opener = record.opened_by if record else ""
         key = hashlib.sha256(f"{case.case_id}\x1f{state.status}\x1f{case.status}\x1f{time.time_ns()}".encode())
         return Delivery(
@@ -394,84 +378,3 @@ class CaseSync:
 def _user_id(value: str) -> str:
     """Only a Slack user ID becomes a mention; anything else (a watch's marker, an e-mail) stays silent."""
     return value if USER_ID.fullmatch(value or "") else ""
-
-
-# The background loop -----------------------------------------------------------------------
-
-
-class Poller:
-    """Runs CaseSync.run_cycle every POLL_INTERVAL_SECONDS beside the web server."""
-
-    name = "poller"
-    MAX_BACKOFF_SECONDS = 300.0
-
-    def __init__(self, services: Services, interval: float | None = None) -> None:
-        self.services = services
-        self.interval = interval or services.settings.poll_interval_seconds
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._started_at = utcnow()
-        self._last_completed: datetime | None = None
-        self._last_report = CycleReport()
-        self._last_error = ""
-        self._failures = 0
-        self._cycles = 0
-
-    def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._started_at = utcnow()
-        self._thread = threading.Thread(target=self._run, name="poller", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.services.sync.stop()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=10)
-
-    def is_alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def health(self) -> dict[str, Any]:
-        reference = self._last_completed or self._started_at
-        return {
-            "interval_seconds": self.interval,
-            "last_cycle_at": self._last_completed.isoformat() if self._last_completed else None,
-            "lag_seconds": round((utcnow() - reference).total_seconds(), 3),
-            "last_cycle_seconds": round(self._last_report.seconds, 3),
-            "cases_followed": self._last_report.followed,
-            "aws_calls_last_cycle": self._last_report.aws_calls,
-            "posted_last_cycle": self._last_report.posted,
-            "cycles": self._cycles,
-            "last_error": self._last_error,
-        }
-
-    def _run(self) -> None:
-        sync = self.services.sync
-        while not self._stop.is_set():
-            started = time.monotonic()
-            try:
-                report = sync.run_cycle()
-            except AwsError as error:
-                self._failed(f"AWS {error.code or error.key}")
-                logger.warning("poll cycle stopped by AWS (%s); backing off", error.code or error.key)
-            except SlackApiError as error:
-                self._failed(f"Slack {slack_error(error)}")
-                logger.error("poll cycle stopped by Slack: %s", slack_error(error))
-            except Exception as error:  # noqa: BLE001 - the poller's one boundary: log, keep polling
-                self._failed(type(error).__name__)
-                logger.exception("poll cycle failed")
-            else:
-                self._last_report = report
-                self._last_completed = utcnow()
-                self._cycles += 1
-                self._failures = 0
-                self._last_error = "" if not report.failed_cases else f"{report.failed_cases} case(s) will retry"
-            # A throttled or failing cycle waits longer each time; the next one resumes without loss.
-            wait = min(self.interval * 2**self._failures, max(self.interval, self.MAX_BACKOFF_SECONDS))
-            self._stop.wait(max(0.0, wait - (time.monotonic() - started)))
-
-    def _failed(self, error: str) -> None:
-        self._failures = min(self._failures + 1, 10)
-        self._last_error = error

@@ -16,20 +16,16 @@ import logging
 import threading
 import time
 import urllib.error
-import urllib.request
-from typing import TYPE_CHECKING, Any
-
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from bot import render
+from bot.aws.gateway import SupportGateway
 from bot.domain import AttachmentRef
-from bot.errors import AwsError, slack_error
+from bot.errors import AwsError
+from bot.slack.channels import Channels, SlackRefused
 from bot.sync.state import Delivery, SyncState, SyncStates, Target
-
-if TYPE_CHECKING:
-    from bot.aws.gateway import SupportGateway
 
 logger = logging.getLogger(__name__)
 
@@ -44,34 +40,30 @@ SECTION_LIMIT = render.MAX_SECTION_TEXT - 100  # room for the template's own mar
 SECTIONS_PER_MESSAGE = 12
 SLACK_FILE_LIMIT = 1024**3
 
-# Slack errors that mean this thread cannot take the message, now or later: skip it, keep going.
-DEAD_THREAD_ERRORS = frozenset(
-    {
-        "channel_not_found",
-        "is_archived",
-        "not_in_channel",
-        "thread_not_found",
-        "message_not_found",
-        "restricted_action",
-        "restricted_action_thread_only",
-        "restricted_action_read_only_channel",
-        "no_permission",
-        "ekm_access_denied",
-        "team_access_not_granted",
-        "cannot_reply_to_message",
-    }
-)
-# Slack errors that concern the whole bot: the cycle stops, nothing is marked as skipped.
-BOT_ERRORS = frozenset(
-    {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired", "missing_scope"}
-)
-
 
 class SyncInterrupted(Exception):
     """Slack or AWS failed for now; the case's pending deliveries wait for its next sync."""
 
+    def __init__(self, reason: str, *, thread_gone: str = "") -> None:
+        super().__init__(reason)
+        self.thread_gone = thread_gone  # Slack's error when only this thread can take no messages
 
-# Slack pacing and errors -------------------------------------------------------------------
+
+@contextmanager
+def _interrupted_by_slack(doing: str) -> Iterator[None]:
+    """Slack failing for now interrupts the sync; a refusal only its admins can fix stops it."""
+    try:
+        yield
+    except SlackRefused as refused:
+        if refused.bot_wide:
+            raise
+        gone = refused.error if refused.thread_gone else ""
+        raise SyncInterrupted(f"{doing}: Slack {refused.status} {refused.error}", thread_gone=gone) from refused
+    except (OSError, urllib.error.URLError) as exc:
+        raise SyncInterrupted(f"Slack unreachable: {exc}") from exc
+
+
+# Slack pacing ------------------------------------------------------------------------------
 
 
 class ChannelPacer:
@@ -91,18 +83,6 @@ class ChannelPacer:
             self._buckets[channel] = (tokens, now)
         if tokens < 0:
             time.sleep(-tokens / self.per_second)
-
-
-def _slack_status(exc: SlackApiError) -> int:
-    return int(getattr(exc.response, "status_code", 200) or 200)
-
-
-def _is_dead_thread(exc: SlackApiError) -> bool:
-    return _slack_status(exc) < 400 and slack_error(exc) in DEAD_THREAD_ERRORS
-
-
-def _is_bot_error(exc: SlackApiError) -> bool:
-    return slack_error(exc) in BOT_ERRORS
 
 
 # Splitting long bodies ---------------------------------------------------------------------
@@ -142,20 +122,12 @@ class ThreadPoster:
     """Posts a case's pending deliveries into their threads; the caller holds the case's lock."""
 
     def __init__(
-        self, slack: WebClient, gateway: SupportGateway, states: SyncStates, stopping: threading.Event
+        self, channels: Channels, gateway: SupportGateway, states: SyncStates, stopping: threading.Event
     ) -> None:
-        self.slack = slack
+        self.channels = channels
         self.gateway = gateway
         self.states = states
         self.stopping = stopping
-        # Posting must not be retried blindly: a 5xx or a dropped connection may come after Slack
-        # stored the message. This client retries only 429 (never stored); the rest is reconciled.
-        self.client = WebClient(
-            token=slack.token,
-            base_url=slack.base_url,
-            timeout=slack.timeout,
-            retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=5)],
-        )
         self.pacer = ChannelPacer()
 
     def deliver_pending(self, state: SyncState) -> int:
@@ -179,47 +151,40 @@ class ThreadPoster:
             if target.dropped:
                 continue
             try:
-                for part in range(target.parts):
-                    if part in target.posted:
-                        continue
-                    self._post_part(delivery, target, part)
-                    target.posted.append(part)
-                    self.states.save(state)
-                    posted += 1
-                if delivery.kind == "communication":
-                    self._post_files(state, delivery, target, attachments)
-            except SlackApiError as exc:
-                if _is_dead_thread(exc):
-                    target.dropped = slack_error(exc)
-                    self.states.save(state)
-                    logger.warning(
-                        "case %s: thread %s/%s cannot take messages (%s); skipping it",
-                        delivery.case_id,
-                        target.channel,
-                        target.thread_ts,
-                        target.dropped,
-                    )
-                    continue
-                if _is_bot_error(exc):
+                with _interrupted_by_slack("posting"):
+                    for part in range(target.parts):
+                        if part in target.posted:
+                            continue
+                        self._post_part(delivery, target, part)
+                        target.posted.append(part)
+                        self.states.save(state)
+                        posted += 1
+                    if delivery.kind == "communication":
+                        self._post_files(state, delivery, target, attachments)
+            except SyncInterrupted as interrupted:
+                if not interrupted.thread_gone:
                     raise
-                raise SyncInterrupted(f"Slack {_slack_status(exc)} {slack_error(exc)}") from exc
-            except (OSError, urllib.error.URLError) as exc:
-                raise SyncInterrupted(f"Slack unreachable: {exc}") from exc
+                target.dropped = interrupted.thread_gone
+                self.states.save(state)
+                logger.warning(
+                    "case %s: thread %s/%s cannot take messages (%s); skipping it",
+                    delivery.case_id,
+                    target.channel,
+                    target.thread_ts,
+                    target.dropped,
+                )
         return posted
 
     def _post_part(self, delivery: Delivery, target: Target, part: int) -> None:
         self.pacer.wait(target.channel)
         event_type = EVENT_COMMUNICATION if delivery.kind == "communication" else EVENT_STATUS
-        self.client.chat_postMessage(
-            channel=target.channel,
+        self.channels.post(
+            target.channel,
             thread_ts=target.thread_ts,
             metadata={
                 "event_type": event_type,
                 "event_payload": {"case_id": delivery.case_id, "key": delivery.key, "part": part},
             },
-            # AWS text may carry URLs: they show as written and never unfold into previews.
-            unfurl_links=False,
-            unfurl_media=False,
             **self._message(delivery, target, part),
         )
 
@@ -263,16 +228,12 @@ class ThreadPoster:
                 target.files[ref.attachment_id] = {"done": True, "skipped": "unavailable" if data is None else "size"}
                 self.states.save(state)
                 continue
-            upload = self.slack.files_getUploadURLExternal(filename=ref.file_name or "attachment", length=len(data))
+            name = ref.file_name or "attachment"
+            upload = self.channels.start_upload(name, len(data))
             # The file ID is written before the share, so files.info can tell after a crash.
-            target.files[ref.attachment_id] = {"file_id": upload["file_id"], "done": False}
+            target.files[ref.attachment_id] = {"file_id": upload.file_id, "done": False}
             self.states.save(state)
-            self._upload(upload["upload_url"], data)
-            self.client.files_completeUploadExternal(
-                files=[{"id": upload["file_id"], "title": ref.file_name or "attachment"}],
-                channel_id=target.channel,
-                thread_ts=target.thread_ts,
-            )
+            self.channels.finish_upload(upload, data, title=name, channel=target.channel, thread_ts=target.thread_ts)
             target.files[ref.attachment_id]["done"] = True
             self.states.save(state)
 
@@ -285,19 +246,13 @@ class ThreadPoster:
             logger.warning("attachment %s of %s unavailable: %s", ref.file_name, ref.attachment_id, error.code)
             return None
 
-    def _upload(self, url: str, data: bytes) -> None:
-        request = urllib.request.Request(url, data=data, method="POST")
-        request.add_header("Content-Type", "application/octet-stream")
-        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - Slack's own upload URL
-            response.read()
-
     # After a crash ------------------------------------------------------------------------
 
     def reconcile(self, state: SyncState) -> None:
         """Compare pending deliveries with their threads: a confirmation lost in a crash is found there."""
         threads: dict[tuple[str, str], set[tuple[str, int]] | None] = {}
         changed = False
-        try:
+        with _interrupted_by_slack("reading a thread back"):
             for delivery in state.pending:
                 for target in delivery.targets:
                     if target.dropped:
@@ -321,52 +276,25 @@ class ThreadPoster:
                             changed = True
                     for entry in target.files.values():
                         if entry.get("file_id") and not entry.get("done"):
-                            if self._file_was_shared(entry["file_id"]):
+                            if self.channels.file_shared(entry["file_id"]):
                                 entry["done"] = True
                             else:
                                 entry.clear()  # upload again; an unshared upload is seen by nobody
                             changed = True
-        except SlackApiError as exc:
-            if _is_bot_error(exc):
-                raise
-            raise SyncInterrupted(f"reading a thread back: {slack_error(exc)}") from exc
-        except (OSError, urllib.error.URLError) as exc:
-            raise SyncInterrupted(f"Slack unreachable: {exc}") from exc
         if changed:
             self.states.save(state)
 
     def _posted_in_thread(self, channel: str, thread_ts: str, oldest: float) -> set[tuple[str, int]] | None:
         """(key, part) of every message of ours in the thread since `oldest`; None if the thread is gone."""
         shown: set[tuple[str, int]] = set()
-        cursor = None
-        while True:
-            try:
-                response = self.slack.conversations_replies(
-                    channel=channel,
-                    ts=thread_ts,
-                    include_all_metadata=True,
-                    oldest=f"{max(oldest, 0):.6f}",
-                    limit=200,
-                    cursor=cursor,
-                )
-            except SlackApiError as exc:
-                if _is_dead_thread(exc):
-                    return None
-                raise
-            for message in response.get("messages") or []:
+        try:
+            for message in self.channels.thread_since(channel, thread_ts, oldest):
                 metadata = message.get("metadata") or {}
                 if metadata.get("event_type") in (EVENT_COMMUNICATION, EVENT_STATUS):
                     payload = metadata.get("event_payload") or {}
                     shown.add((str(payload.get("key", "")), int(payload.get("part", 0))))
-            cursor = (response.get("response_metadata") or {}).get("next_cursor")
-            if not cursor:
-                return shown
-
-    def _file_was_shared(self, file_id: str) -> bool:
-        try:
-            file = self.slack.files_info(file=file_id)["file"]
-        except SlackApiError as exc:
-            if slack_error(exc) == "file_not_found":
-                return False
+        except SlackRefused as refused:
+            if refused.thread_gone:
+                return None
             raise
-        return bool(file.get("shares") or file.get("channels") or file.get("groups"))
+        return shown

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from bot.domain import AttachmentRef, Communication, parse_aws_time
 
 if TYPE_CHECKING:
-    from bot.store.tables import Store
+    from bot.store.backend import Store
 
 # AWS may list a communication a little after one that is newer; keys are remembered this far back
 # from the newest handled one, and anything older that was never seen counts as history.

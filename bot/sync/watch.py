@@ -8,21 +8,20 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from slack_sdk.errors import SlackApiError
-
+from bot.aws.gateway import SupportGateway
+from bot.cases.service import CARD_EVENT_TYPE, CaseService
+from bot.config import Settings
 from bot.domain import HIGH_SEVERITIES, Case, parse_aws_time
 from bot.errors import BotError, NotAllowed, UserInputError
+from bot.slack.channels import Channels
+from bot.store.backend import Store
+from bot.sync.cycle import CaseSync
 from bot.sync.poster import RECONCILE_MARGIN_SECONDS
 from bot.sync.state import aws_time, utcnow
-
-if TYPE_CHECKING:
-    from bot.services import Services
-    from bot.sync.cycle import CaseSync
 
 logger = logging.getLogger(__name__)
 
@@ -48,12 +47,22 @@ class Watch:
 class Watches:
     """The watched channels, and the cards of new cases in them; a carded case is followed by `sync`."""
 
-    def __init__(self, services: Services, sync: CaseSync) -> None:
-        self.services = services
-        self.store = services.store
-        self.gateway = services.gateway
-        self.slack = services.slack
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: Store,
+        gateway: SupportGateway,
+        cases: CaseService,
+        sync: CaseSync,
+        channels: Channels,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.gateway = gateway
+        self.cases = cases
         self.sync = sync
+        self.channels = channels
         self.grace = WATCH_GRACE
 
     def watch(self, channel: str, user: str, level: str = "all") -> Watch:
@@ -79,7 +88,7 @@ class Watches:
         return Watch(**raw) if raw else None
 
     def _require_admin(self, user: str) -> None:
-        if not self.services.settings.is_admin(user):
+        if not self.settings.is_admin(user):
             raise NotAllowed("watch_admins_only")
 
     def all(self) -> list[Watch]:
@@ -106,19 +115,19 @@ class Watches:
                 entry = watch.carded.get(case.case_id) or {}
                 if entry.get("state") == "done":
                     continue
-                record = self.services.cases.record(case.case_id)
+                record = self.cases.record(case.case_id)
                 if record is not None and record.opened_by:
                     continue  # opened from Slack: its opener's channel has the card already
                 try:
                     posted += self._card(watch, case, entry)
-                except (BotError, SlackApiError, OSError) as error:
+                except (BotError, OSError) as error:
                     logger.warning("could not card case %s in %s: %s", case.case_id, watch.channel, error)
                     break
             self._prune_carded(watch.channel, now)
         return posted
 
     def _card(self, watch: Watch, case: Case, entry: dict[str, Any]) -> int:
-        cases = self.services.cases
+        cases = self.cases
         if cases.link_in(case.case_id, watch.channel) is not None:
             self._set_carded(watch.channel, case, "done")
             return 0
@@ -126,7 +135,7 @@ class Watches:
             # A crash between the post and the link may have left a card without a link: replace it.
             orphan = self._find_card(watch.channel, case.case_id, float(entry.get("at", 0)) - RECONCILE_MARGIN_SECONDS)
             if orphan:
-                self.slack.chat_delete(channel=watch.channel, ts=orphan)
+                self.channels.delete(watch.channel, orphan)
         # Written before the card: the thread of a watched case tells the whole story.
         self.sync.follow_whole_case(case, watch.channel)
         self._set_carded(watch.channel, case, "posting")
@@ -164,24 +173,10 @@ class Watches:
             )
 
     def _find_card(self, channel: str, case_id: str, oldest: float) -> str | None:
-        """The ts of a card of this case posted in the channel since `oldest` (its buttons carry the case ID)."""
-        cursor = None
-        while True:
-            response = self.slack.conversations_history(
-                channel=channel, oldest=f"{max(oldest, 0):.6f}", limit=200, cursor=cursor
-            )
-            for message in response.get("messages") or []:
-                if message.get("bot_id") and _has_case_button(message.get("blocks") or [], case_id):
-                    return message["ts"]
-            cursor = (response.get("response_metadata") or {}).get("next_cursor")
-            if not cursor:
-                return None
-
-
-def _has_case_button(blocks: Iterable[dict[str, Any]], case_id: str) -> bool:
-    return any(
-        element.get("value") == case_id
-        for block in blocks
-        if block.get("type") == "actions"
-        for element in block.get("elements") or []
-    )
+        """The ts of a card of this case posted in the channel since `oldest` (its metadata names the case)."""
+        for message in self.channels.channel_since(channel, oldest):
+            metadata = message.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if metadata.get("event_type") == CARD_EVENT_TYPE and payload.get("case_id") == case_id:
+                return str(message["ts"])
+        return None

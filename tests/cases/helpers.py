@@ -43,3 +43,29 @@ def action_ids(message: dict[str, Any]) -> list[str]:
 
 def communications(bot: Any, case_id: str) -> list[Any]:
     return bot.services.gateway.communications(case_id)
+
+
+def attributed(name: str, key: str, text: str) -> str:
+    """The body AWS gets for a reply noted under journal `key` (its reference in the attribution)."""
+    from bot.store.journal import reference
+
+    return f"{name} via Slack · ref {reference(key)}: {text}"
+
+
+def thread_key(channel: str, message_ts: str) -> str:
+    """The journal key of a person's message in a case thread."""
+    return f"reply:{channel}:{message_ts}"
+
+
+def sent_texts(bot: Any, case_id: str) -> list[str]:
+    """What reached AWS from Slack, in order, without the attribution line."""
+    return [c.body.split(": ", 1)[1] for c in communications(bot, case_id) if " via Slack" in c.body]
+
+
+def fast_retries(bot: Any, deadline_seconds: float = 1.0) -> None:
+    """Retries wait milliseconds and give up after `deadline_seconds` (the bot waits minutes)."""
+    from bot.work import RetryPolicy
+
+    bot.services.cases.runner.retry = RetryPolicy(
+        deadline_seconds=deadline_seconds, first_wait_seconds=0.05, max_wait_seconds=0.2
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.cases.helpers import action_ids, card_text, communications, link_case, open_case_at_aws
+from tests.cases.helpers import action_ids, attributed, card_text, communications, link_case, open_case_at_aws
 from tests.support.slack_requests import button_action
 
 
@@ -41,7 +41,8 @@ def test_reply_button_opens_a_modal_whose_text_reaches_aws_and_the_thread(bot):
     answer = bot.requests.view_submission(view, values=reply_values("Rebooted, still down", cc="lead@example.com"))
     assert answer.status == 200
     bot.slack.wait_for("chat.postMessage", lambda c: c.params.get("thread_ts") == card["ts"])
-    assert communications(bot, case.case_id)[-1].body == "ana via Slack: Rebooted, still down"
+    key = f"reply:view:{view['id']}"
+    assert communications(bot, case.case_id)[-1].body == attributed("ana", key, "Rebooted, still down")
 
 
 def test_reply_modal_validates_on_the_field(bot):

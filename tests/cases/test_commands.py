@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cases.helpers import action_ids, card_text, communications, link_case, open_case_at_aws
+from tests.cases.helpers import action_ids, attributed, card_text, communications, link_case, open_case_at_aws
 
 
 @pytest.mark.parametrize("text", ["", "help"])
 def test_help_lists_every_sub_command(bot, text):
     response = bot.command(text)
     assert response.status == 200
-    answer = bot.wait_for_response()
+    answer = response.json  # in the ack itself
     assert answer["response_type"] == "ephemeral"
     shown = card_text(answer)
     for word in ("create", "list", "show", "link", "unlink", "reply", "resolve", "watch", "digest"):
@@ -77,10 +77,12 @@ def test_reply_command_sends_attributed_text_and_mirrors_it_into_the_thread(bot)
     case = open_case_at_aws(bot)
     card = link_case(bot, case)
 
-    bot.command(f"reply {case.display_id} Logs are attached to ticket 42.\nSecond line.")
+    trigger_id = "T-reply-42"
+    bot.command(f"reply {case.display_id} Logs are attached to ticket 42.\nSecond line.", trigger_id=trigger_id)
     assert "Sent to AWS Support" in bot.wait_for_response()["text"]
     latest = communications(bot, case.case_id)[-1]
-    assert latest.body == "ana via Slack: Logs are attached to ticket 42.\nSecond line."
+    key = f"reply:trigger:{trigger_id}"
+    assert latest.body == attributed("ana", key, "Logs are attached to ticket 42.\nSecond line.")
     [mirror] = bot.slack.wait_for("chat.postMessage", lambda c: c.params.get("thread_ts") == card["ts"])
     assert "Logs are attached to ticket 42." in mirror.params["text"]
 

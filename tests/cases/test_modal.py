@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
+from bot.store.journal import reference
 from tests.cases.helpers import CATEGORY, SERVICE, action_ids, card_text
 
 
@@ -137,7 +137,8 @@ def test_submitting_opens_the_case_with_its_attachment_and_posts_the_card(bot):
     assert case.severity_code == "normal" and case.service_code == SERVICE
     assert set(case.cc_email_addresses) == {"ops@example.com", "sre@example.com"}
     [first] = bot.services.gateway.communications(case_id)
-    assert first.body == "The volume is at 100%."
+    ref = reference(f"create:{view['id']}")
+    assert first.body == f"The volume is at 100%.\n\n(opened from Slack · ref {ref})"
     [attachment] = first.attachments
     assert bot.services.gateway.attachment(attachment.attachment_id).data == b"disk full at 03:12\n"
 
@@ -190,28 +191,33 @@ def test_private_metadata_carries_the_channel(bot):
 
 
 def test_a_form_acked_before_a_crash_is_opened_after_restart_once(bot_factory):
+    from bot.cases.intake import opening_body
     from bot.domain import NewCase
 
     first = bot_factory()
+    cases = first.services.cases
     new_case = NewCase("Queue stuck", SERVICE, CATEGORY, "normal", "Messages pile up.")
-    first.services.cases.receive_new_case(new_case, [], opened_by="U1", channel="C1")
+    cases.note_new_case(new_case, [], opened_by="U1", channel="C1")
     # And one whose CreateCase went through just before the crash, its answer never recorded.
-    key = first.services.cases.receive_new_case(
-        NewCase("Disk full", SERVICE, CATEGORY, "low", "Full."), [], opened_by="U1", channel="C1"
-    )
-    events = first.services.store.table("events")
-    events.put(key, dict(events.get(key), state="creating", creating_since=time.time()))
-    first.services.gateway.create_case(NewCase("Disk full", SERVICE, CATEGORY, "low", "Full."))
+    disk = NewCase("Disk full", SERVICE, CATEGORY, "low", "Full.")
+    lease = cases.note_new_case(disk, [], opened_by="U1", channel="C1")
+    cases.journal.save(lease, creating=True)
+    ref = cases.journal.get(lease.key).ref
+    first.services.gateway.create_case(NewCase("Disk full", SERVICE, CATEGORY, "low", opening_body("Full.", ref)))
+    # Another case with the same subject, opened meanwhile by someone else, is not this form's.
+    first.services.gateway.create_case(NewCase("Disk full", SERVICE, CATEGORY, "low", "Full, too."))
     db_path = first.db_path
     first.stop()
 
     second = bot_factory(db_path=db_path)
-    assert second.services.cases.resume_pending() == 2
+    assert second.services.cases.recover() == 2
+    second.services.work.wait_idle(timeout=10)
     subjects = sorted(c.subject for c in second.services.gateway.list_cases())
-    assert subjects == ["Disk full", "Queue stuck"]  # each once
+    assert subjects == ["Disk full", "Disk full", "Queue stuck"]  # each form once, the other case untouched
     cards = second.slack.calls("chat.postMessage", lambda c: c.params.get("blocks") is not None)
     assert len(cards) == 2
-    assert second.services.cases.resume_pending() == 0
+    assert second.sandbox.calls["CreateCase"] == 3  # the two before the crash, and "Queue stuck"
+    assert second.services.cases.recover() == 0
 
 
 def test_the_same_form_submitted_twice_opens_one_case(bot):

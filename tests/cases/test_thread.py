@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
-from bot.cases.service import MAX_BODY, PendingReply, outbound_key
-from tests.cases.helpers import communications, link_case, open_case_at_aws
+from bot.cases.service import MAX_BODY, outbound_key
+from tests.cases.helpers import (
+    attributed,
+    communications,
+    fast_retries,
+    link_case,
+    open_case_at_aws,
+    sent_texts,
+    thread_key,
+)
 from tests.support.slack_requests import message_changed_event, message_deleted_event
 
 
@@ -29,7 +35,8 @@ def test_a_thread_reply_is_added_to_the_case_and_confirmed(bot):
     [reaction] = wait_for_reaction(bot, delivery.event["ts"])
     assert reaction.params["name"] == "white_check_mark"
     latest = communications(bot, case.case_id)[-1]
-    assert latest.body == "ana via Slack: Here is the status page (https://status.example.com) & logs"
+    text = "Here is the status page (https://status.example.com) & logs"
+    assert latest.body == attributed("ana", thread_key("C1", delivery.event["ts"]), text)
     assert outbound_key(case.case_id, latest.body) in bot.services.store.table("outbound")
 
 
@@ -41,7 +48,8 @@ def test_redelivered_event_adds_the_communication_once(bot):
     assert bot.redeliver(delivery, retry_num=1).status == 200
     assert bot.redeliver(delivery, retry_num=2).status == 200
     bot.services.work.wait_idle(timeout=10)
-    assert [c.body for c in communications(bot, case.case_id)[before:]] == ["ana via Slack: only once please"]
+    only_once = attributed("ana", thread_key("C1", delivery.event["ts"]), "only once please")
+    assert [c.body for c in communications(bot, case.case_id)[before:]] == [only_once]
     assert bot.sandbox.calls["AddCommunicationToCase"] == 1
 
 
@@ -68,7 +76,9 @@ def test_internal_bot_edited_deleted_and_joined_messages_are_not_sent(bot):
     wait_for_reaction(bot, last.event["ts"])
     bot.services.work.wait_idle(timeout=10)
     assert bot.sandbox.calls["AddCommunicationToCase"] == 1
-    assert communications(bot, case.case_id)[-1].body == "ana via Slack: the real reply"
+    assert communications(bot, case.case_id)[-1].body == attributed(
+        "ana", thread_key("C1", last.event["ts"]), "the real reply"
+    )
 
 
 def test_files_in_a_thread_reply_become_attachments(bot):
@@ -87,14 +97,16 @@ def test_a_long_reply_is_split_in_order_and_nothing_is_lost(bot):
     words = [f"w{i}" for i in range(3000)]
     delivery = bot.user_message("C1", " ".join(words), thread_ts=card["ts"])
     wait_for_reaction(bot, delivery.event["ts"])
-    sent = [c.body for c in communications(bot, case.case_id) if c.body.startswith("ana via Slack: (")]
+    prefix = attributed("ana", thread_key("C1", delivery.event["ts"]), "(")
+    sent = [c.body for c in communications(bot, case.case_id) if c.body.startswith(prefix)]
     assert len(sent) >= 2 and all(len(body) <= MAX_BODY for body in sent)
     assert " ".join(body.split(") ", 1)[1] for body in sent).split() == words
 
 
 def test_a_failed_reply_is_reported_in_the_thread(bot):
     case, card = linked(bot)
-    bot.sandbox.inject_fault(operation="AddCommunicationToCase", code="InternalServerError", count=10)
+    fast_retries(bot)  # 5xx are retried until a deadline, then reported
+    bot.sandbox.inject_fault(operation="AddCommunicationToCase", code="InternalServerError", count=10_000)
     delivery = bot.user_message("C1", "will this arrive?", thread_ts=card["ts"])
     [report] = bot.slack.wait_for(
         "chat.postMessage",
@@ -112,45 +124,51 @@ def test_replies_in_one_thread_reach_aws_in_the_order_written(bot):
     for delivery in deliveries:
         wait_for_reaction(bot, delivery.event["ts"])
     bodies = [c.body for c in communications(bot, case.case_id)][-5:]
-    assert bodies == [f"ana via Slack: message {i}" for i in range(5)]
+    assert bodies == [
+        attributed("ana", thread_key("C1", d.event["ts"]), f"message {i}") for i, d in enumerate(deliveries)
+    ]
 
 
 def test_a_reply_half_sent_when_the_bot_died_is_finished_once_after_restart(bot_factory):
     first = bot_factory()
     first.slack.add_user("U1", real_name="Ana", display_name="ana")
     case, card = linked(first)
-    store = first.services.store
-    # What a kill -9 leaves: the intent recorded, part 1 of 2 already accepted by AWS, part 2 not.
-    bodies = ["ana via Slack: (1/2) first half", "ana via Slack: (2/2) second half"]
-    first.services.gateway.add_communication(case.case_id, bodies[0])
-    pending = PendingReply(
-        case_id=case.case_id,
-        channel="C1",
-        thread_ts=card["ts"],
-        message_ts="1700000000.000100",
-        user="U1",
-        bodies=bodies,
-        prefix="ana via Slack: ",
+    journal = first.services.cases.journal
+    # What a kill -9 leaves: the reply noted, part 1 of 2 being tried and accepted by AWS, unrecorded.
+    lease = first.services.cases.note_thread_reply(
+        channel="C1", thread_ts=card["ts"], message_ts="1700000000.000100", user="U1", text="halves", files=[]
     )
-    store.table("events").put("msg:C1:1700000000.000100", asdict(pending))
+    key = thread_key("C1", "1700000000.000100")
+    bodies = [attributed("ana", key, "(1/2) first half"), attributed("ana", key, "(2/2) second half")]
+    journal.save(lease, case_id=case.case_id, bodies=bodies, sent=0, trying=0)
+    first.services.gateway.add_communication(case.case_id, bodies[0])
     db_path = first.db_path
     first.stop()
 
     second = bot_factory(db_path=db_path)
-    assert second.services.cases.resume_pending() == 1
+    assert second.services.cases.recover() == 1
+    second.services.work.wait_idle(timeout=10)
     sent = [c.body for c in communications(second, case.case_id) if "half" in c.body]
     assert sent == bodies
-    assert second.services.store.table("events").get("msg:C1:1700000000.000100")["state"] == "sent"
-    assert second.services.cases.resume_pending() == 0
+    assert second.services.cases.journal.get(key).state == "done"
+    assert second.services.cases.recover() == 0
+
+
+def _card_noted_before_a_crash(bot, case):
+    """What a kill -9 leaves between the card's intent and its link: a pending "card" record."""
+    from bot.store.journal import Lease
+
+    journal = bot.services.cases.journal
+    data = {"case_id": case.case_id, "channel": "C1", "linked_by": "U1"}
+    lease: Lease = journal.record(f"card:{case.case_id}|C1|1", "card", f"case:{case.case_id}", data)
+    journal.save(lease, card_posting=True)
 
 
 def test_a_card_posted_just_before_a_crash_is_adopted_not_posted_twice(bot_factory):
     first = bot_factory()
     case = open_case_at_aws(first)
     # What a kill -9 leaves between chat.postMessage and the link: the intent, and the card in Slack.
-    first.services.store.table("events").put(
-        f"card:{case.case_id}|C1", {"state": "posting", "case_id": case.case_id, "channel": "C1", "linked_by": "U1"}
-    )
+    _card_noted_before_a_crash(first, case)
     posted = first.services.slack.chat_postMessage(
         channel="C1",
         text="card",
@@ -160,25 +178,25 @@ def test_a_card_posted_just_before_a_crash_is_adopted_not_posted_twice(bot_facto
     first.stop()
 
     second = bot_factory(db_path=db_path)
-    assert second.services.cases.resume_pending() == 1
+    assert second.services.cases.recover() == 1
+    second.services.work.wait_idle(timeout=10)
     link = second.services.cases.link_in(case.case_id, "C1")
     assert link is not None and link.card_ts == posted["ts"]
     assert second.services.cases.case_for_thread("C1", posted["ts"]) == case.case_id
     assert len(second.slack.calls("chat.postMessage")) == 1  # only the one made before the crash
-    assert second.services.cases.resume_pending() == 0
+    assert second.services.cases.recover() == 0
 
 
 def test_a_card_lost_in_a_crash_is_posted_after_restart(bot_factory):
     first = bot_factory()
     case = open_case_at_aws(first)
-    first.services.store.table("events").put(
-        f"card:{case.case_id}|C1", {"state": "posting", "case_id": case.case_id, "channel": "C1", "linked_by": "U1"}
-    )
+    _card_noted_before_a_crash(first, case)
     db_path = first.db_path
     first.stop()
 
     second = bot_factory(db_path=db_path)
-    assert second.services.cases.resume_pending() == 1
+    assert second.services.cases.recover() == 1
+    second.services.work.wait_idle(timeout=10)
     [post] = second.slack.calls("chat.postMessage")
     assert second.services.cases.link_in(case.case_id, "C1").card_ts == post.response["ts"]
 
@@ -188,8 +206,8 @@ def test_a_thread_reply_is_in_the_store_before_slack_gets_its_ack(bot):
     delivery = bot.user_message("C1", "noted first", thread_ts=card["ts"])
     assert delivery.response.status == 200
     # Checked right after the 200, whatever the after-ack work has done by now.
-    record = bot.services.store.table("events").get(f"msg:C1:{delivery.event['ts']}")
-    assert record is not None and record["state"] in ("received", "sending", "sent")
+    entry = bot.services.cases.journal.get(thread_key("C1", delivery.event["ts"]))
+    assert entry is not None and entry.data["text"] == "noted first"
     wait_for_reaction(bot, delivery.event["ts"])
 
 
@@ -198,33 +216,35 @@ def test_replies_acked_but_not_started_before_a_crash_are_sent_after_restart(bot
     first.slack.add_user("U1", real_name="Ana", display_name="ana")
     case, card = linked(first)
     # What a kill -9 right after the acks leaves: two noted replies, nothing sent yet.
-    assert first.services.cases.receive_thread_reply(
+    assert first.services.cases.note_thread_reply(
         channel="C1", thread_ts=card["ts"], message_ts="1700000001.000100", user="U1", text="from the thread", files=[]
     )
-    first.services.cases.receive_command_reply(case.display_id, "from the command", user="U1", channel="C1")
+    first.services.cases.note_command_reply(case.display_id, "from the command", user="U1", channel="C1")
     db_path = first.db_path
     first.stop()
 
     second = bot_factory(db_path=db_path)
-    assert second.services.cases.resume_pending() == 2
-    bodies = [c.body for c in communications(second, case.case_id)]
-    assert bodies.count("ana via Slack: from the thread") == 1
-    assert bodies.count("ana via Slack: from the command") == 1
-    assert second.services.cases.resume_pending() == 0
+    assert second.services.cases.recover() == 2
+    second.services.work.wait_idle(timeout=10)
+    texts = sent_texts(second, case.case_id)
+    assert texts.count("from the thread") == 1
+    assert texts.count("from the command") == 1
+    assert second.services.cases.recover() == 0
 
 
 def test_one_broken_record_does_not_stop_the_others_from_being_resumed(bot_factory):
     first = bot_factory()
     first.slack.add_user("U1", real_name="Ana", display_name="ana")
     case, card = linked(first)
-    events = first.services.store.table("events")
-    events.put("msg:C1:1.000001", {"state": "sending", "broken": "not a reply record"})
-    first.services.cases.receive_thread_reply(
+    first.services.cases.journal.record("reply:C1:1.000001", "reply", "C1|1.0", {"broken": "not a reply record"})
+    first.services.cases.note_thread_reply(
         channel="C1", thread_ts=card["ts"], message_ts="1700000002.000100", user="U1", text="still sent", files=[]
     )
     db_path = first.db_path
     first.stop()
 
     second = bot_factory(db_path=db_path)
-    second.services.cases.resume_pending()
-    assert "ana via Slack: still sent" in [c.body for c in communications(second, case.case_id)]
+    second.services.cases.recover()
+    second.services.work.wait_idle(timeout=10)
+    assert "still sent" in sent_texts(second, case.case_id)
+    assert second.services.cases.journal.get("reply:C1:1.000001").state == "failed"

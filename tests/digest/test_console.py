@@ -9,31 +9,37 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from bot.digest.service import print_digest
+from bot.digest.console import print_digest
 from tests.digest.factories import assert_valid_message
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def print_to(bot: Any, out: io.StringIO, *, as_json: bool = False) -> int:
+    zone = ZoneInfo(bot.settings.digest_timezone)
+    return print_digest(bot.services.digests, zone=zone, as_json=as_json, out=out)
+
+
 def test_print_digest_text_and_json(bot: Any) -> None:
     text, blocks = io.StringIO(), io.StringIO()
 
-    assert print_digest(bot.services, as_json=False, out=text) == 0
-    assert print_digest(bot.services, as_json=True, out=blocks) == 0
+    assert print_to(bot, text) == 0
+    assert print_to(bot, blocks, as_json=True) == 0
 
     assert "action recommended" in text.getvalue() and "Top flagged checks" in text.getvalue()
     payload = json.loads(blocks.getvalue())
     assert payload["text"].startswith("Trusted Advisor digest:")
     assert_valid_message(payload["blocks"])
-    assert bot.services.store.table("digests").get("C1") is None  # the terminal tracks no channel
+    assert bot.services.digests.previous("C1") is None  # the terminal tracks no channel
 
 
 def test_print_digest_reports_aws_failures(bot: Any) -> None:
     out = io.StringIO()
     bot.sandbox.inject_fault("DescribeTrustedAdvisorChecks", "AccessDeniedException")
 
-    assert print_digest(bot.services, as_json=False, out=out) == 1
+    assert print_to(bot, out) == 1
     assert "IAM policy" in out.getvalue()
 
 

@@ -14,11 +14,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import boto3
 import pytest
 
-from bot.aws.gateway import SupportGateway
-from bot.digest.schedule import ScheduleWorker
 from tests.digest.factories import assert_valid_message
 from tests.support.slack_requests import button_action
 
@@ -212,7 +209,7 @@ def test_refresh_refreshes_what_it_may_then_follows_up_in_the_thread(bot: Any) -
     assert bot.sandbox.calls["RefreshTrustedAdvisorCheck"] == len(checks) - automatic
 
     # The worker follows the refresh: not done yet, then done once the sandbox has processed it.
-    worker = ScheduleWorker(bot.services)
+    worker = bot.services.scheduler
     digests = bot.services.digests
     clock = Clock(datetime.now(UTC))
     digests.clock = clock
@@ -244,11 +241,11 @@ def test_a_refresh_under_way_is_still_followed_up_after_a_restart(bot_factory: A
 
     second = bot_factory(db_path=db)
     second.sandbox.advance_clock(10)
-    ScheduleWorker(second.services).run_once(datetime.now(UTC) + timedelta(seconds=20))
+    second.services.scheduler.run_once(datetime.now(UTC) + timedelta(seconds=20))
 
     [follow_up] = second.slack.wait_for("chat.postMessage", lambda c: c.params.get("thread_ts") == message["ts"])
     assert "Refresh finished" in str(follow_up.params["blocks"])
-    assert second.services.digests.pending_refreshes() == []
+    assert second.services.refresher.pending_refreshes() == []
 
 
 def start_refresh(bot: Any) -> tuple[dict[str, Any], Any]:
@@ -256,7 +253,7 @@ def start_refresh(bot: Any) -> tuple[dict[str, Any], Any]:
     message = post_digest(bot)
     clicked = click(bot, message, "digest_refresh")
     assert "Refreshing" in bot.wait_for_response(response_url=clicked.response_url)["text"]
-    [pending] = bot.services.digests.pending_refreshes()
+    [pending] = bot.services.refresher.pending_refreshes()
     return message, pending
 
 
@@ -268,30 +265,29 @@ def test_a_refresh_whose_progress_aws_refuses_is_followed_up_at_once_as_unfinish
     message, pending = start_refresh(bot)
     bot.sandbox.inject_fault("DescribeTrustedAdvisorCheckRefreshStatuses", "AccessDeniedException")
 
-    ScheduleWorker(bot.services).run_once(pending.next_poll_at + timedelta(seconds=1))
+    bot.services.scheduler.run_once(pending.next_poll_at + timedelta(seconds=1))
 
     [follow_up] = follow_ups(bot, message)
     refreshed = blocks_by_id(follow_up.params["blocks"])["digest_refresh"]["text"]["text"]
     assert f"{len(pending.check_ids):,} still running (shown as last refreshed)" in refreshed
-    assert bot.services.digests.pending_refreshes() == []
+    assert bot.services.refresher.pending_refreshes() == []
 
 
-def test_a_refresh_aws_keeps_failing_on_is_followed_up_at_its_deadline(bot: Any) -> None:
+def test_a_refresh_aws_keeps_failing_on_is_followed_up_at_its_deadline(bot_factory: Any) -> None:
     # One attempt per call, so that botocore does not back off between throttled attempts.
-    session = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
-    bot.services.gateway = SupportGateway(endpoint_url=bot.sandbox.url, session=session, max_attempts=1)
+    bot = bot_factory(aws_attempts=1)
     message, pending = start_refresh(bot)
     bot.sandbox.inject_fault("DescribeTrustedAdvisorCheckRefreshStatuses", "ThrottlingException", count=100)
-    worker = ScheduleWorker(bot.services)
+    worker = bot.services.scheduler
 
     worker.run_once(pending.next_poll_at + timedelta(seconds=1))
     assert follow_ups(bot, message) == []  # throttling passes: looked at again later
-    assert len(bot.services.digests.pending_refreshes()) == 1
+    assert len(bot.services.refresher.pending_refreshes()) == 1
 
     worker.run_once(pending.deadline + timedelta(seconds=1))
     [follow_up] = follow_ups(bot, message)
     assert "still running (shown as last refreshed)" in str(follow_up.params["blocks"])
-    assert bot.services.digests.pending_refreshes() == []
+    assert bot.services.refresher.pending_refreshes() == []
 
 
 def test_a_follow_up_aws_will_not_collect_is_dropped(bot: Any) -> None:
@@ -299,9 +295,9 @@ def test_a_follow_up_aws_will_not_collect_is_dropped(bot: Any) -> None:
     bot.sandbox.advance_clock(10)  # the refreshes are done
     bot.sandbox.inject_fault("DescribeTrustedAdvisorChecks", "SubscriptionRequiredException")
 
-    ScheduleWorker(bot.services).run_once(pending.next_poll_at + timedelta(seconds=1))
+    bot.services.scheduler.run_once(pending.next_poll_at + timedelta(seconds=1))
 
-    assert bot.services.digests.pending_refreshes() == []  # not asked again every 10 s
+    assert bot.services.refresher.pending_refreshes() == []  # not asked again every 10 s
     assert follow_ups(bot, message) == []
 
 
@@ -368,7 +364,7 @@ def test_schedule_fires_at_the_right_minute_in_paris_once(bot: Any) -> None:
     bot.services.digests.clock = clock
     bot.command("digest schedule 0 9 * * 1-5 Europe/Paris", user="UADMIN")
     bot.wait_for_response()
-    worker = ScheduleWorker(bot.services)
+    worker = bot.services.scheduler
 
     for moment in [(3, 8, 59, 59), (3, 9, 0, 0), (3, 9, 0, 1), (3, 9, 30, 0), (4, 8, 59, 0)]:
         clock.now = datetime(2025, 3, *moment, tzinfo=PARIS).astimezone(UTC)
@@ -386,7 +382,7 @@ def test_schedule_across_the_dst_change(bot: Any) -> None:
     bot.services.digests.clock = clock
     bot.command("digest schedule 30 2 * * * Europe/Paris", user="UADMIN")
     bot.wait_for_response()
-    worker = ScheduleWorker(bot.services)
+    worker = bot.services.scheduler
 
     # 30 March 2025: 02:30 does not exist in Paris; the digest comes at 03:00 CEST (01:00 UTC).
     for minute in range(0, 24 * 60, 10):
@@ -410,14 +406,14 @@ def test_restart_neither_doubles_nor_loses_a_slot(bot_factory: Any, tmp_path: An
     first.command("digest schedule 0 9 * * * Europe/Paris", user="UADMIN")
     first.wait_for_response()
     clock.now = datetime(2025, 3, 3, 8, 0, 5, tzinfo=UTC)
-    ScheduleWorker(first.services).run_once(clock.now)
+    first.services.scheduler.run_once(clock.now)
     digest_posts(first)
     first.stop()
 
     second = bot_factory(db_path=db)
     second.services.digests.clock = clock
     clock.now = datetime(2025, 3, 3, 8, 0, 30, tzinfo=UTC)
-    ScheduleWorker(second.services).run_once(clock.now)
+    second.services.scheduler.run_once(clock.now)
     assert len(second.slack.calls("chat.postMessage")) == 1
 
     # Down over the next slot, back 40 minutes later: caught up once.
@@ -425,7 +421,7 @@ def test_restart_neither_doubles_nor_loses_a_slot(bot_factory: Any, tmp_path: An
     third = bot_factory(db_path=db)
     third.services.digests.clock = clock
     clock.now = datetime(2025, 3, 4, 8, 40, tzinfo=UTC)
-    worker = ScheduleWorker(third.services)
+    worker = third.services.scheduler
     worker.run_once(clock.now)
     worker.run_once(clock.now + timedelta(minutes=1))
     assert len(digest_posts(third, count=2)) == 2
@@ -443,11 +439,9 @@ def test_the_running_worker_catches_up_after_a_restart(bot_factory: Any, tmp_pat
     """The real background thread on real time: a slot missed minutes ago is posted once at start."""
     db = tmp_path / "shared.sqlite"
     first = bot_factory(db_path=db)
+    first.services.digests.clock = Clock(datetime.now(UTC) - timedelta(hours=3))  # set up 3 hours ago
     first.command("digest schedule 0 * * * * UTC", user="UADMIN")  # hourly: the last slot is < 1 h old
     first.wait_for_response()
-    first.services.schedules.table.update(
-        "C1", lambda r: dict(r, created_at=(datetime.now(UTC) - timedelta(hours=3)).isoformat())
-    )
     first.stop()
 
     second = bot_factory(db_path=db, workers=True)

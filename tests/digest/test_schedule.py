@@ -4,26 +4,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.config import load_settings
 from bot.digest.schedule import (
     GRACE,
     POSTED,
-    POSTING,
     SKIPPED,
-    DigestScheduler,
     Schedule,
+    Schedules,
     decide,
     parse_cron,
     parse_zone,
     split_schedule_args,
 )
 from bot.digest.service import Posted
+from bot.digest.worker import ScheduleWorker
 from bot.errors import AwsError, BotError, UserInputError
 from bot.store.tables import Store
 
@@ -206,17 +204,27 @@ class RecordingDigests:
             raise self.prepare_error
         return object(), [], "digest"
 
-    def publish(self, client: Any, channel: str, snapshot: Any, blocks: list, text: str) -> Posted:
+    def publish(self, channel: str, snapshot: Any, blocks: list, text: str) -> Posted:
         if self.publish_error:
             raise self.publish_error
         self.published.append((channel, self.clock_now.isoformat()))
         return Posted(channel=channel, ts=f"{len(self.published)}.000")
 
 
-def make_scheduler(path: str, digests: RecordingDigests) -> DigestScheduler:
-    settings = load_settings({"DIGEST_TIMEZONE": "Europe/Paris"}, require_slack=False)
-    services = SimpleNamespace(settings=settings, store=Store(path), digests=digests)
-    return DigestScheduler(services)
+@dataclass
+class Scheduling:
+    """The schedules over a real store, and the worker that posts their due slots through `digests`."""
+
+    store: Store
+    schedules: Schedules
+    worker: ScheduleWorker
+
+
+def make_scheduler(path: str, digests: RecordingDigests) -> Scheduling:
+    store = Store(path)
+    schedules = Schedules(store, default_zone="Europe/Paris", clock=digests.clock)
+    # Refreshes are not these tests' concern: the worker's run_due never looks at them.
+    return Scheduling(store, schedules, ScheduleWorker(schedules, digests, refresher=None))  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -226,21 +234,22 @@ def db(tmp_path: Any) -> str:
 
 def test_set_status_and_remove(db: str) -> None:
     digests = RecordingDigests()
-    scheduler = make_scheduler(db, digests)
+    schedules = make_scheduler(db, digests).schedules
 
-    saved, replaced = scheduler.set("C1", ["0", "9", "*", "*", "1-5"], "UADMIN")
+    saved, replaced = schedules.set("C1", ["0", "9", "*", "*", "1-5"], "UADMIN")
     assert (saved.cron, saved.timezone, replaced) == ("0 9 * * 1-5", "Europe/Paris", False)
-    assert scheduler.next_run(saved) == paris(2025, 3, 3, 9, 0)
-    assert "09:00" in scheduler.explain(saved)
-    _, replaced = scheduler.set("C1", ["30", "7", "*", "*", "*", "america/new_york"], "UADMIN")
-    assert replaced and scheduler.get("C1").timezone == "America/New_York"
-    assert scheduler.remove("C1") and scheduler.get("C1") is None and not scheduler.remove("C1")
+    assert schedules.next_run(saved) == paris(2025, 3, 3, 9, 0)
+    assert "09:00" in schedules.explain(saved)
+    _, replaced = schedules.set("C1", ["30", "7", "*", "*", "*", "america/new_york"], "UADMIN")
+    assert replaced and schedules.get("C1").timezone == "America/New_York"
+    assert schedules.remove("C1") and schedules.get("C1") is None and not schedules.remove("C1")
 
 
 def test_each_slot_posts_once_even_when_ticks_repeat(db: str) -> None:
     digests = RecordingDigests()
-    scheduler = make_scheduler(db, digests)
-    scheduler.set("C1", ["0", "9", "*", "*", "*"], "UADMIN")
+    scheduling = make_scheduler(db, digests)
+    schedules, worker = scheduling.schedules, scheduling.worker
+    schedules.set("C1", ["0", "9", "*", "*", "*"], "UADMIN")
 
     for now in [
         paris(2025, 3, 3, 8, 59, 59),
@@ -250,93 +259,97 @@ def test_each_slot_posts_once_even_when_ticks_repeat(db: str) -> None:
         paris(2025, 3, 3, 9, 30, 0),
     ]:
         digests.clock_now = now
-        scheduler.run_due(client=None, now=now)
+        worker.run_due(now=now)
 
     assert len(digests.published) == 1
-    assert scheduler.get("C1").last_outcome == POSTED
+    assert schedules.get("C1").last_outcome == POSTED
 
 
 def test_a_restart_on_the_same_store_does_not_post_again(db: str) -> None:
     digests = RecordingDigests()
     first = make_scheduler(db, digests)
-    first.set("C1", ["0", "9", "*", "*", "*"], "UADMIN")
-    first.run_due(client=None, now=paris(2025, 3, 3, 9, 0, 5))
-    first.services.store.close()
+    first.schedules.set("C1", ["0", "9", "*", "*", "*"], "UADMIN")
+    first.worker.run_due(now=paris(2025, 3, 3, 9, 0, 5))
+    first.store.close()
 
     second = make_scheduler(db, digests)
-    second.run_due(client=None, now=paris(2025, 3, 3, 9, 0, 20))
+    second.worker.run_due(now=paris(2025, 3, 3, 9, 0, 20))
 
     assert len(digests.published) == 1
 
 
 def test_a_slot_claimed_before_a_crash_is_never_posted_again(db: str) -> None:
     digests = RecordingDigests()
-    scheduler = make_scheduler(db, digests)
-    scheduler.set("C1", ["0", "9", "*", "*", "*"], "UADMIN")
+    schedules = make_scheduler(db, digests).schedules
+    schedules.set("C1", ["0", "9", "*", "*", "*"], "UADMIN")
     # As if kill -9 hit between the claim and the post:
-    scheduler.table.update("C1", lambda r: dict(r, last_slot=paris(2025, 3, 3, 9, 0).isoformat(), last_outcome=POSTING))
+    assert schedules.claim(schedules.get("C1"), paris(2025, 3, 3, 9, 0))
 
-    make_scheduler(db, digests).run_due(client=None, now=paris(2025, 3, 3, 9, 0, 30))
+    make_scheduler(db, digests).worker.run_due(now=paris(2025, 3, 3, 9, 0, 30))
 
     assert digests.published == []
 
 
 def test_aws_failure_leaves_the_slot_for_a_later_tick_within_grace(db: str) -> None:
     digests = RecordingDigests(prepare_error=AwsError("throttled", code="ThrottlingException", retryable=True))
-    scheduler = make_scheduler(db, digests)
-    scheduler.set("C1", ["0", "9", "*", "*", "*"], "UADMIN")
+    scheduling = make_scheduler(db, digests)
+    schedules, worker = scheduling.schedules, scheduling.worker
+    schedules.set("C1", ["0", "9", "*", "*", "*"], "UADMIN")
 
-    scheduler.run_due(client=None, now=paris(2025, 3, 3, 9, 0))
+    worker.run_due(now=paris(2025, 3, 3, 9, 0))
     digests.prepare_error = None
-    scheduler.run_due(client=None, now=paris(2025, 3, 3, 9, 0, 30))  # too soon: backing off
-    scheduler.run_due(client=None, now=paris(2025, 3, 3, 9, 2))
+    worker.run_due(now=paris(2025, 3, 3, 9, 0, 30))  # too soon: backing off
+    worker.run_due(now=paris(2025, 3, 3, 9, 2))
 
     assert len(digests.published) == 1
 
 
 def test_slack_refusal_is_recorded_not_retried(db: str) -> None:
     digests = RecordingDigests(publish_error=BotError("digest_not_in_channel", error="not_in_channel"))
-    scheduler = make_scheduler(db, digests)
-    scheduler.set("C1", ["0", "9", "*", "*", "*"], "UADMIN")
+    scheduling = make_scheduler(db, digests)
+    schedules, worker = scheduling.schedules, scheduling.worker
+    schedules.set("C1", ["0", "9", "*", "*", "*"], "UADMIN")
 
-    scheduler.run_due(client=None, now=paris(2025, 3, 3, 9, 0))
+    worker.run_due(now=paris(2025, 3, 3, 9, 0))
     digests.publish_error = None
-    scheduler.run_due(client=None, now=paris(2025, 3, 3, 9, 1))
+    worker.run_due(now=paris(2025, 3, 3, 9, 1))
 
-    assert digests.published == [] and scheduler.get("C1").last_outcome == "failed"
+    assert digests.published == [] and schedules.get("C1").last_outcome == "failed"
 
 
 def test_downtime_beyond_grace_skips_and_records(db: str) -> None:
     digests = RecordingDigests()
-    scheduler = make_scheduler(db, digests)
-    scheduler.set("C1", ["0", "9", "*", "*", "*"], "UADMIN")
+    scheduling = make_scheduler(db, digests)
+    schedules, worker = scheduling.schedules, scheduling.worker
+    schedules.set("C1", ["0", "9", "*", "*", "*"], "UADMIN")
 
-    scheduler.run_due(client=None, now=paris(2025, 3, 3, 10, 30))
+    worker.run_due(now=paris(2025, 3, 3, 10, 30))
 
     assert digests.published == []
-    current = scheduler.get("C1")
+    current = schedules.get("C1")
     assert (current.last_slot, current.last_outcome) == (paris(2025, 3, 3, 9, 0), SKIPPED)
-    scheduler.run_due(client=None, now=paris(2025, 3, 4, 9, 0))
+    worker.run_due(now=paris(2025, 3, 4, 9, 0))
     assert len(digests.published) == 1
 
 
 def test_a_schedule_replaced_meanwhile_is_not_claimed_for_the_old_one(db: str) -> None:
     digests = RecordingDigests()
-    scheduler = make_scheduler(db, digests)
-    old, _ = scheduler.set("C1", ["0", "9", "*", "*", "*"], "UADMIN")
-    scheduler.set("C1", ["0", "18", "*", "*", "*"], "UADMIN")
+    schedules = make_scheduler(db, digests).schedules
+    old, _ = schedules.set("C1", ["0", "9", "*", "*", "*"], "UADMIN")
+    schedules.set("C1", ["0", "18", "*", "*", "*"], "UADMIN")
 
-    assert scheduler._claim(old, paris(2025, 3, 3, 9, 0)) is False
+    assert schedules.claim(old, paris(2025, 3, 3, 9, 0)) is False
 
 
 def test_a_damaged_schedule_does_not_stop_the_others(db: str) -> None:
     digests = RecordingDigests()
-    scheduler = make_scheduler(db, digests)
-    scheduler.set("C1", ["0", "9", "*", "*", "*"], "UADMIN")
-    scheduler.set("C2", ["0", "9", "*", "*", "*"], "UADMIN")
-    scheduler.table.update("C2", lambda r: dict(r, timezone="Atlantis/Lost"))
+    scheduling = make_scheduler(db, digests)
+    schedules, worker = scheduling.schedules, scheduling.worker
+    schedules.set("C1", ["0", "9", "*", "*", "*"], "UADMIN")
+    schedules.set("C2", ["0", "9", "*", "*", "*"], "UADMIN")
+    schedules.table.update("C2", lambda r: dict(r, timezone="Atlantis/Lost"))
 
-    scheduler.run_due(client=None, now=paris(2025, 3, 3, 9, 0))
+    worker.run_due(now=paris(2025, 3, 3, 9, 0))
 
     assert [channel for channel, _ in digests.published] == ["C1"]
-    assert scheduler.get("C2") is None
+    assert schedules.get("C2") is None

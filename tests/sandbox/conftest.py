@@ -10,7 +10,7 @@ import pytest
 from botocore.config import Config
 
 from bot.aws.gateway import SupportGateway
-from bot.runtime import sandbox_gateway
+from bot.bootstrap import sandbox_gateway
 from bot.sandbox import SandboxServer
 
 

@@ -13,10 +13,11 @@ What runs in a test (fixtures in tests/conftest.py):
   (``response_url()``; posts are recorded as method ``"response_url"``), private file downloads
   (``add_file(name, data, mimetype)``; recorded as ``"file_download"``) and v2 uploads
   (``"file_upload"``). Faults: ``fail(method, error="ratelimited", status=None, retry_after=1,
-  count=1)`` and ``set_latency(seconds, method=None)``. The bot is ``UBOT``/``BBOT`` in team
+  count=1)``, ``drop_after_acting(method, count=1)`` (Slack acts, then the connection drops
+  unanswered) and ``set_latency(seconds, method=None)``. The bot is ``UBOT``/``BBOT`` in team
   ``T0FAKE``; any other user ID is a person (``add_user`` to give one a name).
 * ``bot`` -- :class:`tests.support.harness.BotHarness`: the bot built exactly as ``python -m bot``
-  builds it (``load_settings`` -> ``build_services`` with the sandbox gateway -> ``build_app`` ->
+  builds it (``load_settings`` -> ``bot.bootstrap.build_services`` with the sandbox gateway -> ``build_app`` ->
   waitress on a free port), with its DB in ``tmp_path``, admin ``UADMIN``, poll interval 1 s and
   the background workers NOT started (call the poller yourself, or ``bot.start_workers()``, or use
   ``bot_with_workers``). ``bot_factory(workers=False, env=None, db_path=None)`` makes more (a

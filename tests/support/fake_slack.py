@@ -225,6 +225,7 @@ class FakeSlack:
         self._cond = threading.Condition(threading.RLock())
         self._calls: list[SlackCall] = []
         self._faults: dict[str, deque[_Fault]] = defaultdict(deque)
+        self._drops: dict[str, int | None] = {}
         self._latency: dict[str | None, float] = {}
         self._ids = itertools.count(1)
         self._last_ts = 0
@@ -236,6 +237,7 @@ class FakeSlack:
         self._members: dict[str, list[str]] = {}
         self._files: dict[str, dict[str, Any]] = {}
         self._file_data: dict[str, bytes] = {}
+        self._redirects: dict[str, str] = {}
         self._response_urls: dict[str, int] = {}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -336,12 +338,21 @@ class FakeSlack:
         with self._cond:
             self._faults[method].append(_Fault(error, status, retry_after if status == 429 else None, count))
 
+    def drop_after_acting(self, method: str, count: int | None = 1) -> None:
+        """The next `count` calls of `method` (None: all, until `heal`) do their work -- a
+        chat.postMessage stores its message -- and then the connection closes without an answer,
+        as when a connection drops after Slack acted. Recorded with status 0."""
+        with self._cond:
+            self._drops[method] = count
+
     def heal(self, method: str | None = None) -> None:
         with self._cond:
             if method is None:
                 self._faults.clear()
+                self._drops.clear()
             else:
                 self._faults.pop(method, None)
+                self._drops.pop(method, None)
 
     def set_latency(self, seconds: float, method: str | None = None) -> None:
         """Delay every answer (or only `method`'s) by `seconds`."""
@@ -394,6 +405,11 @@ class FakeSlack:
         with self._cond:
             file = self._make_file(self._new_id("F"), name, data, mimetype, user=user, title=title)
             return copy.deepcopy(file)
+
+    def redirect_download(self, file_id: str, location: str) -> None:
+        """Answer downloads of the file with a 302 to `location` (after the token check, as a CDN hand-off)."""
+        with self._cond:
+            self._redirects[file_id] = location
 
     def add_message(
         self,
@@ -503,12 +519,25 @@ class FakeSlack:
                     queue.popleft()
             return fault
 
+    def _take_drop(self, method: str) -> bool:
+        with self._cond:
+            if method not in self._drops:
+                return False
+            remaining = self._drops[method]
+            if remaining is not None:
+                if remaining <= 1:
+                    del self._drops[method]
+                else:
+                    self._drops[method] = remaining - 1
+            return True
+
     def _latency_for(self, method: str) -> float:
         with self._cond:
             return self._latency.get(method, self._latency.get(None, 0.0))
 
     def handle(self, http_method: str, path: str, query: str, headers: Headers, body: bytes) -> tuple:
-        """One request -> (status, headers, body bytes); also records it."""
+        """One request -> (status, headers, body bytes); also records it. Status None: close the
+        connection without answering (see drop_after_acting)."""
         if path.startswith("/api/"):
             method = path[len("/api/") :]
             params = dict(parse_qsl(query, keep_blank_values=True))
@@ -534,6 +563,10 @@ class FakeSlack:
                 response_headers["Retry-After"] = str(int(fault.retry_after))
         else:
             status, response_headers, payload = self._answer(call)
+            if self._take_drop(method):
+                call.status, call.response = 0, payload
+                self._record(call)
+                return None, {}, b""
         call.status, call.response = status, payload
         self._record(call)
         if isinstance(payload, bytes):
@@ -599,6 +632,9 @@ class FakeSlack:
         with self._cond:
             file = self._files.get(file_id)
             data = self._file_data.get(file_id)
+            location = self._redirects.get(file_id)
+        if location is not None:
+            return 302, {"Location": location, "Content-Type": "text/plain"}, b"Found"
         if file is None or data is None:
             return 404, {"Content-Type": "text/plain"}, b"file_not_found"
         return 200, {"Content-Type": file["mimetype"]}, data
@@ -1075,6 +1111,9 @@ class _Handler(BaseHTTPRequestHandler):
         status, headers, payload = self.owner.handle(
             self.command, unquote(url.path), url.query, Headers(self.headers.items()), body
         )
+        if status is None:
+            self.close_connection = True
+            return
         self.send_response(status)
         for key, value in headers.items():
             self.send_header(key, value)

@@ -55,12 +55,14 @@ class BotHarness:
         db_path: str | Path,
         env: dict[str, str | None] | None = None,
         workers: bool = False,
+        aws_attempts: int | None = None,
     ) -> None:
         self.slack = slack
         self.sandbox = sandbox
         self.db_path = str(db_path)
         self.env = bot_env(slack, db_path, env)
         self.with_workers = workers
+        self.aws_attempts = aws_attempts  # tries per AWS call; fewer make a throttling test quick
         self.last_response_url: str | None = None
         self.services: Any = None
         self.app: Any = None
@@ -72,12 +74,13 @@ class BotHarness:
 
     def start(self) -> BotHarness:
         from bot.app import build_app
+        from bot.bootstrap import build_services, sandbox_gateway
         from bot.config import load_settings
-        from bot.runtime import build_services, sandbox_gateway
         from bot.web import make_server, make_wsgi_app
 
         self.settings = load_settings(self.env)
-        self.services = build_services(self.settings, gateway=sandbox_gateway(self.sandbox.url))
+        gateway = sandbox_gateway(self.sandbox.url, max_attempts=self.aws_attempts)
+        self.services = build_services(self.settings, gateway=gateway)
         try:
             self.app = build_app(self.services)
             self._server = make_server(make_wsgi_app(self.app, self.services), port=0)
@@ -96,11 +99,7 @@ class BotHarness:
         return self
 
     def start_workers(self) -> None:
-        """Register and start the background workers (poller, scheduler), as `python -m bot` does."""
-        from bot.workers import register_workers
-
-        if not self.services.workers:
-            register_workers(self.services)
+        """Start the background workers (poller, scheduler), as `python -m bot` does."""
         self.services.start_workers()
 
     def stop(self) -> None:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import logging
 import time
 
-import boto3
 import pytest
 
-from bot.aws.gateway import SupportGateway
 from bot.errors import AwsError
 from tests.sync.helpers import click_card_button, communication_messages, linked_case, payload, shown_text
 
@@ -80,10 +78,9 @@ def test_refresh_tells_the_clicker_when_slack_refuses_the_bot(bot):
     assert [shown_text(m) for m in communication_messages(bot, "C1", thread)] == ["an answer Slack will not take"]
 
 
-def test_aws_throttling_stops_the_cycle_and_the_next_one_resumes_without_loss(bot):
+def test_aws_throttling_stops_the_cycle_and_the_next_one_resumes_without_loss(bot_factory):
     # Two attempts instead of six, so the throttled cycle gives up quickly (botocore backs off between them).
-    session = boto3.session.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
-    bot.services.gateway = SupportGateway(endpoint_url=bot.sandbox.url, session=session, max_attempts=2)
+    bot = bot_factory(aws_attempts=2)
     case, thread = linked_case(bot)
     for i in range(1, 8):
         bot.sandbox.add_aws_reply(case.case_id, f"answer {i}")

@@ -185,8 +185,8 @@ def test_the_sync_state_of_a_long_case_stays_small(bot):
         bot.services.sync.run_cycle()
 
     assert len(communication_messages(bot, "C1", thread)) == 12
-    state = bot.services.store.table("sync").get(case.case_id)
+    state = bot.services.sync.state(case.case_id)
     # Only the keys of the last ten minutes are kept: older ones can never count as new again.
-    assert 1 <= len(state["seen"]) <= 6 and state["pending"] == []
+    assert 1 <= len(state.seen) <= 6 and state.pending == []
     bot.services.sync.run_cycle()
     assert len(communication_messages(bot, "C1", thread)) == 12

@@ -117,8 +117,8 @@ def test_an_eventbridge_case_update_syncs_that_case_now(bot):
         "detail": {"case-id": case.case_id, "display-id": case.display_id, "event-name": "AddCommunicationToCase"},
     }
 
-    assert bot.services.sync.sync_from_event(dict(event, source="aws.health")) == 0
-    assert bot.services.sync.sync_from_event(event) == 2
+    assert bot.services.poller.sync_from_event(dict(event, source="aws.health")) == 0
+    assert bot.services.poller.sync_from_event(event) == 2
 
     assert [shown_text(m) for m in communication_messages(bot, "C1", thread)] == ["pushed by an event"]
 

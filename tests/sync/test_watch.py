@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 from bot.domain import NewCase
@@ -15,7 +14,7 @@ from tests.sync.helpers import CATEGORY, SERVICE, communication_messages, open_c
 def watching(bot, level="", channel="C9"):
     # New cases are carded once they are a few seconds old (a case opened from Slack is recorded by
     # then); the tests need not wait for that, nor for Slack's pace.
-    bot.services.sync.watches.grace = timedelta(0)
+    bot.services.watches.grace = timedelta(0)
     bot.services.sync.poster.pacer = ChannelPacer(per_second=100, burst=100)
     bot.command(f"watch {level}".strip(), user=ADMIN, channel=channel)
     return bot.wait_for_response()
@@ -31,7 +30,7 @@ def test_only_admins_may_watch_or_unwatch(bot):
     assert answer.get("response_type", "ephemeral") == "ephemeral" and "admins" in answer["text"]
     bot.command("unwatch", user="U1", channel="C9")
     assert "admins" in bot.wait_for_response()["text"]
-    assert len(bot.services.store.table("watches")) == 0
+    assert bot.services.watches.all() == []
 
 
 def test_a_bad_level_gets_the_usage(bot):
@@ -49,8 +48,8 @@ def test_watch_high_cards_new_high_cases_opened_elsewhere_and_follows_them(bot):
         NewCase("Opened from Slack", SERVICE, CATEGORY, "critical", "from the modal"), [], opened_by="U1", channel="C1"
     )[0]
 
-    bot.services.sync.run_cycle()
-    bot.services.sync.run_cycle()
+    bot.services.poller.run_cycle()
+    bot.services.poller.run_cycle()
 
     [card] = cards(bot, "C9")
     assert "Database down" in card_text(card)
@@ -59,7 +58,7 @@ def test_watch_high_cards_new_high_cases_opened_elsewhere_and_follows_them(bot):
     assert [shown_text(m) for m in communication_messages(bot, "C9", card["ts"])] == ["It stopped answering."]
 
     bot.sandbox.add_aws_reply(high.case_id, "Restoring from the latest snapshot.")
-    bot.services.sync.run_cycle()
+    bot.services.poller.run_cycle()
     assert [shown_text(m) for m in communication_messages(bot, "C9", card["ts"])] == [
         "It stopped answering.",
         "Restoring from the latest snapshot.",
@@ -70,14 +69,14 @@ def test_watch_high_cards_new_high_cases_opened_elsewhere_and_follows_them(bot):
 def test_unwatch_stops_new_cards_and_keeps_the_cases_followed(bot):
     watching(bot)  # all severities
     first = open_case(bot, "Low one", severity="low")
-    bot.services.sync.run_cycle()
+    bot.services.poller.run_cycle()
     [card] = cards(bot, "C9")
 
     bot.command("unwatch", user=ADMIN, channel="C9")
     assert bot.wait_for_response()["response_type"] == "in_channel"
     open_case(bot, "After the unwatch")
     bot.sandbox.add_aws_reply(first.case_id, "still followed")
-    bot.services.sync.run_cycle()
+    bot.services.poller.run_cycle()
 
     assert len(cards(bot, "C9")) == 1
     assert shown_text(communication_messages(bot, "C9", card["ts"])[-1]) == "still followed"
@@ -89,15 +88,13 @@ def test_a_card_left_without_its_link_by_a_crash_is_replaced_not_doubled(bot):
     watching(bot)
     case = open_case(bot, "Carded when the bot died")
     # The state a kill -9 leaves between chat.postMessage and the link's write: intent, card, no link.
-    watch = bot.services.store.table("watches").get("C9")
-    watch["carded"] = {case.case_id: {"state": "posting", "at": time.time(), "created": case.time_created}}
-    bot.services.store.table("watches").put("C9", watch)
+    bot.services.watches._set_carded("C9", case, "posting")  # what it writes right before posting a card
     orphan = bot.services.cases.post_card(case, "C9", linked_by=ADMIN)
     bot.services.store.table("links").delete(f"{case.case_id}|C9")
     bot.services.store.table("threads").delete(f"C9|{orphan.card_ts}")
 
-    bot.services.sync.run_cycle()
-    bot.services.sync.run_cycle()
+    bot.services.poller.run_cycle()
+    bot.services.poller.run_cycle()
 
     [card] = cards(bot, "C9")
     assert card["ts"] != orphan.card_ts

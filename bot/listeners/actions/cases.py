@@ -41,6 +41,13 @@ def _open_reply(body: dict, client: WebClient, context: BoltContext, *, reopen: 
     # trigger_id lives 3 s: use what the store knows of the case rather than asking AWS first.
     record = services.cases.record(case_id)
     case = record or SimpleNamespace(case_id=case_id, display_id=case_id, subject="")
+    if reopen:
+        # Replies from anyone still reach AWS (and reopen it there); the explicit Reopen is the steward's.
+        try:
+            services.cases.require_steward(user, case_id, "reopen", case.display_id or case_id)
+        except BotError as error:
+            _fail(client, channel, user, error)
+            return
     try:
         client.views_open(trigger_id=body["trigger_id"], view=_reply_view(case, channel, reopen))
     except SlackApiError as exc:

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
-from slack_sdk import WebClient
 
 from bot import render
 from bot.errors import BotError
@@ -62,11 +61,11 @@ def refresh(ack: Ack, body: dict, action: dict, respond: Respond, context: BoltC
     clicked = Clicked.from_body(body, action)
 
     def work() -> None:
-        digests = services.digests
-        outcome = digests.refresh(clicked.channel, clicked.thread_ts, clicked.user)
-        services.schedules.wake()
+        outcome = services.refresher.refresh(clicked.channel, clicked.thread_ts, clicked.user)
+        services.schedules.wake()  # the worker follows the refresh to its follow-up
         wait = outcome.next_refreshable_in
-        next_refreshable = (digests.clock() + wait).astimezone(digests.zone_for(clicked.channel)) if wait else None
+        zone = services.schedules.zone_for(clicked.channel)
+        next_refreshable = (services.digests.clock() + wait).astimezone(zone) if wait else None
         if outcome.already_pending:
             key = "digest_refresh_pending"
         elif outcome.followed:
@@ -82,7 +81,7 @@ def refresh(ack: Ack, body: dict, action: dict, respond: Respond, context: BoltC
     _after_ack(services, respond, "refresh", f"digest:{clicked.channel}:{clicked.thread_ts}", work)
 
 
-def details(ack: Ack, body: dict, action: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
+def details(ack: Ack, body: dict, action: dict, respond: Respond, context: BoltContext) -> None:
     ack()
     services: Services = context["services"]
     clicked = Clicked.from_body(body, action)
@@ -91,7 +90,7 @@ def details(ack: Ack, body: dict, action: dict, respond: Respond, client: WebCli
         respond,
         "details",
         f"digest:{clicked.channel}:{clicked.thread_ts}:{clicked.value}",
-        lambda: services.digests.details(client, clicked.channel, clicked.thread_ts, clicked.value),
+        lambda: services.digests.details(clicked.channel, clicked.thread_ts, clicked.value),
     )
 
 

@@ -17,8 +17,9 @@ from bot.services import Services
 logger = logging.getLogger(__name__)
 
 COMMAND = "/aws-support"
+HELP = "help"
 # Sub-commands that must finish while Slack's trigger_id is valid (3 s) run on the listener thread.
-INLINE = {"create", "help"}
+INLINE = {"create"}
 
 
 Handler = Callable[[Services, CommandRequest, Respond, WebClient], None]
@@ -26,7 +27,6 @@ Handler = Callable[[Services, CommandRequest, Respond, WebClient], None]
 
 def _handlers() -> dict[str, Handler]:
     return {
-        "help": cases.show_help,
         "create": cases.create,
         "list": cases.list_cases,
         "show": cases.show,
@@ -46,23 +46,37 @@ def _prepare() -> dict[str, Callable[[Services, CommandRequest], CommandRequest]
     return {"reply": cases.prepare_reply}
 
 
-def handle_command(ack: Ack, command: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
-    services: Services = context["services"]
+def parse_command(command: dict) -> CommandRequest:
+    """The slash command payload as the sub-commands see it."""
     text = (command.get("text") or "").strip()
-    args = text.split()
-    request = CommandRequest(
+    return CommandRequest(
         user_id=command.get("user_id", ""),
         channel_id=command.get("channel_id", ""),
         text=text,
-        args=args,
+        args=text.split(),
         trigger_id=command.get("trigger_id", ""),
         team_id=command.get("team_id", ""),
     )
-    name = args[0].lower() if args else "help"
+
+
+def sub_command(request: CommandRequest) -> str:
+    """The sub-command's name, lower-cased; no words at all asks for help."""
+    return request.args[0].lower() if request.args else HELP
+
+
+def handle_command(ack: Ack, command: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
+    request = parse_command(command)
+    name = sub_command(request)
+    # Answers that need nothing but the words go in the ack itself: no second request to Slack,
+    # no listener thread held after the ack.
+    if name == HELP:
+        ack(response_type="ephemeral", blocks=render.blocks("help.json.j2"), text=render.text("help_fallback"))
+        return
     handler = _handlers().get(name)
     if handler is None:
-        ack(response_type="ephemeral", text=render.text("unknown_subcommand", word=args[0]))
+        ack(response_type="ephemeral", text=render.text("unknown_subcommand", word=request.args[0]))
         return
+    services: Services = context["services"]
     prepare = _prepare().get(name)
     if prepare is not None:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from types import SimpleNamespace
 
 from slack_bolt import Respond
 from slack_sdk import WebClient
@@ -12,7 +13,7 @@ from slack_sdk.errors import SlackApiError
 from bot import render
 from bot.aws.gateway import parse_case_ref
 from bot.cases.service import plain_text_from_slack
-from bot.errors import SlackError, UserInputError
+from bot.errors import BotError, SlackError, UserInputError
 from bot.listeners.commands.request import CommandRequest
 from bot.services import Services
 
@@ -23,10 +24,6 @@ def _case_ref(request: CommandRequest, usage: str) -> str:
     if len(request.args) < 2:
         raise UserInputError("missing_case_ref", usage=usage)
     return request.args[1]
-
-
-def show_help(services: Services, request: CommandRequest, respond: Respond, client: WebClient) -> None:
-    respond(response_type="ephemeral", blocks=render.blocks("help.json.j2"), text=render.text("help_fallback"))
 
 
 def create(services: Services, request: CommandRequest, respond: Respond, client: WebClient) -> None:
@@ -94,14 +91,23 @@ def prepare_reply(services: Services, request: CommandRequest) -> CommandRequest
     text = plain_text_from_slack(parts[1] if len(parts) > 1 else "", services.cases.display_name_if_known)
     if not text.strip():
         raise UserInputError("reply_usage")
-    key = services.cases.receive_command_reply(ref, text, user=request.user_id, channel=request.channel_id)
-    return replace(request, intake=key or "")
+    # Keyed by the trigger_id: the same signed request replayed finds the reply noted already.
+    lease = services.cases.note_command_reply(
+        ref, text, user=request.user_id, channel=request.channel_id, action_id=f"trigger:{request.trigger_id}"
+    )
+    return replace(request, intake=lease.key if lease else "")
 
 
 def reply(services: Services, request: CommandRequest, respond: Respond, client: WebClient) -> None:
-    case = services.cases.reply_from_command(request.intake)
-    linked = services.cases.link_in(case.case_id, request.channel_id) is not None
-    respond(response_type="ephemeral", text=render.text("reply_sent", case=case, linked=linked))
+    def answer(outcome: dict | None, error: BotError | None) -> None:
+        if error is not None:
+            respond(response_type="ephemeral", replace_original=False, text=render.error_text(error))
+        elif outcome is not None:
+            case = SimpleNamespace(display_id=outcome["display_id"], status=outcome["status"])
+            respond(response_type="ephemeral", text=render.text("reply_sent", case=case, linked=outcome["linked"]))
+
+    # Runs in the queue of the case's thread, after the replies written there before it.
+    services.cases.start_noted(request.intake, on_done=answer)
 
 
 def resolve(services: Services, request: CommandRequest, respond: Respond, client: WebClient) -> None:

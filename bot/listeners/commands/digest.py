@@ -6,6 +6,7 @@ from slack_bolt import Respond
 from slack_sdk import WebClient
 
 from bot import render
+from bot.digest.schedule import Schedule, Schedules
 from bot.errors import NotAllowed, UserInputError
 from bot.listeners.commands.request import CommandRequest
 from bot.services import Services
@@ -15,7 +16,7 @@ def digest(services: Services, request: CommandRequest, respond: Respond, client
     words = request.args[1:]
     action = words[0].lower() if words else ""
     if not action:
-        services.digests.post(client, request.channel_id)
+        services.digests.post(request.channel_id, zone=services.schedules.zone_for(request.channel_id))
     elif action == "schedule":
         schedule(services, request, respond, words[1:])
     elif action in ("off", "stop", "unschedule"):
@@ -40,14 +41,7 @@ def schedule(services: Services, request: CommandRequest, respond: Respond, args
         raise UserInputError("digest_usage")
     scheduler = services.schedules
     saved, replaced = scheduler.set(request.channel_id, args, request.user_id)
-    next_run = scheduler.next_run(saved)
-    text = render.text(
-        "digest_scheduled",
-        s=saved,
-        next_run=next_run.astimezone(saved.zone) if next_run else None,
-        explanation=scheduler.explain(saved),
-        replaced=replaced,
-    )
+    text = render.text("digest_scheduled", **_described(scheduler, saved), replaced=replaced)
     # Everyone in the channel will get the digests, so everyone sees that they were set up.
     respond(response_type="in_channel", replace_original=False, text=text)
 
@@ -70,12 +64,16 @@ def status(services: Services, request: CommandRequest, respond: Respond) -> Non
     if current is None:
         text = render.text("digest_no_schedule", default_zone=services.settings.digest_timezone)
     else:
-        next_run = scheduler.next_run(current)
-        text = render.text(
-            "digest_status",
-            s=current,
-            next_run=next_run.astimezone(current.zone) if next_run else None,
-            explanation=scheduler.explain(current),
-            last_posted=current.last_posted_at.astimezone(current.zone) if current.last_posted_at else None,
-        )
+        last_posted = current.last_posted_at.astimezone(current.zone) if current.last_posted_at else None
+        text = render.text("digest_status", **_described(scheduler, current), last_posted=last_posted)
     respond(response_type="ephemeral", replace_original=False, text=text)
+
+
+def _described(scheduler: Schedules, schedule: Schedule) -> dict[str, object]:
+    """What the scheduled and status answers say of a schedule: its next run and cronsim's reading."""
+    next_run = scheduler.next_run(schedule)
+    return {
+        "s": schedule,
+        "next_run": next_run.astimezone(schedule.zone) if next_run else None,
+        "explanation": scheduler.explain(schedule),
+    }

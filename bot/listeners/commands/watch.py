@@ -15,7 +15,7 @@ def watch(services: Services, request: CommandRequest, respond: Respond, client:
     if len(request.args) > 2:
         raise UserInputError("watch_usage")
     level = request.args[1] if len(request.args) > 1 else "all"
-    watched = services.sync.watches.watch(request.channel_id, request.user_id, level)
+    watched = services.watches.watch(request.channel_id, request.user_id, level)
     # In the channel: everyone there should know that new cases will start appearing.
     respond(response_type="in_channel", replace_original=False, text=render.text("watch_started", level=watched.level))
 
@@ -23,7 +23,7 @@ def watch(services: Services, request: CommandRequest, respond: Respond, client:
 def unwatch(services: Services, request: CommandRequest, respond: Respond, client: WebClient) -> None:
     if len(request.args) > 1:
         raise UserInputError("watch_usage")
-    previous = services.sync.watches.unwatch(request.channel_id, request.user_id)
+    previous = services.watches.unwatch(request.channel_id, request.user_id)
     if previous is None:
         respond(response_type="ephemeral", replace_original=False, text=render.text("watch_not_watching"))
         return

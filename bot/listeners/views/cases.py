@@ -14,7 +14,6 @@ from slack_sdk import WebClient
 from bot import render
 from bot.cases.service import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS_PER_SET, MAX_CC, SlackFile
 from bot.domain import Category, NewCase
-from bot.errors import BotError
 from bot.services import Services
 
 logger = logging.getLogger(__name__)
@@ -156,10 +155,10 @@ def submit_create_case(ack: Ack, body: dict, view: dict, client: WebClient, cont
         cc_email_addresses=tuple(cc),
     )
     # Noted before the ack closes the modal: what the person typed survives a crash after it.
-    key = services.cases.receive_new_case(new_case, files, opened_by=user, channel=channel, form_id=view.get("id", ""))
+    lease = services.cases.note_new_case(new_case, files, opened_by=user, channel=channel, form_id=view.get("id", ""))
     ack()
-    if key is not None:
-        services.work.submit(lambda: services.cases.open_noted_case(key))
+    if lease is not None:
+        services.cases.start(lease)
 
 
 def submit_reply(ack: Ack, body: dict, view: dict, client: WebClient, context: BoltContext) -> None:
@@ -176,22 +175,12 @@ def submit_reply(ack: Ack, body: dict, view: dict, client: WebClient, context: B
     channel = metadata.get("channel", user)
     case_id = metadata.get("case_id", "")
     # Noted before the ack closes the modal: a crash after it must not lose what was typed.
-    key = services.cases.receive_command_reply(
-        case_id, text, user=user, channel=channel, cc=cc, files=files, form_id=view.get("id", "")
+    lease = services.cases.note_command_reply(
+        case_id, text, user=user, channel=channel, cc=cc, files=files, action_id=f"view:{view.get('id', '')}"
     )
     ack()
-    if key is None:
-        return
-
-    def run() -> None:
-        try:
-            services.cases.reply_from_command(key)
-        except BotError as error:
-            services.cases.tell(
-                channel, user, render.text("reply_not_sent", reason=render.error_text(error), text=text)
-            )
-
-    services.work.submit(run, key=case_id)
+    if lease is not None:
+        services.cases.start(lease)  # a failure is told to the person, with what they wrote
 
 
 def register(app: App) -> None:

@@ -1,0 +1,123 @@
+"""Store operations per second on each backend, side by side: claim, update, put, get.
+
+    python -m bench.store [--ops 1000] [--threads 4] [--url postgresql://…]
+
+sqlite is a sqlitedict file in a temporary folder; PostgreSQL is `--url` or, by default, a throwaway
+cluster started like the tests' (PostgreSQL 15, with fsync and synchronous commit ON, as in
+production), reached over TCP on 127.0.0.1. Every write is durable when it returns on both. `update`
+is a read-modify-write of one key (what a lease renewal is); the threaded rows run `--threads` threads
+at once, updates all on one key (the worst case: they queue on one row lock).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bot.store.backend import Store
+
+
+def per_second(ops: int, run: Callable[[], None]) -> float:
+    started = time.perf_counter()
+    run()
+    return ops / (time.perf_counter() - started)
+
+
+def threaded(threads: int, work: Callable[[int], None]) -> Callable[[], None]:
+    def run() -> None:
+        start = threading.Barrier(threads)
+
+        def one(n: int) -> None:
+            start.wait()
+            work(n)
+
+        pool = [threading.Thread(target=one, args=(n,)) for n in range(threads)]
+        for thread in pool:
+            thread.start()
+        for thread in pool:
+            thread.join()
+
+    return run
+
+
+def measure(store: Store, ops: int, threads: int) -> dict[str, float]:
+    events, sync, links = store.table("events"), store.table("sync"), store.table("links")
+    events.put("warm", 1)  # warm-up: connections, the first transaction
+    record = {"case_id": "case-123", "channel": "C0123", "ts": "1712345678.000100", "by": "U1", "n": 1}
+    per_thread = max(1, ops // threads)
+
+    def bump(old: dict | None) -> dict:
+        return {**record, "n": (old or {"n": 0})["n"] + 1}
+
+    def claims(n: int) -> None:
+        for i in range(per_thread):
+            events.claim(f"t{n}-{i}", record)
+
+    def updates(n: int) -> None:
+        for _ in range(per_thread):
+            sync.update("hot", bump)
+
+    return {
+        "claim": per_second(ops, lambda: [events.claim(f"ev-{i}", record) for i in range(ops)]),
+        "claim (lost)": per_second(ops, lambda: [events.claim(f"ev-{i}", record) for i in range(ops)]),
+        "update": per_second(ops, lambda: [sync.update("lease", bump) for _ in range(ops)]),
+        "put": per_second(ops, lambda: [links.put(f"k-{i}", record) for i in range(ops)]),
+        "get": per_second(ops, lambda: [links.get(f"k-{i}") for i in range(ops)]),
+        f"claim ×{threads} threads": per_second(per_thread * threads, threaded(threads, claims)),
+        f"update ×{threads} threads, 1 key": per_second(per_thread * threads, threaded(threads, updates)),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.store", description=__doc__.splitlines()[0])
+    parser.add_argument("--ops", type=int, default=1000, help="operations per row")
+    parser.add_argument("--threads", type=int, default=4, help="threads in the threaded rows")
+    parser.add_argument("--url", default="", help="an empty PostgreSQL database (default: a throwaway cluster)")
+    args = parser.parse_args(argv)
+
+    from bot.store.postgres import PostgresStore
+    from bot.store.tables import Store as SqliteStore
+
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        sqlite = SqliteStore(str(Path(tmp) / "bench.sqlite"))
+        try:
+            results["sqlite"] = measure(sqlite, args.ops, args.threads)
+        finally:
+            sqlite.close()
+
+    cluster = None
+    url = args.url
+    if not url:
+        from tests.support.postgres import start_cluster
+
+        try:
+            cluster = start_cluster(durable=True)
+        except BaseException as skipped:  # noqa: BLE001 - pytest's skip outcome is a BaseException
+            print(f"PostgreSQL: not measured ({skipped})")
+        else:
+            url = cluster.create_database("bench")
+    try:
+        if url:
+            postgres = PostgresStore.connect(url)
+            try:
+                results["postgres"] = measure(postgres, args.ops, args.threads)
+            finally:
+                postgres.close()
+    finally:
+        if cluster:
+            cluster.destroy()
+
+    names = list(results)
+    print(f"{'ops/s':<26}" + "".join(f"{name:>12}" for name in names))
+    for operation in results["sqlite"]:
+        print(f"{operation:<26}" + "".join(f"{results[name][operation]:>12,.0f}" for name in names))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,34 @@
+"""Files people attach in Slack, checked against AWS Support's limits and put in one attachment set."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.aws.gateway import SupportGateway
+from bot.domain import Attachment
+from bot.errors import AttachmentProblem
+from bot.slack.files import SlackFile, SlackFiles
+
+MAX_ATTACHMENTS_PER_SET = 3
+MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
+
+
+class Attachments:
+    def __init__(self, files: SlackFiles, gateway: SupportGateway) -> None:
+        self.files = files
+        self.gateway = gateway
+
+    def upload(self, files: Sequence[SlackFile]) -> str:
+        """Download the files from Slack and put them in one attachment set; returns its ID."""
+        if len(files) > MAX_ATTACHMENTS_PER_SET:
+            raise AttachmentProblem("attachment_limit", code="AttachmentLimitExceeded")
+        for f in files:
+            if f.size > MAX_ATTACHMENT_BYTES:
+                raise AttachmentProblem("attachment_size_limit", code="AttachmentSetSizeLimitExceeded", name=f.name)
+        attachments = []
+        for f in files:
+            data = self.files.download(f, MAX_ATTACHMENT_BYTES)
+            if len(data) > MAX_ATTACHMENT_BYTES:  # the size Slack declared may be wrong
+                raise AttachmentProblem("attachment_size_limit", code="AttachmentSetSizeLimitExceeded", name=f.name)
+            attachments.append(Attachment(file_name=f.name, data=data))
+        return self.gateway.add_attachments(attachments)

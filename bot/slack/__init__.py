@@ -1,0 +1,1 @@
+"""Every Slack Web API call outside listeners."""

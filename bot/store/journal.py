@@ -1,0 +1,256 @@
+"""The work journal: every piece of after-ack work that must survive a crash, one JSON record each.
+
+Table "journal": idempotency key -> Entry. The key comes from what Slack gives once per human
+action (a message's channel and ts, a view ID, a trigger_id), so a redelivered event or a replayed
+request finds the record instead of making a second one: writing the record is the claim.
+
+A record being worked on is leased: a holder (this process's ID, then one job's token) and an
+expiry, renewed while the job runs. Nobody touches a record whose lease is live; start-up recovery
+and the periodic sweep take only records whose lease ran out, oldest first per thread.
+
+Each change is one atomic read-modify-write of one record (Table.claim, Table.update): a shared
+backend implements them as a unique insert and SELECT ... FOR UPDATE, so two processes never both
+hold a record.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from bot.store.backend import Table
+
+PENDING, DONE, FAILED = "pending", "done", "failed"
+LEASE_SECONDS = 60.0
+KEEP_SECONDS = 7 * 24 * 3600.0  # Slack redelivers and replays within minutes; a week is plenty
+
+
+def reference(key: str) -> str:
+    """The short reference of a record that travels with what the bot sends (e.g. "7Q2FK3")."""
+    return base64.b32encode(hashlib.sha256(key.encode()).digest()).decode()[:6]
+
+
+@dataclass
+class Entry:
+    key: str
+    kind: str  # which handler runs it (open_case, reply, card, ...)
+    order: str  # records with one order (a case thread) run one after another, oldest first
+    data: dict[str, Any]  # what the person asked, as noted before the ack
+    created_at: float
+    state: str = PENDING
+    progress: dict[str, Any] = field(default_factory=dict)  # written as the work goes, before each step
+    holder: str = ""
+    lease_until: float = 0.0
+    runs: int = 0
+    finished_at: float = 0.0
+    outcome: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ref(self) -> str:
+        return reference(self.key)
+
+    @property
+    def finished(self) -> bool:
+        return self.state != PENDING
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Entry:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in known})
+
+
+@dataclass(frozen=True)
+class Lease:
+    """The right to work on one record, until it runs out or is given back."""
+
+    key: str
+    holder: str
+
+
+class LeaseLost(Exception):
+    """Our lease ran out and another worker holds the record now: stop, it carries on."""
+
+
+class _Missing(Exception):
+    pass
+
+
+class Journal:
+    def __init__(
+        self,
+        table: Table,
+        *,
+        lease_seconds: float = LEASE_SECONDS,
+        sole_owner: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """`sole_owner`: no other process can use this store (one BOT_DB_PATH, one process), so a lease
+        another process left is a dead one's, taken at once at start instead of after it runs out."""
+        self.table = table
+        self.owner = uuid.uuid4().hex[:12]
+        self.lease_seconds = lease_seconds
+        self.sole_owner = sole_owner
+        self.clock = clock
+        self._held: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    # Claiming and leasing ----------------------------------------------------------------
+
+    def record(self, key: str, kind: str, order: str, data: dict[str, Any]) -> Lease | None:
+        """Note a piece of work, leased to the caller; None when the key was noted already."""
+        holder = self._new_holder()
+        now = self.clock()
+        entry = Entry(key, kind, order, data, created_at=now, holder=holder, lease_until=now + self.lease_seconds)
+        if not self.table.claim(key, asdict(entry)):
+            return None
+        self._hold(key, holder)
+        return Lease(key, holder)
+
+    def take(self, key: str, *, at_start: bool = False) -> Lease | None:
+        """Lease a pending record nobody holds; None when it is finished or held."""
+        holder = self._new_holder()
+        taken = False
+
+        def change(raw: Any) -> Any:
+            nonlocal taken
+            if raw is None:
+                raise _Missing
+            entry = Entry.from_dict(raw)
+            if entry.finished or self._held_by_another(entry, at_start):
+                return raw
+            taken = True
+            now = self.clock()
+            return dict(raw, holder=holder, lease_until=now + self.lease_seconds, runs=entry.runs + 1)
+
+        try:
+            self.table.update(key, change)
+        except _Missing:
+            return None
+        if not taken:
+            return None
+        self._hold(key, holder)
+        return Lease(key, holder)
+
+    def held(self, key: str) -> Lease | None:
+        """The lease this process holds on `key` (noted before an ack, worked on after it)."""
+        with self._lock:
+            holder = self._held.get(key)
+        return Lease(key, holder) if holder else None
+
+    def held_count(self) -> int:
+        with self._lock:
+            return len(self._held)
+
+    def holds(self, lease: Lease) -> bool:
+        entry = self.get(lease.key)
+        return entry is not None and not entry.finished and entry.holder == lease.holder
+
+    # Progress and outcome ----------------------------------------------------------------
+
+    def get(self, key: str) -> Entry | None:
+        raw = self.table.get(key)
+        return Entry.from_dict(raw) if raw else None
+
+    def save(self, lease: Lease, **progress: Any) -> Entry:
+        """Write progress (and renew the lease); raises LeaseLost when the record is no longer ours."""
+        return self._change(lease, lambda entry: {"progress": {**entry.progress, **progress}})
+
+    def finish(self, lease: Lease, **outcome: Any) -> Entry:
+        return self._end(lease, DONE, outcome)
+
+    def fail(self, lease: Lease, **outcome: Any) -> Entry:
+        return self._end(lease, FAILED, outcome)
+
+    def release(self, lease: Lease) -> None:
+        """Give the record back unfinished (shutting down): the next sweep or start takes it at once."""
+        with contextlib.suppress(LeaseLost):
+            self._change(lease, lambda entry: {"holder": "", "lease_until": 0.0})
+        self._drop(lease.key)
+
+    def renew_held(self) -> int:
+        """Renew every lease this process holds (a job may wait in its thread's queue for a while)."""
+        with self._lock:
+            held = [Lease(key, holder) for key, holder in self._held.items()]
+        for lease in held:
+            try:
+                self._change(lease, lambda entry: {})
+            except LeaseLost:
+                self._drop(lease.key)
+        return len(held)
+
+    # Finding work ------------------------------------------------------------------------
+
+    def resumable(self, *, at_start: bool = False) -> list[Entry]:
+        """Pending records nobody holds, oldest first."""
+        found = []
+        for _, raw in self.table.items():
+            if not isinstance(raw, dict) or raw.get("state") != PENDING:
+                continue
+            entry = Entry.from_dict(raw)
+            if not self._held_by_another(entry, at_start) and entry.key not in self._held_keys():
+                found.append(entry)
+        return sorted(found, key=lambda e: (e.created_at, e.key))
+
+    def prune(self, keep_seconds: float = KEEP_SECONDS) -> int:
+        """Delete finished records older than `keep_seconds`; returns how many."""
+        cutoff = self.clock() - keep_seconds
+        pruned = 0
+        for key, raw in self.table.items():
+            finished = isinstance(raw, dict) and raw.get("state") in (DONE, FAILED)
+            if raw is None or (finished and (raw.get("finished_at") or raw.get("created_at", 0)) < cutoff):
+                self.table.delete(key)
+                pruned += 1
+        return pruned
+
+    # Inside ------------------------------------------------------------------------------
+
+    def _end(self, lease: Lease, state: str, outcome: dict[str, Any]) -> Entry:
+        entry = self._change(
+            lease,
+            lambda entry: {"state": state, "outcome": outcome, "finished_at": self.clock(), "lease_until": 0.0},
+        )
+        self._drop(lease.key)
+        return entry
+
+    def _change(self, lease: Lease, changes: Callable[[Entry], dict[str, Any]]) -> Entry:
+        def change(raw: Any) -> Any:
+            if raw is None:
+                raise LeaseLost(lease.key)
+            entry = Entry.from_dict(raw)
+            if entry.holder != lease.holder or entry.finished:
+                raise LeaseLost(lease.key)
+            return {**raw, "lease_until": self.clock() + self.lease_seconds, **changes(entry)}
+
+        try:
+            return Entry.from_dict(self.table.update(lease.key, change))
+        except LeaseLost:
+            self._drop(lease.key)
+            raise
+
+    def _held_by_another(self, entry: Entry, at_start: bool) -> bool:
+        if not entry.holder or entry.lease_until <= self.clock():
+            return False
+        # At start, with one process per store, a lease another process left is a dead one's.
+        return not (at_start and self.sole_owner and not entry.holder.startswith(self.owner + "/"))
+
+    def _new_holder(self) -> str:
+        return f"{self.owner}/{uuid.uuid4().hex[:8]}"
+
+    def _hold(self, key: str, holder: str) -> None:
+        with self._lock:
+            self._held[key] = holder
+
+    def _drop(self, key: str) -> None:
+        with self._lock:
+            self._held.pop(key, None)
+
+    def _held_keys(self) -> set[str]:
+        with self._lock:
+            return set(self._held)

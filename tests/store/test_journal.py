@@ -1,0 +1,104 @@
+"""The work journal: one record per human action, leased to one worker at a time, bounded by age."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.store.journal import DONE, Journal, LeaseLost, reference
+from bot.store.tables import Store
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = Store(str(tmp_path / "bot.sqlite"))
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+def journal(store, clock, **options) -> Journal:
+    """One process's journal; two of them on one store stand for two replicas."""
+    return Journal(store.table("journal"), lease_seconds=60, clock=clock, **options)
+
+
+def test_a_key_is_noted_once_and_a_redelivery_finds_it(store, clock):
+    one = journal(store, clock)
+    lease = one.record("reply:C1:1.0", "reply", "C1|0.5", {"text": "hi"})
+    assert lease is not None
+    assert one.record("reply:C1:1.0", "reply", "C1|0.5", {"text": "hi"}) is None
+    entry = one.get("reply:C1:1.0")
+    assert entry.data == {"text": "hi"} and entry.created_at == clock.now
+    assert entry.ref == reference("reply:C1:1.0") and len(entry.ref) == 6
+
+
+def test_a_live_lease_keeps_every_other_worker_out_until_it_runs_out(store, clock):
+    mine, theirs = journal(store, clock), journal(store, clock)
+    lease = mine.record("create:V1", "open_case", "create:V1", {})
+    assert theirs.take("create:V1") is None
+    assert theirs.take("create:V1", at_start=True) is None  # another replica's start-up too
+    assert mine.take("create:V1") is None  # and another job of the same process
+    assert [e.key for e in theirs.resumable()] == []
+    clock.now += 61
+    taken = theirs.take("create:V1")
+    assert taken is not None
+    with pytest.raises(LeaseLost):
+        mine.save(lease, step=1)  # the first holder learns it lost the record before acting again
+    theirs.finish(taken, case_id="case-1")
+    assert theirs.get("create:V1").state == DONE
+
+
+def test_working_renews_the_lease(store, clock):
+    mine, theirs = journal(store, clock), journal(store, clock)
+    lease = mine.record("k", "reply", "t", {})
+    for _ in range(5):
+        clock.now += 40
+        mine.renew_held()
+        assert theirs.take("k") is None
+    clock.now += 40
+    mine.save(lease, sent=1)
+    assert theirs.take("k") is None
+    assert mine.get("k").progress == {"sent": 1}
+
+
+def test_with_one_process_per_store_a_dead_process_lease_is_taken_at_start(store, clock):
+    dead = journal(store, clock)
+    dead.record("k", "reply", "t", {})
+    restarted = journal(store, clock, sole_owner=True)
+    assert restarted.take("k") is None  # not by the periodic sweep: it could be a live one
+    assert restarted.take("k", at_start=True) is not None
+
+
+def test_resumable_is_oldest_first_and_released_records_are_free_at_once(store, clock):
+    one = journal(store, clock)
+    leases = []
+    for key in ("b", "a", "c"):
+        leases.append(one.record(key, "reply", "t", {}))
+        clock.now += 1
+    for lease in leases:
+        one.release(lease)
+    assert [e.key for e in journal(store, clock).resumable()] == ["b", "a", "c"]
+    one.finish(one.take("a"))
+    assert [e.key for e in journal(store, clock).resumable()] == ["b", "c"]
+
+
+def test_finished_records_are_pruned_by_age_pending_ones_never(store, clock):
+    one = journal(store, clock)
+    one.finish(one.record("old", "reply", "t", {}))
+    one.record("pending", "reply", "t", {})
+    clock.now += 8 * 24 * 3600
+    one.fail(one.record("recent", "reply", "t", {}), error="throttled")
+    assert one.prune() == 1
+    assert one.get("old") is None
+    assert one.get("pending") is not None and one.get("recent") is not None

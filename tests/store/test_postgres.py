@@ -1,0 +1,266 @@
+"""PostgreSQL alone: atomic across processes, jsonb, migrations, bad URLs, and a database that goes away."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from bot.config import ConfigError, load_settings
+from bot.store.backend import StoreError, open_store
+from bot.store.postgres import MIGRATIONS, PostgresStore
+from bot.store.tables import Store as SqliteStore
+from tests.store import procs
+from tests.support.postgres import PostgresCluster
+
+PROCESSES = 4
+
+
+@pytest.fixture
+def pg(pg_url: str) -> Iterator[PostgresStore]:
+    store = PostgresStore.connect(pg_url)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def raw(url: str, query: str) -> list[tuple]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute(query).fetchall()
+
+
+def in_processes(target: Callable, args_for: Callable[[int, object], tuple]) -> list:
+    """Run `target` in PROCESSES fresh interpreters released together; their results."""
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager:
+        start = manager.Barrier(PROCESSES)
+        with context.Pool(PROCESSES) as pool:
+            pending = [pool.apply_async(target, args_for(n, start)) for n in range(PROCESSES)]
+            return [result.get(timeout=120) for result in pending]
+
+
+# Atomic across processes -----------------------------------------------------------------------
+
+
+def test_claim_under_concurrency_from_processes_has_exactly_one_winner_per_key(pg: PostgresStore, pg_url: str) -> None:
+    keys = [f"Ev{n}" for n in range(100)]
+
+    won = in_processes(procs.claim_keys, lambda n, start: (pg_url, keys, start))
+
+    all_wins = [key for wins in won for key in wins]
+    assert sorted(all_wins) == sorted(keys), "every key won exactly once"
+    assert sum(1 for wins in won if wins) >= 2, "the processes really contended"
+    assert len(pg.table("events")) == 100
+
+
+def test_update_under_concurrency_from_processes_loses_no_increment(pg: PostgresStore, pg_url: str) -> None:
+    in_processes(procs.increment, lambda n, start: (pg_url, 50, start))
+
+    assert pg.table("sync").get("counter") == {"n": PROCESSES * 50}
+
+
+def test_put_many_is_one_transaction_when_the_database_refuses_a_row(pg: PostgresStore) -> None:
+    links = pg.table("links")
+    links.put("a", "old")
+
+    # PostgreSQL text cannot hold NUL: the server refuses the third row after the first two were sent.
+    with pytest.raises(psycopg.DataError):
+        links.put_many({"a": "new", "b": 2, "bad\x00key": 3, "d": 4})
+
+    assert dict(links.items()) == {"a": "old"}
+
+
+# Storage ---------------------------------------------------------------------------------------
+
+
+def test_values_are_jsonb_never_pickle(pg: PostgresStore, pg_url: str) -> None:
+    record = {"case_id": "case-1", "subject": "Disk <full> & été", "tags": ["a", None]}
+    pg.table("cases").put("case-1", record)
+
+    rows = raw(pg_url, "SELECT pg_typeof(value)::text, value::text, table_name FROM kv WHERE key = 'case-1'")
+
+    assert rows == [("jsonb", '{"tags": ["a", null], "case_id": "case-1", "subject": "Disk <full> & été"}', "cases")]
+
+
+def test_a_nul_character_becomes_a_replacement_character_instead_of_failing_forever(pg: PostgresStore) -> None:
+    pg.table("sync").put("case-1", {"body\x00": "before\x00after", "list": ["\x00"], "kept": "\\u0000"})
+
+    assert pg.table("sync").get("case-1") == {"body\ufffd": "before\ufffdafter", "list": ["\ufffd"], "kept": "\\u0000"}
+
+
+# Schema ----------------------------------------------------------------------------------------
+
+
+def test_schema_is_created_once_and_opening_again_changes_nothing(pg_url: str) -> None:
+    PostgresStore.connect(pg_url).close()
+    PostgresStore.connect(pg_url).close()
+
+    versions = raw(pg_url, "SELECT version FROM schema_version ORDER BY version")
+    assert versions == [(n,) for n in range(1, len(MIGRATIONS) + 1)]
+
+
+def test_replicas_starting_at_once_migrate_once(pg_url: str) -> None:
+    found = in_processes(procs.migrate_at_once, lambda n, start: (pg_url, start))
+
+    assert sorted(found) == [0] + [len(MIGRATIONS)] * (PROCESSES - 1), "one migrated, the others found it done"
+    assert raw(pg_url, "SELECT count(*) FROM schema_version") == [(len(MIGRATIONS),)]
+
+
+def test_a_database_migrated_by_a_newer_bot_still_opens(pg_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    PostgresStore.connect(pg_url).close()
+    next_version = len(MIGRATIONS) + 1
+    raw(pg_url, f"INSERT INTO schema_version (version) VALUES ({next_version}) RETURNING version")
+
+    store = PostgresStore.connect(pg_url)
+    try:
+        store.table("meta").put("k", 1)
+        assert store.table("meta").get("k") == 1
+    finally:
+        store.close()
+    assert f"version {next_version}, newer" in caplog.text
+
+
+# Start-up --------------------------------------------------------------------------------------
+
+
+def test_open_store_picks_postgresql_by_database_url(pg_url: str, tmp_path: Path) -> None:
+    db_path = tmp_path / "bot.sqlite"
+    with_url = load_settings({"DATABASE_URL": pg_url, "BOT_DB_PATH": str(db_path)}, require_slack=False)
+    without = load_settings({"BOT_DB_PATH": str(db_path)}, require_slack=False)
+
+    chosen = open_store(with_url)
+    try:
+        assert isinstance(chosen, PostgresStore)
+        assert not db_path.exists(), "no sqlite file when the state is in PostgreSQL"
+    finally:
+        chosen.close()
+    default = open_store(without)
+    try:
+        assert isinstance(default, SqliteStore)
+        assert default.path == str(db_path)
+    finally:
+        default.close()
+
+
+def test_heroku_style_postgres_scheme_is_accepted(postgres_cluster: PostgresCluster, pg_url: str) -> None:
+    heroku_url = "postgres://" + pg_url.split("://", 1)[1]
+    settings = load_settings({"DATABASE_URL": heroku_url}, require_slack=False)
+
+    store = open_store(settings)
+    try:
+        assert store.healthy()
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(
+    ("make_url", "expected"),
+    [
+        (lambda c: f"postgresql://postgres:s3cret-pw@127.0.0.1:{c.port}/no_such_db", "no_such_db"),
+        (lambda c: "postgresql://bot:s3cret-pw@127.0.0.1:1/bot", "cannot reach PostgreSQL at bot@127.0.0.1:1/bot"),
+        (lambda c: "postgresql://bot:s3cret-pw@127.0.0.1:notaport/bot", "DATABASE_URL"),
+    ],
+    ids=["missing database", "nothing listening", "malformed"],
+)
+def test_a_wrong_database_url_is_one_clear_line_without_the_password(
+    postgres_cluster: PostgresCluster, make_url: Callable[[PostgresCluster], str], expected: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        PostgresStore.connect(make_url(postgres_cluster))
+
+    message = str(raised.value)
+    assert expected in message
+    assert "\n" not in message
+    assert "s3cret-pw" not in message
+
+
+# A database that goes away ---------------------------------------------------------------------
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 60) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return condition()
+
+
+def test_health_turns_false_while_the_server_is_down_and_the_store_recovers(
+    postgres_cluster: PostgresCluster, pg_url: str
+) -> None:
+    # Operations give up after 1 s instead of 5 s: the same path, a faster test.
+    pg = PostgresStore.connect(pg_url, timeout=1.0)
+    cases = pg.table("cases")
+    cases.put("case-1", {"status": "opened"})
+    assert pg.healthy()
+
+    postgres_cluster.stop()
+    try:
+        assert pg.healthy() is False
+        with pytest.raises(StoreError, match="unavailable"):
+            cases.put("case-2", {"status": "opened"})
+        with pytest.raises(StoreError):
+            cases.get("case-1")
+    finally:
+        postgres_cluster.start()
+
+    try:
+        assert wait_until(pg.healthy), "the store reconnects once the server is back"
+        assert cases.get("case-1") == {"status": "opened"}
+        assert cases.claim("case-2", {"status": "opened"}) is True
+    finally:
+        pg.close()
+
+
+def test_a_writer_blocked_on_a_lock_is_released_when_the_holder_commits(pg: PostgresStore) -> None:
+    """update() really locks the row: a second writer waits for the first one's change to finish."""
+    sync = pg.table("sync")
+    inside = threading.Event()
+    release = threading.Event()
+    order: list[str] = []
+
+    def slow(old: object) -> str:
+        inside.set()
+        release.wait(30)
+        order.append("slow")
+        return "slow"
+
+    def fast(old: object) -> str:
+        order.append(f"fast saw {old}")
+        return "fast"
+
+    holder = threading.Thread(target=sync.update, args=("k", slow))
+    holder.start()
+    assert inside.wait(30)
+    waiter = threading.Thread(target=sync.update, args=("k", fast))
+    waiter.start()
+    waiter.join(1)
+    assert waiter.is_alive(), "the second writer waits on the row lock"
+    release.set()
+    holder.join(30)
+    waiter.join(30)
+
+    assert order == ["slow", "fast saw slow"]
+    assert sync.get("k") == "fast"
+
+
+def test_after_a_server_restart_the_first_operation_succeeds(
+    postgres_cluster: PostgresCluster, pg: PostgresStore
+) -> None:
+    """Pooled connections the restart broke are found and replaced before use, not handed to a caller."""
+    cases = pg.table("cases")
+    cases.put("case-1", {"status": "opened"})
+
+    postgres_cluster.stop()
+    postgres_cluster.start()
+    time.sleep(1.5)  # longer than CHECK_AFTER_IDLE_SECONDS: the connection is idle, as after any outage
+
+    assert cases.get("case-1") == {"status": "opened"}
+    assert cases.claim("case-2", {"status": "opened"}) is True
