@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 RESOLVED_STATUSES = frozenset({"resolved"})
 HIGH_SEVERITIES = frozenset({"high", "urgent", "critical"})
@@ -76,13 +77,30 @@ class Case:
 
     @property
     def console_url(self) -> str:
-        return f"https://support.console.aws.amazon.com/support/home#/case/?displayId={self.display_id}"
+        # Quoted: a display ID is AWS's text, and inside a mrkdwn link a | or > would end the URL.
+        return f"https://support.console.aws.amazon.com/support/home#/case/?displayId={quote(self.display_id, safe='')}"
+
+
+# Slack's limit for an option's value; the codes DescribeServices answers with have no limit in the model.
+OPTION_VALUE_MAX = 150
+OPTION_KEY_PREFIX = "sha256:"
+
+
+def option_value(code: str) -> str:
+    """What a select offers for an AWS code: the code itself, or a stable short key for a long one."""
+    if len(code) <= OPTION_VALUE_MAX:
+        return code
+    return OPTION_KEY_PREFIX + hashlib.sha256(code.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
 class Category:
     code: str
     name: str
+
+    @property
+    def option_value(self) -> str:
+        return option_value(self.code)
 
 
 @dataclass(frozen=True)
@@ -91,11 +109,23 @@ class Service:
     name: str
     categories: tuple[Category, ...] = field(default_factory=tuple)
 
+    @property
+    def option_value(self) -> str:
+        return option_value(self.code)
+
+    def category(self, value: str) -> Category | None:
+        """The category a select's value names (its code, or the short key of a long code)."""
+        return next((c for c in self.categories if value in (c.code, c.option_value)), None)
+
 
 @dataclass(frozen=True)
 class Severity:
     code: str
     name: str
+
+    @property
+    def option_value(self) -> str:
+        return option_value(self.code)
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,23 @@
 
 Templates own every word and block. This module owns the rules Slack imposes whatever the
 template says: escaping of text that came from outside, and Block Kit's size limits.
+
+Escaping is the default, not a filter to remember: every string that reaches a Slack template
+(from AWS, from people, from the store, at any depth of a record) arrives already escaped for
+mrkdwn, as `Escaped` text that still knows its raw form. Templates take `|plain` for plain_text
+and `|raw` for values the bot reads back (button values, private_metadata, initial values).
+Text a template rendered is `Mrkdwn` and is never escaped twice. The terminal (`console_text`)
+renders the same messages without any escaping.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import json
 import re
+from collections.abc import Iterator, Mapping
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -42,22 +53,128 @@ def templates_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "templates"
 
 
-def escape_mrkdwn(value: Any) -> str:
-    """Text from AWS or people, made inert in mrkdwn: no links, no mentions, no broadcasts."""
-    text = "" if value is None else str(value)
+class Mrkdwn(str):
+    """Text that may go into mrkdwn as it is: escaped outside text, or what a template rendered."""
+
+    __slots__ = ()
+
+
+class Escaped(Mrkdwn):
+    """Outside text made inert for mrkdwn; `raw` is what it was, for plain_text and values."""
+
+    raw: str
+
+    def __new__(cls, raw: str) -> Escaped:
+        made = super().__new__(cls, _escape(raw))
+        made.raw = raw
+        return made
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Escaped, (self.raw,))
+
+
+def _escape(text: str) -> str:
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _BROADCAST.sub(lambda m: "@" + _WORD_JOINER + m.group(1), text)
 
 
+def escape_mrkdwn(value: Any) -> Mrkdwn:
+    """Text from AWS or people, made inert in mrkdwn: no links, no mentions, no broadcasts."""
+    if isinstance(value, Mrkdwn):
+        return value
+    return Escaped(unescaped(value))
+
+
 def escape_plain(value: Any) -> str:
     """plain_text is not parsed for links, but a bare @channel is still neutralised."""
-    text = "" if value is None else str(value)
-    return _BROADCAST.sub(lambda m: "@" + _WORD_JOINER + m.group(1), text)
+    return _BROADCAST.sub(lambda m: "@" + _WORD_JOINER + m.group(1), unescaped(value))
+
+
+def unescaped(value: Any) -> str:
+    """The raw text of a value, whether or not it was escaped on its way into a template."""
+    if value is None:
+        return ""
+    if isinstance(value, Escaped):
+        return value.raw
+    if isinstance(value, _Untrusted):
+        return str(value._record)
+    return str(value)
 
 
 def truncate(value: Any, limit: int) -> str:
+    if isinstance(value, Escaped):
+        # Cut the raw text, then escape: an entity is never cut in half.
+        return Escaped(truncate(value.raw, limit))
     text = "" if value is None else str(value)
     return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
+
+
+def _replace(value: Any, old: str, new: str, count: int = -1) -> str:
+    if isinstance(value, Escaped):
+        return Escaped(value.raw.replace(old, new, count))
+    return ("" if value is None else str(value)).replace(old, new, count)
+
+
+# Values that are no text: they reach templates as they are.
+_INERT = (bool, int, float, Decimal, datetime.date, datetime.time, datetime.timedelta, datetime.tzinfo)
+
+
+def untrusted(value: Any) -> Any:
+    """`value` as templates for Slack see it: every string in it, at any depth, escaped for mrkdwn."""
+    if value is None or isinstance(value, (Mrkdwn, _Untrusted, *_INERT)):
+        return value
+    if isinstance(value, str):
+        return Escaped(value)
+    if isinstance(value, Mapping):
+        return {key: untrusted(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [untrusted(item) for item in value]
+    if callable(value) and not dataclasses.is_dataclass(value):
+        return value  # a function or macro the template calls
+    return _Untrusted(value)
+
+
+class _Untrusted:
+    """A record (Case, Communication, a digest row…) whose attributes come out escaped."""
+
+    __slots__ = ("_record",)
+
+    def __init__(self, target: Any) -> None:
+        self._record = target
+
+    def __getattr__(self, name: str) -> Any:
+        return untrusted(getattr(self._record, name))
+
+    def __getitem__(self, key: Any) -> Any:
+        return untrusted(self._record[key])
+
+    def __iter__(self) -> Iterator[Any]:
+        return (untrusted(item) for item in self._record)
+
+    def __len__(self) -> int:
+        return len(self._record)
+
+    def __bool__(self) -> bool:
+        return bool(self._record)
+
+    def __contains__(self, item: Any) -> bool:
+        return unescaped(item) in self._record
+
+    def __str__(self) -> str:
+        return escape_mrkdwn(str(self._record))
+
+
+def raw(value: Any) -> Any:
+    """What a value was before it was escaped, at any depth: for values the bot reads back."""
+    if isinstance(value, Escaped):
+        return value.raw
+    if isinstance(value, _Untrusted):
+        return value._record
+    if isinstance(value, Mapping):
+        return {key: raw(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [raw(item) for item in value]
+    return value
 
 
 def _money(value: Any) -> str:
@@ -74,8 +191,9 @@ def _number(value: Any) -> str:
         return "0"
 
 
-@lru_cache(maxsize=1)
-def environment() -> Environment:
+@lru_cache(maxsize=2)
+def environment(console: bool = False) -> Environment:
+    """The templates for Slack; `console=True`: the same for a terminal, where nothing is escaped."""
     env = Environment(
         loader=FileSystemLoader(str(templates_dir())),
         undefined=StrictUndefined,
@@ -84,18 +202,24 @@ def environment() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=False,
     )
-    env.filters["mrkdwn"] = escape_mrkdwn
-    env.filters["plain"] = escape_plain
+    env.filters["mrkdwn"] = unescaped if console else escape_mrkdwn
+    env.filters["plain"] = unescaped if console else escape_plain
+    env.filters["raw"] = raw
     env.filters["truncate_to"] = truncate
+    env.filters["replace"] = _replace
     env.filters["money"] = _money
     env.filters["number"] = _number
     env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "sort_keys": False}
     return env
 
 
+def _context(context: dict[str, Any]) -> dict[str, Any]:
+    return {key: untrusted(value) for key, value in context.items()}
+
+
 def render_json(template: str, **context: Any) -> Any:
     """Render a *.json.j2 template and parse it; a template that is not JSON is a bug, said loudly."""
-    text = environment().get_template(template).render(**context)
+    text = environment().get_template(template).render(**_context(context))
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -115,26 +239,37 @@ def view(template: str, **context: Any) -> dict[str, Any]:
     return rendered
 
 
-@lru_cache(maxsize=1)
-def _message_macros() -> dict[str, Any]:
+@lru_cache(maxsize=2)
+def _message_macros(console: bool = False) -> dict[str, Any]:
     """Every macro of templates/messages*.txt.j2 (one file per part of the bot), by name."""
     macros: dict[str, Any] = {}
     for path in sorted(templates_dir().glob("messages*.txt.j2")):
-        module = environment().get_template(path.name).make_module()
+        module = environment(console).get_template(path.name).make_module()
         for name in dir(module):
             if not name.startswith("_"):
                 macros[name] = getattr(module, name)
     return macros
 
 
-def text(message: str, /, **context: Any) -> str:
-    """A short message: the macro `message` from templates/messages*.txt.j2."""
-    macros = _message_macros()
+def _render_message(message: str, console: bool, context: dict[str, Any]) -> str:
+    macros = _message_macros(console)
     macro = macros.get(message) or macros["unexpected_error"]
     if not macro.catch_kwargs:
         # Callers may pass more context than a message uses (errors carry their AWS details).
         context = {key: value for key, value in context.items() if key in macro.arguments}
+    if not console:
+        context = _context(context)
     return truncate(str(macro(**context)).strip(), MAX_MESSAGE_TEXT)
+
+
+def text(message: str, /, **context: Any) -> Mrkdwn:
+    """A short message for Slack: the macro `message` from templates/messages*.txt.j2."""
+    return Mrkdwn(_render_message(message, False, context))
+
+
+def console_text(message: str, /, **context: Any) -> str:
+    """The same message for a terminal: no mrkdwn escaping (people read it as it is)."""
+    return _render_message(message, True, context)
 
 
 def warm_up() -> None:
@@ -143,10 +278,15 @@ def warm_up() -> None:
     for path in templates_dir().glob("*.j2"):
         env.get_template(path.name)
     _message_macros()
+    _message_macros(console=True)
 
 
-def error_text(error: BotError) -> str:
+def error_text(error: BotError) -> Mrkdwn:
     return text(error.key, **error.params)
+
+
+def console_error_text(error: BotError) -> str:
+    return console_text(error.key, **error.params)
 
 
 def fit_blocks(rendered: list[dict[str, Any]], max_blocks: int) -> list[dict[str, Any]]:

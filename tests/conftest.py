@@ -42,6 +42,8 @@ def fake_slack() -> Iterator[FakeSlack]:
         yield fake
     finally:
         fake.stop()
+    # Every surface a test made the bot draw went through Slack's rules and slack_sdk's models.
+    assert fake.invalid_payloads == [], fake.invalid_payloads
 
 
 @pytest.fixture

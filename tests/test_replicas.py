@@ -227,13 +227,14 @@ def test_a_sqlite_bot_runs_its_workers_without_a_lease(store: Store) -> None:
 
 def test_a_poller_started_after_another_one_stopped_still_posts(bot) -> None:
     """A replica that loses and regains the lease runs a new Poller on the same services."""
-    from bot.sync.cycle import Poller
+    from bot.sync.poller import Poller
 
     case, thread = linked_case(bot)
-    first = Poller(bot.services, interval=0.2)
+    services = bot.services
+    first = Poller(services.sync, services.watches, interval=0.2)
     first.start()
     first.stop()
-    second = Poller(bot.services, interval=0.2)
+    second = Poller(services.sync, services.watches, interval=0.2)
     second.start()
     try:
         bot.sandbox.add_aws_reply(case.case_id, "after the takeover")

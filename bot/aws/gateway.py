@@ -6,13 +6,13 @@ becomes a BotError whose key names the message a person sees.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -20,93 +20,30 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
-from bot.domain import (
-    Attachment,
-    AttachmentRef,
-    Case,
-    Category,
-    CheckResult,
-    CheckSummary,
-    Communication,
-    FlaggedResource,
-    NewCase,
-    RefreshStatus,
-    Service,
-    Severity,
-    TrustedAdvisorCheck,
-)
-from bot.errors import AttachmentProblem, AwsError, CaseNotFound, UserInputError
+from bot.aws import model, records
+from bot.aws.errors import ERROR_KEYS, aws_errors, error_from_client_error, incomplete_answer
+from bot.aws.trusted_advisor import TrustedAdvisorCalls
+from bot.domain import OPTION_KEY_PREFIX, Attachment, Case, Communication, NewCase, Service, Severity
+from bot.errors import AwsError, CaseNotFound, UserInputError
+
+__all__ = [
+    "DESCRIBE_CASES_BATCH",
+    "ERROR_KEYS",
+    "SupportGateway",
+    "aws_errors",
+    "error_from_client_error",
+    "parse_case_ref",
+]
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 CASE_ID_PATTERN = re.compile(r"^case-[A-Za-z0-9-]+$")
 DISPLAY_ID_PATTERN = re.compile(r"^\d+$")
-DESCRIBE_CASES_BATCH = 100  # DescribeCases takes at most 100 case IDs
+DESCRIBE_CASES_BATCH = model.limits().case_ids_per_call
 OPTIONS_TTL_SECONDS = 3600.0
 SEND_ATTEMPTS = 3  # for calls that create something: resent only after throttling
 RECONCILE_SKEW_SECONDS = 60
-
-# Documented error code -> (message key, worth retrying later)
-ERROR_KEYS: dict[str, tuple[str, bool]] = {
-    "CaseIdNotFound": ("case_not_found", False),
-    "CaseCreationLimitExceeded": ("case_creation_limit", False),
-    "AttachmentLimitExceeded": ("attachment_limit", False),
-    "AttachmentSetExpired": ("attachment_set_expired", False),
-    "AttachmentSetIdNotFound": ("attachment_set_not_found", False),
-    "AttachmentSetSizeLimitExceeded": ("attachment_size_limit", False),
-    "AttachmentIdNotFound": ("attachment_not_found", False),
-    "DescribeAttachmentLimitExceeded": ("describe_attachment_limit", True),
-    "ThrottlingException": ("throttled", True),
-    "Throttling": ("throttled", True),
-    "TooManyRequestsException": ("throttled", True),
-    "SubscriptionRequiredException": ("subscription_required", False),
-    "InternalServerError": ("aws_internal_error", True),
-    "ServiceUnavailable": ("aws_internal_error", True),
-    "AccessDeniedException": ("aws_access_denied", False),
-    "UnrecognizedClientException": ("aws_bad_credentials", False),
-    "InvalidClientTokenId": ("aws_bad_credentials", False),
-    "ExpiredTokenException": ("aws_bad_credentials", False),
-    "InvalidSignatureException": ("aws_bad_credentials", False),
-    "ValidationException": ("aws_validation", False),
-    "InvalidParameterValueException": ("aws_validation", False),
-}
-ATTACHMENT_CODES = {code for code, (key, _) in ERROR_KEYS.items() if key.startswith("attachment")}
-
-
-def error_from_client_error(exc: botocore.exceptions.ClientError, case_ref: str = "") -> AwsError:
-    error = exc.response.get("Error", {})
-    code = error.get("Code", "")
-    aws_message = error.get("Message", "")
-    key, retryable = ERROR_KEYS.get(code, ("aws_error", False))
-    if code == "CaseIdNotFound":
-        return CaseNotFound(key, code=code, ref=case_ref, aws_message=aws_message)
-    if code in ATTACHMENT_CODES:
-        return AttachmentProblem(key, code=code, aws_message=aws_message)
-    return AwsError(key, code=code, retryable=retryable, aws_message=aws_message)
-
-
-@contextmanager
-def aws_errors(case_ref: str = "") -> Iterator[None]:
-    """Turn whatever botocore raises into a domain error a person can act on."""
-    try:
-        yield
-    except botocore.exceptions.ClientError as exc:
-        raise error_from_client_error(exc, case_ref) from exc
-    except (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError) as exc:
-        raise AwsError("no_credentials", code="NoCredentials") from exc
-    except (
-        botocore.exceptions.EndpointConnectionError,
-        botocore.exceptions.ConnectTimeoutError,
-        botocore.exceptions.ReadTimeoutError,
-        botocore.exceptions.ConnectionClosedError,
-    ) as exc:
-        raise AwsError("aws_unreachable", code="Unreachable", retryable=True) from exc
-    except botocore.exceptions.ParamValidationError as exc:
-        raise AwsError("aws_validation", code="ParamValidation", aws_message=str(exc)) from exc
-    except botocore.exceptions.BotoCoreError as exc:
-        # Profiles, SSO tokens, TLS, proxies: the bot's own AWS setup, not the request.
-        raise AwsError("aws_setup_error", code=type(exc).__name__, aws_message=str(exc)) from exc
 
 
 def parse_case_ref(text: str) -> dict[str, str]:
@@ -117,38 +54,6 @@ def parse_case_ref(text: str) -> dict[str, str]:
     if DISPLAY_ID_PATTERN.match(ref):
         return {"displayId": ref}
     raise UserInputError("bad_case_ref", ref=ref)
-
-
-def _communication(raw: dict[str, Any], case_id: str = "") -> Communication:
-    return Communication(
-        case_id=raw.get("caseId") or case_id,
-        body=raw.get("body", ""),
-        submitted_by=raw.get("submittedBy", ""),
-        time_created=raw.get("timeCreated", ""),
-        attachments=tuple(
-            AttachmentRef(a.get("attachmentId", ""), a.get("fileName", "")) for a in raw.get("attachmentSet") or []
-        ),
-    )
-
-
-def _case(raw: dict[str, Any]) -> Case:
-    recent = raw.get("recentCommunications") or {}
-    case_id = raw.get("caseId", "")
-    return Case(
-        case_id=case_id,
-        display_id=raw.get("displayId", ""),
-        subject=raw.get("subject", ""),
-        status=raw.get("status", ""),
-        service_code=raw.get("serviceCode", ""),
-        category_code=raw.get("categoryCode", ""),
-        severity_code=raw.get("severityCode", ""),
-        submitted_by=raw.get("submittedBy", ""),
-        time_created=raw.get("timeCreated", ""),
-        language=raw.get("language", "en"),
-        cc_email_addresses=tuple(raw.get("ccEmailAddresses") or ()),
-        recent_communications=tuple(_communication(c, case_id) for c in recent.get("communications") or []),
-        more_communications=bool(recent.get("nextToken")),
-    )
 
 
 def _seconds_ago(seconds: int) -> str:
@@ -200,7 +105,7 @@ class _Cached:
                 self._refreshing.discard(key)
 
 
-class SupportGateway:
+class SupportGateway(TrustedAdvisorCalls):
     """Every AWS Support call the bot makes goes through here."""
 
     def __init__(
@@ -251,6 +156,7 @@ class SupportGateway:
     # Cases -------------------------------------------------------------------------------
 
     def create_case(self, new_case: NewCase) -> str:
+        new_case = self._with_aws_codes(new_case)
         params: dict[str, Any] = {
             "subject": new_case.subject,
             "serviceCode": new_case.service_code,
@@ -268,19 +174,42 @@ class SupportGateway:
         # be this call's work; an identical "thanks" from five minutes ago must not count.
         started = _seconds_ago(RECONCILE_SKEW_SECONDS)
         try:
-            return self._send_once(lambda: self._single.create_case(**params)["caseId"])
-        except AwsError as error:
-            if not error.retryable:
+            response = self._send_once(lambda: self._single.create_case(**params))
+        except AwsError as failure:
+            if not failure.retryable:
                 raise
-            # Did AWS open it before failing to answer? CreateCase has no idempotency token.
-            try:
-                recent = self.list_cases(after_time=started, limit=100)
-            except AwsError:
-                raise error from None
-            for case in recent:
-                if case.subject == new_case.subject and case.service_code == new_case.service_code:
-                    return case.case_id
-            raise
+            error = failure
+        else:
+            case_id = response.get("caseId")
+            if case_id:
+                return str(case_id)
+            # AWS opened a case but did not say which: find it rather than let anyone open it again.
+            error = incomplete_answer("CreateCase", "caseId")
+        # Did AWS open it before failing to answer? CreateCase has no idempotency token.
+        try:
+            recent = self.list_cases(after_time=started, limit=100)
+        except AwsError:
+            raise error from None
+        for case in recent:
+            if case.subject == new_case.subject and case.service_code == new_case.service_code:
+                return case.case_id
+        raise error
+
+    def _with_aws_codes(self, new_case: NewCase) -> NewCase:
+        """The form offered long codes by short keys (Slack's options stop at 150 characters): AWS wants codes."""
+        chosen = (new_case.service_code, new_case.category_code, new_case.severity_code)
+        if not any(value.startswith(OPTION_KEY_PREFIX) for value in chosen):
+            return new_case
+        service = next((s for s in self.services() if new_case.service_code in (s.code, s.option_value)), None)
+        category = service.category(new_case.category_code) if service else None
+        levels = self.severity_levels()
+        severity = next((lv for lv in levels if new_case.severity_code in (lv.code, lv.option_value)), None)
+        return dataclasses.replace(
+            new_case,
+            service_code=service.code if service else new_case.service_code,
+            category_code=category.code if category else new_case.category_code,
+            severity_code=severity.code if severity else new_case.severity_code,
+        )
 
     def get_case(self, ref: str, *, include_communications: bool = True) -> Case:
         """One case by case ID or display ID, resolved or not."""
@@ -289,10 +218,13 @@ class SupportGateway:
             response = self.client.describe_cases(
                 **query, includeResolvedCases=True, includeCommunications=include_communications
             )
-        cases = response.get("cases") or []
-        if not cases:
+        found = response.get("cases") or []
+        if not found:
             raise CaseNotFound(code="CaseIdNotFound", ref=ref)
-        return _case(cases[0])
+        case = records.case(found[0])
+        if case is None:
+            raise incomplete_answer("DescribeCases", "caseId")
+        return case
 
     def describe_cases(self, case_ids: Iterable[str], *, include_communications: bool = True) -> list[Case]:
         """Many cases, 100 IDs a call, resolved included; unknown IDs are left out, not fatal."""
@@ -311,7 +243,7 @@ class SupportGateway:
         )
         try:
             with aws_errors():
-                return [_case(raw) for page in pages for raw in page.get("cases") or []]
+                return [case for page in pages for case in records.cases(page)]
         except CaseNotFound:
             if len(batch) == 1:
                 return []
@@ -331,7 +263,7 @@ class SupportGateway:
         cases: list[Case] = []
         with aws_errors():
             for page in self.client.get_paginator("describe_cases").paginate(**params):
-                cases.extend(_case(raw) for raw in page.get("cases") or [])
+                cases.extend(records.cases(page))
                 if limit is not None and len(cases) >= limit:
                     return cases[:limit]
         return cases
@@ -346,7 +278,7 @@ class SupportGateway:
         found: list[Communication] = []
         with aws_errors(case_id):
             for page in self.client.get_paginator("describe_communications").paginate(**params):
-                found.extend(_communication(raw, case_id) for raw in page.get("communications") or [])
+                found.extend(records.communication(raw, case_id) for raw in page.get("communications") or [])
                 if limit is not None and len(found) >= limit:
                     break
         found.sort(key=lambda c: c.time_created)
@@ -407,128 +339,32 @@ class SupportGateway:
         if attachment_set_id:
             params["attachmentSetId"] = attachment_set_id
         with aws_errors():
-            return self.client.add_attachments_to_set(**params)["attachmentSetId"]
+            response = self.client.add_attachments_to_set(**params)
+        return str(records.member(response, "attachmentSetId", "AddAttachmentsToSet"))
 
     def attachment(self, attachment_id: str) -> Attachment:
         with aws_errors():
-            raw = self.client.describe_attachment(attachmentId=attachment_id)["attachment"]
-        return Attachment(file_name=raw.get("fileName", "attachment"), data=raw.get("data", b""))
+            response = self.client.describe_attachment(attachmentId=attachment_id)
+        raw = records.member(response, "attachment", "DescribeAttachment")
+        return Attachment(file_name=raw.get("fileName") or "attachment", data=raw.get("data") or b"")
 
     # Options for the create-case modal ----------------------------------------------------
 
     def services(self, language: str = "en") -> list[Service]:
         def load() -> list[Service]:
             with aws_errors():
-                raw = self.client.describe_services(language=language)["services"]
-            return [
-                Service(
-                    code=s["code"],
-                    name=s.get("name", s["code"]),
-                    categories=tuple(Category(c["code"], c.get("name", c["code"])) for c in s.get("categories") or []),
-                )
-                for s in raw
-            ]
+                response = self.client.describe_services(language=language)
+            found = (records.service(raw) for raw in records.entries(response, "services", "DescribeServices"))
+            return [service for service in found if service is not None]
 
         return self._options.get(("services", language), load)
 
     def severity_levels(self, language: str = "en") -> list[Severity]:
         def load() -> list[Severity]:
             with aws_errors():
-                raw = self.client.describe_severity_levels(language=language)["severityLevels"]
-            return [Severity(s["code"], s.get("name", s["code"])) for s in raw]
+                response = self.client.describe_severity_levels(language=language)
+            operation = "DescribeSeverityLevels"
+            found = (records.severity(raw) for raw in records.entries(response, "severityLevels", operation))
+            return [level for level in found if level is not None]
 
         return self._options.get(("severity", language), load)
-
-    # Trusted Advisor ---------------------------------------------------------------------
-
-    def trusted_advisor_checks(self, language: str = "en") -> list[TrustedAdvisorCheck]:
-        with aws_errors():
-            raw = self.client.describe_trusted_advisor_checks(language=language)["checks"]
-        return [
-            TrustedAdvisorCheck(
-                check_id=c["id"],
-                name=c.get("name", c["id"]),
-                description=c.get("description", ""),
-                category=c.get("category", "other"),
-                metadata=tuple(c.get("metadata") or ()),
-            )
-            for c in raw
-            if c.get("id")  # a malformed entry must not take the whole digest down
-        ]
-
-    def trusted_advisor_summaries(self, check_ids: Iterable[str]) -> list[CheckSummary]:
-        ids = list(check_ids)
-        if not ids:
-            return []
-        try:
-            with aws_errors():
-                raw = self.client.describe_trusted_advisor_check_summaries(checkIds=ids)["summaries"]
-        except AwsError as error:
-            if error.key != "aws_validation":
-                raise
-            if len(ids) == 1:
-                return []  # a retired or unknown check has nothing to summarise
-            # One such ID fails the whole call: split so the other checks are still summarised.
-            middle = len(ids) // 2
-            return self.trusted_advisor_summaries(ids[:middle]) + self.trusted_advisor_summaries(ids[middle:])
-        return [_summary(s) for s in raw]
-
-    def trusted_advisor_result(self, check_id: str, language: str = "en") -> CheckResult:
-        with aws_errors():
-            raw = (
-                self.client.describe_trusted_advisor_check_result(checkId=check_id, language=language).get("result")
-                or {}
-            )
-        return CheckResult(
-            check_id=raw.get("checkId", check_id),
-            status=raw.get("status", "not_available"),
-            timestamp=raw.get("timestamp", ""),
-            flagged_resources=tuple(
-                FlaggedResource(
-                    resource_id=r.get("resourceId", ""),
-                    status=r.get("status", ""),
-                    region=r.get("region", ""),
-                    is_suppressed=bool(r.get("isSuppressed")),
-                    metadata=tuple(r.get("metadata") or ()),
-                )
-                for r in raw.get("flaggedResources") or []
-            ),
-        )
-
-    def refresh_trusted_advisor_check(self, check_id: str) -> RefreshStatus:
-        with aws_errors():
-            raw = self.client.refresh_trusted_advisor_check(checkId=check_id)["status"]
-        return _refresh_status(raw)
-
-    def trusted_advisor_refresh_statuses(self, check_ids: Iterable[str]) -> list[RefreshStatus]:
-        ids = list(check_ids)
-        if not ids:
-            return []
-        with aws_errors():
-            raw = self.client.describe_trusted_advisor_check_refresh_statuses(checkIds=ids)["statuses"]
-        return [_refresh_status(s) for s in raw]
-
-
-def _summary(raw: dict[str, Any]) -> CheckSummary:
-    resources = raw.get("resourcesSummary") or {}
-    cost = (raw.get("categorySpecificSummary") or {}).get("costOptimizing") or {}
-    return CheckSummary(
-        check_id=raw.get("checkId", ""),
-        status=raw.get("status", "not_available"),
-        timestamp=raw.get("timestamp", ""),
-        has_flagged_resources=bool(raw.get("hasFlaggedResources")),
-        resources_processed=int(resources.get("resourcesProcessed") or 0),
-        resources_flagged=int(resources.get("resourcesFlagged") or 0),
-        resources_ignored=int(resources.get("resourcesIgnored") or 0),
-        resources_suppressed=int(resources.get("resourcesSuppressed") or 0),
-        estimated_monthly_savings=cost.get("estimatedMonthlySavings"),
-        estimated_percent_monthly_savings=cost.get("estimatedPercentMonthlySavings"),
-    )
-
-
-def _refresh_status(raw: dict[str, Any]) -> RefreshStatus:
-    return RefreshStatus(
-        check_id=raw.get("checkId", ""),
-        status=raw.get("status", "none"),
-        millis_until_next_refreshable=int(raw.get("millisUntilNextRefreshable") or 0),
-    )

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot.aws import model as aws_model
 from bot.aws.gateway import SupportGateway
 from bot.domain import Attachment
 from bot.errors import AttachmentProblem
 from bot.slack.files import SlackFile, SlackFiles
 
-MAX_ATTACHMENTS_PER_SET = 3
-MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
+MAX_ATTACHMENTS_PER_SET = aws_model.limits().attachments_per_set
+MAX_ATTACHMENT_BYTES = aws_model.limits().attachment_max_bytes
 
 
 class Attachments:
@@ -21,7 +22,7 @@ class Attachments:
     def upload(self, files: Sequence[SlackFile]) -> str:
         """Download the files from Slack and put them in one attachment set; returns its ID."""
         if len(files) > MAX_ATTACHMENTS_PER_SET:
-            raise AttachmentProblem("attachment_limit", code="AttachmentLimitExceeded")
+            raise AttachmentProblem("attachment_limit", code="AttachmentSetSizeLimitExceeded")
         for f in files:
             if f.size > MAX_ATTACHMENT_BYTES:
                 raise AttachmentProblem("attachment_size_limit", code="AttachmentSetSizeLimitExceeded", name=f.name)

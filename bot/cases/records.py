@@ -18,10 +18,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from bot.aws import model as aws_model
 from bot.domain import Case, NewCase
 from bot.store.backend import Store
 
-MAX_BODY = 8000  # AddCommunicationToCase / CreateCase communicationBody limit
+MAX_BODY = aws_model.limits().communication_body_max
 KEEP_SECONDS = 7 * 24 * 3600.0
 
 

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot import render
+from bot.aws import model as aws_model
 from bot.aws.gateway import SupportGateway
 from bot.cases.cards import Cards
 from bot.cases.records import CaseLink, CaseRecords, plain_text_from_slack, split_body, thread_order
@@ -33,7 +34,7 @@ from bot.work import Job, JournalWork
 logger = logging.getLogger(__name__)
 
 KIND = "reply"
-MAX_ATTACHMENTS_PER_SET = 3
+MAX_ATTACHMENTS_PER_SET = aws_model.limits().attachments_per_set
 MIRROR_EVENT_TYPE = "aws_support_reply"  # metadata of a command reply mirrored into the thread
 SKEW_SECONDS = 60  # AWS's clock and ours
 CONFIRMATION = "white_check_mark"

@@ -11,6 +11,7 @@ import logging
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 
+from bot.aws import model as aws_model
 from bot.aws.gateway import SupportGateway
 from bot.cases.attachments import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS_PER_SET, Attachments
 from bot.cases.cards import CARD_EVENT_TYPE, Cards
@@ -51,7 +52,7 @@ __all__ = [
     "split_body",
 ]
 
-MAX_CC = 10
+MAX_CC = aws_model.limits().cc_max
 RECENT_IN_SHOW = 5
 
 

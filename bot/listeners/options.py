@@ -8,11 +8,13 @@ from bot import render
 from bot.errors import BotError
 from bot.services import Services
 
-MAX_OPTIONS = 100  # Slack shows at most 100 options
+MAX_OPTIONS = render.MAX_OPTIONS  # Slack shows at most 100 options
 
 
 def _option(label: str, value: str) -> dict:
-    return {"text": {"type": "plain_text", "text": render.truncate(render.escape_plain(label), 75)}, "value": value}
+    # An option needs a text: a nameless entry from AWS shows its value.
+    text = render.truncate(render.escape_plain(label or value), render.MAX_OPTION_TEXT)
+    return {"text": {"type": "plain_text", "text": text}, "value": value}
 
 
 def service_options(ack: Ack, body: dict, context: BoltContext) -> None:
@@ -26,15 +28,16 @@ def service_options(ack: Ack, body: dict, context: BoltContext) -> None:
     matches = [s for s in catalog if query in s.name.lower() or query in s.code.lower()]
     # Names that start with what was typed first: "ec2" finds EC2 before services that mention it.
     matches.sort(key=lambda s: (not s.name.lower().startswith(query), s.name.lower()))
-    ack(options=[_option(s.name, s.code) for s in matches[:MAX_OPTIONS]])
+    # Long codes travel as short keys (option values stop at 150 characters); the gateway maps them back.
+    ack(options=[_option(s.name, s.option_value) for s in matches[:MAX_OPTIONS]])
 
 
 def category_options(ack: Ack, body: dict, context: BoltContext) -> None:
     services: Services = context["services"]
     values = (body.get("view") or {}).get("state", {}).get("values", {})
     selected = ((values.get("service") or {}).get("service") or {}).get("selected_option") or {}
-    service_code = selected.get("value")
-    if not service_code:
+    service_value = selected.get("value")
+    if not service_value:
         ack(options=[_option(render.text("choose_service_first"), "-")])
         return
     try:
@@ -43,9 +46,10 @@ def category_options(ack: Ack, body: dict, context: BoltContext) -> None:
         ack(options=[])
         return
     query = (body.get("value") or "").strip().lower()
-    service = next((s for s in catalog if s.code == service_code), None)
+    service = next((s for s in catalog if service_value in (s.code, s.option_value)), None)
     categories = [c for c in (service.categories if service else ()) if query in c.name.lower()]
-    ack(options=[_option(c.name, c.code) for c in categories[:MAX_OPTIONS]])
+    # A service may have more categories than Slack shows: typing narrows them down.
+    ack(options=[_option(c.name, c.option_value) for c in categories[:MAX_OPTIONS]])
 
 
 def register(app: App) -> None:

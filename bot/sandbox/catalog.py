@@ -35,6 +35,10 @@ SUBJECT_MAX_LENGTH = 255
 ATTACHMENTS_PER_SET = 3
 ATTACHMENT_MAX_BYTES = 5 * 1024 * 1024
 ATTACHMENT_SET_LIFETIME_SECONDS = 3600
+# AttachmentLimitExceeded: "too many attachment sets created in a short period of time". AWS does
+# not publish the numbers; these are generous enough that only a control that lowers them trips it.
+SET_RATE_WINDOW_SECONDS = 600
+NEW_SETS_PER_WINDOW = 100
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ SERVER_ERROR_STATUS = {"InternalServerError": 500, "InternalFailure": 500, "Serv
 
 DEFAULT_MESSAGES = {
     "AttachmentIdNotFound": "An attachment with the specified ID could not be found.",
-    "AttachmentLimitExceeded": "The limit for the number of attachments in an attachment set has been exceeded.",
+    "AttachmentLimitExceeded": "The limit for the number of attachment sets created in a short period of time "
+    "has been exceeded.",
     "AttachmentSetExpired": "The expiration time of the attachment set has passed. "
     "The set expires 1 hour after it is created.",
     "AttachmentSetIdNotFound": "An attachment set with the specified ID could not be found.",

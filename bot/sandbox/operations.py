@@ -151,9 +151,11 @@ def _issue_type(params: Params, *, required: bool = False) -> str:
     return issue_type
 
 
-def _service_and_category(params: Params, *, required: bool = False) -> tuple[str, str]:
+def _service_and_category(
+    params: Params, *, required: bool = False, extra: dict[str, catalog.ServiceEntry] | None = None
+) -> tuple[str, str]:
     service_code = params.string("serviceCode", required=required) or "general-info"
-    service = catalog.services_by_code().get(service_code)
+    service = catalog.services_by_code().get(service_code) or (extra or {}).get(service_code)
     if service is None:
         raise invalid_parameter(f"Invalid service code: {service_code}")
     category_code = params.string("categoryCode", required=required) or service.categories[0][0]
@@ -219,6 +221,8 @@ class SupportApi:
     def __init__(self, state: SupportState, trusted_advisor: TrustedAdvisor) -> None:
         self.state = state
         self.trusted_advisor = trusted_advisor
+        # Services an experiment adds to the account's (SandboxServer.add_service), by code.
+        self.extra_services: dict[str, catalog.ServiceEntry] = {}
         self.handlers: dict[str, Handler] = {
             "AddAttachmentsToSet": self.add_attachments_to_set,
             "AddCommunicationToCase": self.add_communication_to_case,
@@ -247,7 +251,7 @@ class SupportApi:
     # Cases -------------------------------------------------------------------------------------
 
     def create_case(self, params: Params) -> dict[str, Any]:
-        service_code, category_code = _service_and_category(params)
+        service_code, category_code = _service_and_category(params, extra=self.extra_services)
         new = NewCaseInput(
             subject=_subject(params),
             body=_body(params),
@@ -302,7 +306,7 @@ class SupportApi:
     def describe_services(self, params: Params) -> dict[str, Any]:
         _language(params)
         wanted = params.strings("serviceCodeList", max_items=catalog.limits().service_codes_max)
-        entries = catalog.services()
+        entries = (*catalog.services(), *self.extra_services.values())
         if wanted:
             chosen = set(wanted)
             entries = tuple(entry for entry in entries if entry.code in chosen)
@@ -314,7 +318,7 @@ class SupportApi:
 
     def describe_supported_languages(self, params: Params) -> dict[str, Any]:
         _issue_type(params, required=True)
-        _service_and_category(params, required=True)
+        _service_and_category(params, required=True, extra=self.extra_services)
         return {
             "supportedLanguages": [
                 {"code": code, "language": name, "display": catalog.LANGUAGE_DISPLAY[code]}
@@ -324,7 +328,7 @@ class SupportApi:
 
     def describe_create_case_options(self, params: Params) -> dict[str, Any]:
         issue_type = _issue_type(params, required=True)
-        _service_and_category(params, required=True)
+        _service_and_category(params, required=True, extra=self.extra_services)
         language = _language(params, required=True)
         return {
             "languageAvailability": _language_availability(language, issue_type),

@@ -9,7 +9,10 @@ methods directly:
     DELETE /_sandbox/faults  clear injected faults
     POST   /_sandbox/reply   {"case_id", "body", "attachments": [{"fileName", "data": base64}],
                               "submitted_by", "status"}  -> the new communication
-    POST   /_sandbox/config  {"latency_seconds", "reply_delay_seconds" (null: silent), "check_count" (null: built-in)}
+    POST   /_sandbox/config  {"latency_seconds", "reply_delay_seconds" (null: silent), "check_count" (null: built-in),
+                              "attachment_sets_per_window" (new sets per 10 minutes before AttachmentLimitExceeded),
+                              "hostile_prefix" (text put before every free-text member of every answer)}
+    POST   /_sandbox/service {"code", "name", "categories": [{"code", "name"}]}  one more service
     POST   /_sandbox/clock   {"advance_seconds": 3600}  (attachment sets expire, refreshes complete)
     GET    /_sandbox/calls   {"calls": {"CreateCase": 1, ...}};  DELETE resets them
     GET    /_sandbox/health  {"status": "ok", "cases": n, "checks": n}
@@ -17,21 +20,22 @@ methods directly:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from bot.sandbox.catalog import NEW_SETS_PER_WINDOW, ServiceEntry
+from bot.sandbox.control import ANY_OPERATION, CONTROL_ROUTES, ControlError
 from bot.sandbox.engineer import Engineer
 from bot.sandbox.errors import SupportError
+from bot.sandbox.hostile import disguise
 from bot.sandbox.operations import SupportApi
 from bot.sandbox.persistence import JsonStateFile
 from bot.sandbox.state import AWS_ENGINEER, CaseRecord, SupportState
@@ -43,7 +47,6 @@ logger = logging.getLogger(__name__)
 TARGET_PREFIX = "AWSSupport_20130415."
 JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
 CONTROL_PREFIX = "/_sandbox/"
-ANY_OPERATION = "*"
 
 
 @dataclass
@@ -107,6 +110,7 @@ class SandboxServer:
         self.engineer = Engineer(self.state, reply_delay_seconds)
         self.faults = Faults()
         self._latency = latency_seconds
+        self._hostile_prefix = ""
         self._calls: Counter[str] = Counter()
         self._calls_lock = threading.Lock()
         self._file = JsonStateFile(state_path) if state_path else None
@@ -188,6 +192,35 @@ class SandboxServer:
     def set_trusted_advisor_check_status(self, check_id: str, status: str) -> None:
         self.trusted_advisor.set_status(check_id, status)
 
+    def add_service(self, code: str, name: str, categories: Iterable[tuple[str, str]]) -> None:
+        """One more service (with its categories) in DescribeServices, accepted by CreateCase: codes and
+        counts the built-in catalog does not have (a category list over 100, codes over 150 characters)."""
+        entry = ServiceEntry(code, name, tuple(categories))
+        if not entry.categories:
+            raise ValueError("a service needs at least one category")
+        with self._lock:
+            self.api.extra_services[code] = entry
+
+    def edit_case(self, case_id: str, **fields: Any) -> None:
+        """Change what AWS says of a case (subject="", a status it never had…), as legal data can be."""
+        with self._lock:
+            record = self.state.case(case_id)
+            for name, value in fields.items():
+                if not hasattr(record, name) or name in ("case_id", "communications"):
+                    raise ValueError(f"no such case field: {name}")
+                setattr(record, name, value)
+            self._persist()
+
+    def set_hostile_prefix(self, prefix: str | None) -> None:
+        """Start every free-text member of every answer with `prefix` (None or "": answers as stored)."""
+        self._hostile_prefix = prefix or ""
+
+    def set_attachment_set_rate(self, new_sets: int | None) -> None:
+        """How many new attachment sets AddAttachmentsToSet creates per window before it answers
+        AttachmentLimitExceeded; None restores the generous default."""
+        with self._lock:
+            self.state.new_sets_per_window = NEW_SETS_PER_WINDOW if new_sets is None else max(0, int(new_sets))
+
     def expire_attachment_set(self, attachment_set_id: str) -> None:
         self.state.expire_attachment_set(attachment_set_id)
 
@@ -232,6 +265,8 @@ class SandboxServer:
             if not target.startswith(TARGET_PREFIX):
                 raise SupportError("UnknownOperationException", f"Unknown target {target!r}")
             answer = self.api.call(operation, _parse_json(body))
+            if self._hostile_prefix:
+                answer = disguise(operation, answer, self._hostile_prefix)
             if fault is not None:
                 raise SupportError(fault.code, fault.message)
             return 200, answer
@@ -266,98 +301,6 @@ def _parse_json(body: bytes) -> Any:
         return json.loads(body or b"{}")
     except ValueError as exc:
         raise SupportError("SerializationException", "Request body is not valid JSON.") from exc
-
-
-# Control API ---------------------------------------------------------------------------------
-
-
-class ControlError(Exception):
-    pass
-
-
-def _control_faults(server: SandboxServer, body: dict[str, Any]) -> dict[str, Any]:
-    server.inject_fault(
-        operation=str(body.get("operation", ANY_OPERATION)),
-        code=_required(body, "code"),
-        count=int(body.get("count", 1)),
-        message=body.get("message"),
-        after_processing=bool(body.get("after_processing", False)),
-    )
-    return {"ok": True}
-
-
-def _control_reply(server: SandboxServer, body: dict[str, Any]) -> dict[str, Any]:
-    attachments = []
-    for item in body.get("attachments") or []:
-        try:
-            attachments.append((str(item["fileName"]), base64.b64decode(item.get("data", ""), validate=True)))
-        except (KeyError, TypeError, binascii.Error, ValueError) as exc:
-            raise ControlError("attachments: a list of {fileName, data (base64)}") from exc
-    return server.add_aws_reply(
-        _required(body, "case_id"),
-        _required(body, "body"),
-        attachments,
-        submitted_by=body.get("submitted_by") or AWS_ENGINEER,
-        status=body.get("status"),
-    )
-
-
-def _control_config(server: SandboxServer, body: dict[str, Any]) -> dict[str, Any]:
-    if "latency_seconds" in body:
-        server.set_latency(float(body["latency_seconds"]))
-    if "reply_delay_seconds" in body:
-        delay = body["reply_delay_seconds"]
-        server.set_reply_delay(None if delay is None else float(delay))
-    if "check_count" in body:
-        count = body["check_count"]
-        server.set_trusted_advisor_check_count(None if count is None else int(count))
-    return {
-        "latency_seconds": server.latency_seconds,
-        "reply_delay_seconds": server.reply_delay_seconds,
-        "check_count": len(server.trusted_advisor.checks),
-    }
-
-
-def _control_clock(server: SandboxServer, body: dict[str, Any]) -> dict[str, Any]:
-    server.advance_clock(float(body.get("advance_seconds", 0)))
-    return {"now": server.clock.now().isoformat()}
-
-
-def _control_calls(server: SandboxServer, _: dict[str, Any]) -> dict[str, Any]:
-    return {"calls": dict(server.calls)}
-
-
-def _control_reset_calls(server: SandboxServer, _: dict[str, Any]) -> dict[str, Any]:
-    server.reset_calls()
-    return {"calls": {}}
-
-
-def _control_clear_faults(server: SandboxServer, _: dict[str, Any]) -> dict[str, Any]:
-    server.clear_faults()
-    return {"ok": True}
-
-
-def _control_health(server: SandboxServer, _: dict[str, Any]) -> dict[str, Any]:
-    return {"status": "ok", "cases": len(server.cases), "checks": len(server.trusted_advisor.checks)}
-
-
-def _required(body: dict[str, Any], name: str) -> str:
-    value = body.get(name)
-    if not isinstance(value, str) or not value:
-        raise ControlError(f"{name} is required")
-    return value
-
-
-CONTROL_ROUTES: dict[tuple[str, str], Callable[[SandboxServer, dict[str, Any]], dict[str, Any]]] = {
-    ("POST", "faults"): _control_faults,
-    ("DELETE", "faults"): _control_clear_faults,
-    ("POST", "reply"): _control_reply,
-    ("POST", "config"): _control_config,
-    ("POST", "clock"): _control_clock,
-    ("GET", "calls"): _control_calls,
-    ("DELETE", "calls"): _control_reset_calls,
-    ("GET", "health"): _control_health,
-}
 
 
 class _HttpServer(ThreadingHTTPServer):

@@ -11,12 +11,19 @@ import binascii
 import json
 import secrets
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.sandbox.catalog import ATTACHMENT_MAX_BYTES, ATTACHMENT_SET_LIFETIME_SECONDS, ATTACHMENTS_PER_SET
+from bot.sandbox.catalog import (
+    ATTACHMENT_MAX_BYTES,
+    ATTACHMENT_SET_LIFETIME_SECONDS,
+    ATTACHMENTS_PER_SET,
+    NEW_SETS_PER_WINDOW,
+    SET_RATE_WINDOW_SECONDS,
+)
 from bot.sandbox.errors import SupportError, invalid_parameter
 from bot.sandbox.times import MILLISECOND, Clock, format_millis, parse_time, truncate_to_millis
 
@@ -244,6 +251,8 @@ class SupportState:
         self.attachment_sets: dict[str, AttachmentSetRecord] = {}
         self.attachments: dict[str, StoredAttachment] = {}
         self.last_display_id = FIRST_DISPLAY_ID
+        self.new_sets_per_window = NEW_SETS_PER_WINDOW
+        self._new_set_times: deque[datetime] = deque()
         self._on_change = on_change or (lambda: None)
         self._listeners: list[CustomerMessageListener] = []
 
@@ -401,9 +410,11 @@ class SupportState:
         with self.lock:
             record = self._usable_set(set_id) if set_id else None
             existing = len(record.attachments) if record else 0
+            # The API reference: the set's size limit is "three attachments and 5 MB per attachment".
             if existing + len(files) > ATTACHMENTS_PER_SET:
                 raise SupportError(
-                    "AttachmentLimitExceeded", f"An attachment set can hold at most {ATTACHMENTS_PER_SET} attachments."
+                    "AttachmentSetSizeLimitExceeded",
+                    f"An attachment set can hold at most {ATTACHMENTS_PER_SET} attachments.",
                 )
             for name, data in files:
                 if len(data) > ATTACHMENT_MAX_BYTES:
@@ -411,6 +422,7 @@ class SupportState:
                         "AttachmentSetSizeLimitExceeded", f"Attachment {name} is larger than 5 MB ({len(data)} bytes)."
                     )
             if record is None:
+                self._count_new_set()
                 record = self._new_attachment_set()
             record.attachments.extend(StoredAttachment(_attachment_id(), name, data) for name, data in files)
             self._on_change()
@@ -429,6 +441,16 @@ class SupportState:
             record = self.attachment_sets[set_id]
             record.expires_at = format_millis(self.clock.now() - MILLISECOND)
             self._on_change()
+
+    def _count_new_set(self) -> None:
+        """AttachmentLimitExceeded: too many new sets within the window (adding to a set is not one)."""
+        now = self.clock.now()
+        window = timedelta(seconds=SET_RATE_WINDOW_SECONDS)
+        while self._new_set_times and now - self._new_set_times[0] >= window:
+            self._new_set_times.popleft()
+        if len(self._new_set_times) >= self.new_sets_per_window:
+            raise SupportError("AttachmentLimitExceeded")
+        self._new_set_times.append(now)
 
     def _new_attachment_set(self) -> AttachmentSetRecord:
         expires = self.clock.now() + timedelta(seconds=ATTACHMENT_SET_LIFETIME_SECONDS)

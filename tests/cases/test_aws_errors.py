@@ -10,10 +10,10 @@ from tests.cases.helpers import open_case_at_aws
 ERRORS = [
     ("CaseIdNotFound", "no case"),
     ("CaseCreationLimitExceeded", "too many cases"),
-    ("AttachmentLimitExceeded", "at most 3 files"),
+    ("AttachmentLimitExceeded", "too many attachment uploads"),
     ("AttachmentSetExpired", "expired"),
     ("AttachmentSetIdNotFound", "attach the files again"),
-    ("AttachmentSetSizeLimitExceeded", "5 MB"),
+    ("AttachmentSetSizeLimitExceeded", "at most 3 files of at most 5 MB"),
     ("AttachmentIdNotFound", "no longer exists"),
     ("DescribeAttachmentLimitExceeded", "limiting attachment downloads"),
     ("ThrottlingException", "throttling"),

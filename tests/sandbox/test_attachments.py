@@ -8,7 +8,7 @@ import botocore.exceptions
 import pytest
 
 from bot.sandbox import SandboxServer
-from bot.sandbox.catalog import ATTACHMENT_MAX_BYTES
+from bot.sandbox.catalog import ATTACHMENT_MAX_BYTES, SET_RATE_WINDOW_SECONDS
 from tests.sandbox.helpers import open_case
 
 
@@ -58,12 +58,27 @@ def test_adding_to_an_existing_set(client: Any) -> None:
     again = client.add_attachments_to_set(attachmentSetId=set_id, attachments=files("two", "three"))
     assert again["attachmentSetId"] == set_id
     assert error_code(client.add_attachments_to_set, attachmentSetId=set_id, attachments=files("four")) == (
-        "AttachmentLimitExceeded"
+        "AttachmentSetSizeLimitExceeded"
     )
 
 
 def test_more_than_three_attachments(client: Any) -> None:
-    assert error_code(client.add_attachments_to_set, attachments=files("a", "b", "c", "d")) == "AttachmentLimitExceeded"
+    # The API reference: AttachmentSetSizeLimitExceeded is "three attachments and 5 MB per attachment".
+    too_many = files("a", "b", "c", "d")
+    assert error_code(client.add_attachments_to_set, attachments=too_many) == "AttachmentSetSizeLimitExceeded"
+
+
+def test_too_many_attachment_sets_in_a_short_time(client: Any, server: SandboxServer) -> None:
+    # The API reference: AttachmentLimitExceeded is "the number of attachment sets created in a short
+    # period of time"; the set being added to is not a new one.
+    server.set_attachment_set_rate(2)
+    first = client.add_attachments_to_set(attachments=files("one"))["attachmentSetId"]
+    client.add_attachments_to_set(attachments=files("two"))
+    assert error_code(client.add_attachments_to_set, attachments=files("three")) == "AttachmentLimitExceeded"
+    assert client.add_attachments_to_set(attachmentSetId=first, attachments=files("more"))["attachmentSetId"] == first
+
+    server.advance_clock(SET_RATE_WINDOW_SECONDS)
+    assert client.add_attachments_to_set(attachments=files("later"))["attachmentSetId"]
 
 
 def test_attachment_over_five_megabytes(client: Any) -> None:

@@ -10,6 +10,7 @@ import boto3
 import botocore.retries.standard
 import pytest
 
+from bot import render
 from bot.aws.gateway import ERROR_KEYS, SupportGateway
 from bot.domain import Attachment, NewCase
 from bot.errors import AttachmentProblem, AwsError, CaseNotFound
@@ -167,10 +168,19 @@ def _expire(gateway: SupportGateway, server: SandboxServer) -> None:
     gateway.create_case(new_case(attachment_set_id=set_id))
 
 
+def _too_many_sets(gateway: SupportGateway, server: SandboxServer) -> None:
+    server.set_attachment_set_rate(1)
+    gateway.add_attachments([Attachment("a", b"a")])
+    gateway.add_attachments([Attachment("b", b"b")])
+
+
 REAL_FAILURES = {
-    "AttachmentLimitExceeded": lambda g, s: g.add_attachments([Attachment(f"{i}.txt", b"x") for i in range(4)]),
+    "AttachmentLimitExceeded": _too_many_sets,
     "AttachmentSetSizeLimitExceeded": lambda g, s: g.add_attachments(
         [Attachment("big.bin", b"x" * (ATTACHMENT_MAX_BYTES + 1))]
+    ),
+    "AttachmentSetSizeLimitExceeded(count)": lambda g, s: g.add_attachments(
+        [Attachment(f"{i}.txt", b"x") for i in range(4)]
     ),
     "AttachmentSetExpired": _expire,
     "AttachmentSetIdNotFound": lambda g, s: g.add_communication(
@@ -186,8 +196,23 @@ REAL_FAILURES = {
 def test_real_failures_become_domain_errors(code: str, gateway: SupportGateway, server: SandboxServer) -> None:
     with pytest.raises(AwsError) as caught:
         REAL_FAILURES[code](gateway, server)
+    code = code.partition("(")[0]
     assert caught.value.code == code
     assert caught.value.key == ERROR_KEYS[code][0]
+    assert caught.value.retryable == ERROR_KEYS[code][1]
+
+
+def test_attachment_errors_say_what_the_reference_says(gateway: SupportGateway, server: SandboxServer) -> None:
+    with pytest.raises(AttachmentProblem) as too_many_files:
+        REAL_FAILURES["AttachmentSetSizeLimitExceeded(count)"](gateway, server)
+    with pytest.raises(AttachmentProblem) as too_many_sets:
+        _too_many_sets(gateway, server)
+
+    assert "3 files" in render.error_text(too_many_files.value)
+    assert not too_many_files.value.retryable
+    assert too_many_sets.value.retryable  # "in a short period of time": later it works
+    assert "3 files" not in render.error_text(too_many_sets.value)
+    assert "minutes" in render.error_text(too_many_sets.value)
 
 
 FAULT_CODES = [
@@ -204,6 +229,8 @@ FAULT_CODES = [
     "InternalServerError",
     "AccessDeniedException",
     "UnrecognizedClientException",
+    "ValidationError",
+    "InvalidParameterValue",
 ]
 
 

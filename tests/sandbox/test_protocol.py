@@ -12,6 +12,7 @@ import botocore.exceptions
 import pytest
 
 from bot.sandbox import SandboxServer
+from bot.sandbox.catalog import NEW_SETS_PER_WINDOW
 from tests.sandbox.helpers import open_case
 
 
@@ -137,7 +138,14 @@ def test_config_and_clock_over_http(server: SandboxServer) -> None:
         server.url + "/_sandbox/config", {"latency_seconds": 0.01, "reply_delay_seconds": None, "check_count": 120}
     )
     assert status == 200
-    assert config == {"latency_seconds": 0.01, "reply_delay_seconds": None, "check_count": 120}
+    assert config == {
+        "latency_seconds": 0.01,
+        "reply_delay_seconds": None,
+        "check_count": 120,
+        "attachment_sets_per_window": NEW_SETS_PER_WINDOW,
+    }
+    lowered = post(server.url + "/_sandbox/config", {"attachment_sets_per_window": 2})[2]
+    assert lowered["attachment_sets_per_window"] == 2
     assert server.latency_seconds == 0.01
     before = server.clock.now()
     post(server.url + "/_sandbox/clock", {"advance_seconds": 3600})

@@ -39,6 +39,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
+from tests.support.block_kit import sdk_block_problems, sdk_view_problems
 from tests.support.http import Headers
 
 TEAM_ID = "T0FAKE"
@@ -170,6 +171,8 @@ def block_problems(blocks: Any, *, max_blocks: int, pointer: str = "/blocks") ->
         for element in _elements_of(block):
             if len(element.get("options") or []) > 100:
                 problems.append(f"[ERROR] no more than 100 items allowed [json-pointer:{here}/element/options]")
+    # What slack_sdk's own models say, and the rules Slack keeps that they do not (empty texts, option values).
+    problems.extend(sdk_block_problems(blocks, pointer))
     return problems
 
 
@@ -194,6 +197,7 @@ def view_problems(view: Any) -> list[str]:
     if not isinstance(view, dict):
         return ["[ERROR] missing required field: view"]
     problems = block_problems(view.get("blocks", []), max_blocks=100, pointer="/view/blocks")
+    problems.extend(sdk_view_problems(view))
     if view.get("type") in ("modal", None):
         for name in ("title", "submit", "close"):
             if name in view and len(_text_of(view[name])) > 24:
@@ -239,6 +243,8 @@ class FakeSlack:
         self._file_data: dict[str, bytes] = {}
         self._redirects: dict[str, str] = {}
         self._response_urls: dict[str, int] = {}
+        # Every Block Kit problem of a message, response-URL body or view the bot sent: (method, problems).
+        self.invalid_payloads: list[tuple[str, list[str]]] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.base_url = ""
@@ -617,7 +623,9 @@ class FakeSlack:
             return 400, {"Content-Type": "text/plain"}, b"invalid_payload"
         if not (body.get("text") or body.get("blocks") or body.get("attachments") or body.get("delete_original")):
             return 400, {"Content-Type": "text/plain"}, b"no_text"
-        if block_problems(body.get("blocks"), max_blocks=50):
+        problems = block_problems(body.get("blocks"), max_blocks=50)
+        if problems:
+            self.invalid_payloads.append(("response_url", problems))
             return 400, {"Content-Type": "text/plain"}, b"invalid_blocks"
         return 200, {}, {"ok": True}
 
@@ -706,6 +714,7 @@ class FakeSlack:
             raise SlackApiError("msg_too_long")
         problems = block_problems(params.get("blocks"), max_blocks=50)
         if problems:
+            self.invalid_payloads.append(("message", problems))
             raise SlackApiError("invalid_blocks", response_metadata={"messages": problems})
         metadata = params.get("metadata")
         if metadata is not None and not (
@@ -946,6 +955,7 @@ class FakeSlack:
     def _open_view(self, view: Any, previous: dict[str, Any] | None = None) -> dict[str, Any]:
         problems = view_problems(view)
         if problems:
+            self.invalid_payloads.append(("view", problems))
             raise SlackApiError("invalid_arguments", response_metadata={"messages": problems})
         view_id = self._new_id("V")
         stored = {
@@ -981,6 +991,7 @@ class FakeSlack:
         view = params.get("view")
         problems = view_problems(view)
         if problems:
+            self.invalid_payloads.append(("view", problems))
             raise SlackApiError("invalid_arguments", response_metadata={"messages": problems})
         target = None
         if params.get("view_id"):

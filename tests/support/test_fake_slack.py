@@ -112,6 +112,9 @@ def test_slack_errors_the_bot_must_handle(fake_slack: FakeSlack, client: WebClie
         "invalid_metadata_format"
     )
     assert fake_slack.calls("no.suchMethod")
+    # The refusals above are this test's point; the fixture checks that the bot never draws one.
+    assert [kind for kind, _ in fake_slack.invalid_payloads] == ["message"]
+    fake_slack.invalid_payloads.clear()
 
 
 def test_faults_rate_limit_then_recover(fake_slack: FakeSlack, client: WebClient) -> None:
@@ -143,7 +146,8 @@ def test_wait_for_wakes_up_when_the_call_arrives(fake_slack: FakeSlack, client: 
 
 
 def test_views_have_ids_and_hashes(fake_slack: FakeSlack, client: WebClient) -> None:
-    modal = {"type": "modal", "title": {"type": "plain_text", "text": "Create case"}, "blocks": []}
+    section = {"type": "section", "text": {"type": "mrkdwn", "text": "Hello"}}
+    modal = {"type": "modal", "title": {"type": "plain_text", "text": "Create case"}, "blocks": [section]}
 
     opened = client.views_open(trigger_id="1.2.abc", view=modal)["view"]
     updated = client.views_update(view_id=opened["id"], hash=opened["hash"], view=modal)["view"]
@@ -154,6 +158,23 @@ def test_views_have_ids_and_hashes(fake_slack: FakeSlack, client: WebClient) -> 
     with pytest.raises(SlackApiError, match="invalid_arguments"):
         client.views_open(trigger_id="1.2.abc", view=dict(modal, title={"type": "plain_text", "text": "t" * 25}))
     assert fake_slack.view(opened["id"])["title"]["text"] == "Create case"
+    fake_slack.invalid_payloads.clear()  # the too-long title was refused on purpose
+
+
+def test_slack_sdk_models_and_slack_rules_refuse_what_slack_refuses(fake_slack: FakeSlack, client: WebClient) -> None:
+    empty_header = {"type": "header", "text": {"type": "plain_text", "text": ""}}
+    long_value = {"text": {"type": "plain_text", "text": "x"}, "value": "v" * 151}
+    select = {"type": "static_select", "action_id": "s", "options": [long_value]}
+    too_many = dict(select, options=[dict(long_value, value=str(i)) for i in range(101)])
+    for blocks in (
+        [empty_header],
+        [{"type": "actions", "elements": [select]}],
+        [{"type": "actions", "elements": [too_many]}],
+    ):
+        with pytest.raises(SlackApiError, match="invalid_blocks"):
+            client.chat_postMessage(channel="C1", text="t", blocks=blocks)
+    assert len(fake_slack.invalid_payloads) == 3
+    fake_slack.invalid_payloads.clear()
 
 
 def test_files_upload_v2_and_private_downloads(fake_slack: FakeSlack, client: WebClient) -> None:

@@ -114,7 +114,7 @@ def service_chosen(ack: Ack, body: dict, client: WebClient, context: BoltContext
     selected = body["actions"][0].get("selected_option") or {}
     try:
         catalog = services.gateway.services()
-        service = next((s for s in catalog if s.code == selected.get("value")), None)
+        service = next((s for s in catalog if selected.get("value") in (s.code, s.option_value)), None)
         new_view = create_case_view(
             services,
             channel=_metadata(view).get("channel", ""),
