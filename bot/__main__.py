@@ -105,7 +105,7 @@ def run_serve(args: argparse.Namespace) -> int:
             try:
                 handler.connect()
             except SlackApiError as exc:
-                print(render.text("socket_mode_refused", error=exc.response.get("error", "")), file=sys.stderr)
+                print(render.console_text("socket_mode_refused", error=exc.response.get("error", "")), file=sys.stderr)
                 return 1
             # /healthz stays available in Socket Mode for the platform's health checks
             health = threading.Thread(
@@ -176,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_store(args)
         return run_serve(args)
     except ConfigError as error:
-        print(render.text("config_error", message=str(error)), file=sys.stderr)
+        print(render.console_text("config_error", message=str(error)), file=sys.stderr)
         # `check` promises 0 or 1; the other commands use 2, the usual code for a bad setup.
         return 1 if args.command == "check" else 2
 

@@ -24,7 +24,7 @@ class ConfigError(ValueError):
         from bot import render
 
         self.key = key
-        super().__init__(render.text(key, **params))
+        super().__init__(render.console_text(key, **params))
 
 
 @dataclass(frozen=True)

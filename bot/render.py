@@ -321,10 +321,3 @@ def _fit_block(block: dict[str, Any]) -> dict[str, Any]:
             for e in block["elements"]
         ]
     return block
-
-
-def console_error_text(error: BotError) -> str:
-    """An error's message for a terminal (`check`, `digest --print`): the message is written for
-    mrkdwn, so what escape_mrkdwn turned into entities is read back (in its reverse order)."""
-    text = error_text(error).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-    return text.replace("@" + _WORD_JOINER, "@")

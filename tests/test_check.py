@@ -53,7 +53,7 @@ def test_missing_secret_and_app_token_is_named(fake_slack, sandbox):
 def test_aws_error_text_is_printed_as_text_not_html_escaped(fake_slack, sandbox):
     sandbox.inject_fault(
         operation="DescribeSeverityLevels",
-        code="InternalFailure",
+        code="ValidationException",
         message='Value "<all>" & more failed @channel',
         count=5,
     )

@@ -157,7 +157,7 @@ def test_digest_print_shows_aws_error_text_as_text(tmp_path: Path) -> None:
 
     sandbox = SandboxServer(reply_delay_seconds=-1, latency_seconds=0.0, state_path=None).start()
     try:
-        sandbox.inject_fault(operation="*", code="InternalFailure", message='Check "<all>" & more failed', count=50)
+        sandbox.inject_fault(operation="*", code="ValidationException", message='Check "<all>" & more failed', count=50)
         env = {
             **base_env(tmp_path),
             "AWS_ENDPOINT_URL_SUPPORT": sandbox.url,
