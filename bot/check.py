@@ -8,6 +8,7 @@ from typing import TextIO
 from slack_sdk.errors import SlackApiError
 
 from bot import render
+from bot.accounts.check import check_accounts_from_env
 from bot.aws.gateway import SupportGateway
 from bot.config import Settings
 from bot.errors import BotError
@@ -63,10 +64,15 @@ def run_checks(settings: Settings, *, out: TextIO, gateway: SupportGateway | Non
         gateway = sandbox_gateway(sandbox.url)
     try:
         results = [check_slack(settings), check_signing(settings)]
-        try:
-            results.append(check_aws(gateway or SupportGateway(region=settings.aws_region)))
-        except BotError as error:
-            results.append(CheckResult("aws", False, render.console_error_text(error)))
+        # BOT_ACCOUNTS_FILE: one line per account instead of the one-account check.
+        per_account = None if gateway or sandbox else check_accounts_from_env(region=settings.aws_region)
+        if per_account is not None:
+            results.extend(CheckResult(line.name, line.ok, line.detail) for line in per_account)
+        else:
+            try:
+                results.append(check_aws(gateway or SupportGateway(region=settings.aws_region)))
+            except BotError as error:
+                results.append(CheckResult("aws", False, render.console_error_text(error)))
     finally:
         if sandbox:
             sandbox.stop()

@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# With live updates (BOT_EVENTS_QUEUE_URL) polling is only the backstop.
+EVENTS_POLL_INTERVAL_SECONDS = 900
 
 
 def is_postgres_url(value: str) -> bool:
@@ -48,6 +50,11 @@ class Settings:
     sandbox_state_path: str | None = None
     # Holds the database password: kept out of repr and logs.
     database_url: str = field(default="", repr=False)
+    events_queue_url: str = ""
+
+    @property
+    def events_on(self) -> bool:
+        return bool(self.events_queue_url)
 
     @property
     def socket_mode(self) -> bool:
@@ -83,8 +90,12 @@ def load_settings(
         raise ConfigError("config_bad_port", value=env.get("PORT")) from exc
     check_port(port)
 
+    events_queue_url = env.get("BOT_EVENTS_QUEUE_URL", "").strip()
+    if events_queue_url and not events_queue_url.startswith(("https://", "http://")):
+        raise ConfigError("config_bad_events_queue_url", value=events_queue_url[:200])
     # An empty value means the default, as for every other setting.
-    raw_interval = env.get("POLL_INTERVAL_SECONDS", "").strip() or "60"
+    default_interval = EVENTS_POLL_INTERVAL_SECONDS if events_queue_url else 60
+    raw_interval = env.get("POLL_INTERVAL_SECONDS", "").strip() or str(default_interval)
     try:
         interval = float(raw_interval)
     except ValueError as exc:
@@ -135,6 +146,7 @@ def load_settings(
         sandbox_latency_seconds=_seconds(env, "BOT_SANDBOX_LATENCY_SECONDS", 0.0, minimum=0.0),
         sandbox_state_path=state_path,
         database_url=database_url,
+        events_queue_url=events_queue_url,
     )
 
 

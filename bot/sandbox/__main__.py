@@ -22,6 +22,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="seconds before the AWS engineer answers; negative: never on his own (default 30)",
     )
     parser.add_argument("--latency", type=float, default=0.0, help="seconds every request waits (default 0)")
+    parser.add_argument("--accounts", type=int, default=1, help="how many AWS accounts to emulate (default 1)")
     parser.add_argument("--state", default=None, help="JSON file that keeps cases across restarts")
     parser.add_argument("--verbose", action="store_true", help="log every request")
     return parser.parse_args(argv)
@@ -36,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         state_path=args.state,
         host=args.host,
         port=args.port,
+        accounts=args.accounts,
     ).start()
     # The URL alone on the first line of stdout, so a parent process can read it.
     print(server.url, flush=True)

@@ -16,6 +16,13 @@ methods directly:
     POST   /_sandbox/clock   {"advance_seconds": 3600}  (attachment sets expire, refreshes complete)
     GET    /_sandbox/calls   {"calls": {"CreateCase": 1, ...}};  DELETE resets them
     GET    /_sandbox/health  {"status": "ok", "cases": n, "checks": n}
+    POST   /_sandbox/accounts {"deny" | "allow": alias or ID, "external_id": "..." | null,
+                              "member": {"id", "name", "state"}}  -> the emulated accounts
+Every control acts in the account named by `?account=<alias or ID>` (the first one without).
+With `accounts=N`, STS, Organizations and each account's Support share this port (bot.sandbox.accounts).
+
+With `events=True`, SQS's JSON protocol (`X-Amz-Target: AmazonSQS.*`) is served on the same port and
+every case change lands in the queue at `events_queue_url` as a Support Case Update (case_events.py).
 """
 
 from __future__ import annotations
@@ -31,6 +38,9 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from bot.sandbox import sqs
+from bot.sandbox.accounts import SandboxAccounts
+from bot.sandbox.case_events import QUEUE_NAME, CaseEventEmitter
 from bot.sandbox.catalog import NEW_SETS_PER_WINDOW, ServiceEntry
 from bot.sandbox.control import ANY_OPERATION, CONTROL_ROUTES, ControlError
 from bot.sandbox.engineer import Engineer
@@ -38,7 +48,7 @@ from bot.sandbox.errors import SupportError
 from bot.sandbox.hostile import disguise
 from bot.sandbox.operations import SupportApi
 from bot.sandbox.persistence import JsonStateFile
-from bot.sandbox.state import AWS_ENGINEER, CaseRecord, SupportState
+from bot.sandbox.state import ACCOUNT_ID, AWS_ENGINEER, CaseRecord, SupportState
 from bot.sandbox.times import Clock
 from bot.sandbox.trusted_advisor import TrustedAdvisor
 
@@ -98,13 +108,16 @@ class SandboxServer:
         state_path: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        accounts: int = 1,
+        clock: Clock | None = None,
+        events: bool = False,
     ) -> None:
         self.host = host
         self.port = port
-        self.clock = Clock()
+        self.clock = clock or Clock()
         # One lock for all state, taken before the file's: saves never deadlock with requests.
         self._lock = threading.RLock()
-        self.state = SupportState(self.clock, on_change=self._persist, lock=self._lock)
+        self.state = SupportState(self.clock, on_change=self._changed, lock=self._lock)
         self.trusted_advisor = TrustedAdvisor(self.clock, on_change=self._persist, lock=self._lock)
         self.api = SupportApi(self.state, self.trusted_advisor)
         self.engineer = Engineer(self.state, reply_delay_seconds)
@@ -116,7 +129,12 @@ class SandboxServer:
         self._file = JsonStateFile(state_path) if state_path else None
         self._httpd: _HttpServer | None = None
         self._thread: threading.Thread | None = None
+        self.sqs = sqs.SqsApi(ACCOUNT_ID) if events else None
+        self.case_events: CaseEventEmitter | None = None
         self._load()
+        self.accounts = SandboxAccounts(self, accounts, state_path)
+        if self.sqs is not None:
+            self.case_events = CaseEventEmitter(self.state, self.sqs.queue(QUEUE_NAME))
 
     # Life --------------------------------------------------------------------------------------
 
@@ -132,10 +150,14 @@ class SandboxServer:
         )
         self._thread.start()
         self.engineer.start()
+        self.accounts.start()
         return self
 
     def stop(self) -> None:
         self.engineer.stop()
+        self.accounts.stop()
+        if self.sqs is not None:
+            self.sqs.close()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -229,6 +251,11 @@ class SandboxServer:
         self.clock.advance(seconds)
 
     @property
+    def events_queue_url(self) -> str | None:
+        """BOT_EVENTS_QUEUE_URL for a bot using this sandbox (with AWS_ENDPOINT_URL_SQS = url)."""
+        return f"{self.url}/{ACCOUNT_ID}/{QUEUE_NAME}" if self.sqs is not None else None
+
+    @property
     def latency_seconds(self) -> float:
         return self._latency
 
@@ -276,7 +303,17 @@ class SandboxServer:
             logger.exception("sandbox failed on %s", operation)
             return 500, SupportError("InternalServerError").body()
 
+    def handle_sqs(self, target: str, body: bytes) -> tuple[int, dict[str, Any]]:
+        with self._calls_lock:
+            self._calls["sqs:" + target.removeprefix(sqs.TARGET_PREFIX)] += 1
+        return sqs.answer(self.sqs, self.faults.take, target, body, self.url)
+
     # Persistence -------------------------------------------------------------------------------
+
+    def _changed(self) -> None:
+        self._persist()
+        if self.case_events is not None:
+            self.case_events.observe()
 
     def _snapshot(self) -> dict[str, Any]:
         return {"support": self.state.to_json(), "trusted_advisor": self.trusted_advisor.to_json()}
@@ -323,10 +360,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self._read_body()
+        if self.server.sandbox.accounts.answer(self, body):
+            return
         if self.path.startswith(CONTROL_PREFIX):
             self._control("POST", body)
             return
-        status, payload = self.server.sandbox.handle_api(self.headers.get("X-Amz-Target", ""), body)
+        target = self.headers.get("X-Amz-Target", "")
+        if target.startswith(sqs.TARGET_PREFIX):
+            self._send(*self.server.sandbox.handle_sqs(target, body), sqs.JSON_CONTENT_TYPE)
+            return
+        status, payload = self.server.sandbox.handle_api(target, body)
         self._send(status, payload, JSON_CONTENT_TYPE)
 
     def do_GET(self) -> None:
@@ -345,7 +388,7 @@ class _Handler(BaseHTTPRequestHandler):
             parsed = json.loads(body or b"{}")
             if not isinstance(parsed, dict):
                 raise ControlError("body must be a JSON object")
-            self._send(200, route(self.server.sandbox, parsed))
+            self._send(200, route(self.server.sandbox.accounts.for_control(self.path), parsed))
         except SupportError as error:
             self._send(error.status, error.body())
         except (ControlError, ValueError, TypeError) as exc:

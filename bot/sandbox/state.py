@@ -253,6 +253,7 @@ class SupportState:
         self.last_display_id = FIRST_DISPLAY_ID
         self.new_sets_per_window = NEW_SETS_PER_WINDOW
         self._new_set_times: deque[datetime] = deque()
+        self.account_id = ACCOUNT_ID
         self._on_change = on_change or (lambda: None)
         self._listeners: list[CustomerMessageListener] = []
 
@@ -516,7 +517,7 @@ class SupportState:
 
     def _new_case_id(self, now: datetime) -> str:
         while True:
-            case_id = f"case-{ACCOUNT_ID}-muen-{now.year}-{secrets.token_hex(8)}"
+            case_id = f"case-{self.account_id}-muen-{now.year}-{secrets.token_hex(8)}"
             if case_id not in self.cases:
                 return case_id
 

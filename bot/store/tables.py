@@ -55,6 +55,7 @@ TABLES = {
     "meta": "bot-wide markers (health, versions)",
     "leases": "lease name -> the replica holding it and its expiry by the store's clock (store/lease.py)",
     "requests": "Slack signature of a served request -> its timestamp, to refuse replays; pruned after 10 min (web.py)",
+    "channel_accounts": "channel -> the AWS account an admin made its default (accounts/directory.py)",
 }
 
 LOCK_SUFFIX = ".lock"

@@ -1,0 +1,49 @@
+"""Fixtures for several accounts: a sandbox emulating three, and the bot's sessions into them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import boto3
+import pytest
+
+from bot.accounts.config import Account
+from bot.accounts.sessions import AccountSessions
+from bot.sandbox import SandboxServer
+
+ROLE = "arn:aws:iam::{}:role/AwsSupportBot"
+
+
+@pytest.fixture
+def sandbox3() -> Iterator[SandboxServer]:
+    """Accounts sandbox (the bot's own), sandbox-2 and sandbox-3; the engineers stay silent."""
+    server = SandboxServer(reply_delay_seconds=None, accounts=3).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def base_session() -> boto3.session.Session:
+    """The bot's own credentials (the sandbox's management account)."""
+    return boto3.session.Session(aws_access_key_id="sandbox", aws_secret_access_key="s", region_name="us-east-1")
+
+
+@pytest.fixture
+def sessions(sandbox3: SandboxServer, base_session: boto3.session.Session) -> AccountSessions:
+    # botocore judges expiry by the sandbox's clock, which tests move forward.
+    return AccountSessions(base_session=base_session, sts_endpoint_url=sandbox3.url, time_fetcher=sandbox3.clock.now)
+
+
+def member(alias: str, account_id: str, **fields: object) -> Account:
+    return Account(alias=alias, id=account_id, role_arn=ROLE.format(account_id), **fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def accounts() -> list[Account]:
+    return [
+        Account(alias="sandbox", id="123456789012"),
+        member("sandbox-2", "200000000002", channels=frozenset({"CPROD"})),
+        member("sandbox-3", "200000000003"),
+    ]
