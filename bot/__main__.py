@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import os
 import re
 import signal
 import sys
@@ -13,7 +12,7 @@ import threading
 from collections.abc import Sequence
 
 from bot import render
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import ConfigError, Settings, check_port, load_settings
 
 logger = logging.getLogger("bot")
 
@@ -31,13 +30,13 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def configure_logging() -> None:
+def configure_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactSecrets())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
+    root.setLevel(level)
     # botocore at DEBUG prints request headers (signatures); keep it quiet unless asked.
     logging.getLogger("botocore").setLevel(logging.WARNING)
     logging.getLogger("urllib3").setLevel(logging.WARNING)
@@ -69,24 +68,34 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def _settings(args: argparse.Namespace, *, require_slack: bool) -> Settings:
     sandbox = True if args.sandbox else None
-    return load_settings(sandbox=sandbox, require_slack=require_slack)
+    settings = load_settings(sandbox=sandbox, require_slack=require_slack)
+    logging.getLogger().setLevel(settings.log_level)
+    return settings
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    # Settings first, before the heavy imports: a bad setup is refused at once.
+    settings = _settings(args, require_slack=True)
+    port = check_port(args.port if getattr(args, "port", None) is not None else settings.port)
+
     from slack_sdk.errors import SlackApiError
 
     from bot.app import build_app
     from bot.bootstrap import SandboxOptions, build_services, load_accounts, sandbox_gateway, start_sandbox
+    from bot.store.backend import open_store
     from bot.web import make_health_app, make_wsgi_app, serve
 
-    settings = _settings(args, require_slack=True)
     load_accounts(settings)  # a broken accounts file stops the start here, every mistake named
     # Acks are short and must beat Slack's 3 s while after-ack work runs boto3 on other threads:
     # a shorter GIL switch interval lets a waiting ack run sooner (Python's default is 5 ms).
     sys.setswitchinterval(0.001)
-    sandbox = start_sandbox(SandboxOptions.from_env(settings)) if settings.sandbox else None
+    # The store first: a second process or a bad BOT_DB_PATH is refused before anything starts.
+    store = open_store(settings)
+    sandbox = start_sandbox(SandboxOptions.from_settings(settings)) if settings.sandbox else None
     gateway = sandbox_gateway(sandbox.url) if sandbox else None
-    services = build_services(settings, gateway=gateway, aws_endpoint_url=sandbox.url if sandbox else None)
+    services = build_services(
+        settings, gateway=gateway, store=store, aws_endpoint_url=sandbox.url if sandbox else None
+    )
     app = build_app(services)
     threading.Thread(target=services.recover, name="recover", daemon=True).start()
     services.start_workers()
@@ -99,12 +108,12 @@ def run_serve(args: argparse.Namespace) -> int:
             try:
                 handler.connect()
             except SlackApiError as exc:
-                print(render.text("socket_mode_refused", error=exc.response.get("error", "")), file=sys.stderr)
+                print(render.console_text("socket_mode_refused", error=exc.response.get("error", "")), file=sys.stderr)
                 return 1
             # /healthz stays available in Socket Mode for the platform's health checks
             health = threading.Thread(
                 target=serve,
-                args=(make_health_app(services), getattr(args, "port", None) or settings.port),
+                args=(make_health_app(services), port),
                 daemon=True,
             )
             health.start()
@@ -114,7 +123,7 @@ def run_serve(args: argparse.Namespace) -> int:
                 stop.wait()
             handler.close()
         else:
-            serve(make_wsgi_app(app, services), getattr(args, "port", None) or settings.port)
+            serve(make_wsgi_app(app, services), port)
     finally:
         services.close()
         if sandbox:
@@ -127,13 +136,17 @@ def run_digest(args: argparse.Namespace) -> int:
 
     from bot.bootstrap import SandboxOptions, build_services, load_accounts, sandbox_gateway, start_sandbox
     from bot.digest.console import print_digest
+    from bot.store.backend import open_store
 
     settings = _settings(args, require_slack=False)
     load_accounts(settings)
-    sandbox = start_sandbox(SandboxOptions.from_env(settings)) if settings.sandbox else None
+    store = open_store(settings)
+    sandbox = start_sandbox(SandboxOptions.from_settings(settings)) if settings.sandbox else None
     try:
         gateway = sandbox_gateway(sandbox.url) if sandbox else None
-        services = build_services(settings, gateway=gateway, aws_endpoint_url=sandbox.url if sandbox else None)
+        services = build_services(
+            settings, gateway=gateway, store=store, aws_endpoint_url=sandbox.url if sandbox else None
+        )
         try:
             zone = ZoneInfo(settings.digest_timezone)
             return print_digest(services.digests, zone=zone, as_json=args.json, out=sys.stdout)
@@ -169,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_store(args)
         return run_serve(args)
     except ConfigError as error:
-        print(render.text("config_error", message=str(error)), file=sys.stderr)
+        print(render.console_text("config_error", message=str(error)), file=sys.stderr)
         # `check` promises 0 or 1; the other commands use 2, the usual code for a bad setup.
         return 1 if args.command == "check" else 2
 

@@ -8,7 +8,6 @@ refresher, schedules and worker are built on them, each with exactly what it use
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,16 +63,18 @@ def build_services(
     settings: Settings,
     *,
     gateway: SupportGateway | None = None,
+    store: Store | None = None,
     aws_endpoint_url: str | None = None,
     max_attempts: int | None = None,
 ) -> Services:
     """Every part, built once; the background workers are built but not started (Services.start_workers).
 
     `gateway` serves the one account of a bot without BOT_ACCOUNTS_FILE; `aws_endpoint_url` (the
-    sandbox) answers STS, Organizations and Support for every account when there are several.
+    sandbox) answers STS, Organizations and Support for every account when there are several; `store`
+    is the one the console opened first (so a second process is refused before anything starts).
     """
     slack = slack_client(settings)
-    store = open_store(settings)
+    store = store or open_store(settings)
     try:
         directory, gateways = build_accounts(
             settings, store, gateway=gateway, aws_endpoint_url=aws_endpoint_url, max_attempts=max_attempts
@@ -234,12 +235,11 @@ class SandboxOptions:
     accounts: int = 1
 
     @classmethod
-    def from_env(cls, settings: Settings) -> SandboxOptions:
-        default_state = os.path.join(os.path.dirname(os.path.abspath(settings.db_path)), "sandbox.json")
+    def from_settings(cls, settings: Settings) -> SandboxOptions:
         return cls(
-            reply_delay_seconds=float(os.environ.get("BOT_SANDBOX_REPLY_SECONDS", "30")),
-            latency_seconds=float(os.environ.get("BOT_SANDBOX_LATENCY_SECONDS", "0")),
-            state_path=os.environ.get("BOT_SANDBOX_STATE", default_state) or None,
+            reply_delay_seconds=settings.sandbox_reply_seconds,
+            latency_seconds=settings.sandbox_latency_seconds,
+            state_path=settings.sandbox_state_path,
             accounts=settings.sandbox_accounts,
         )
 

@@ -24,34 +24,35 @@ class CheckResult:
 
 def check_slack(settings: Settings) -> CheckResult:
     if not settings.slack_bot_token:
-        return CheckResult("slack", False, render.text("check_slack_missing"))
+        return CheckResult("slack", False, render.console_text("check_slack_missing"))
     try:
         auth = slack_client(settings).auth_test()
     except SlackApiError as exc:
-        return CheckResult("slack", False, render.text("check_slack_failed", error=exc.response.get("error", "")))
+        detail = render.console_text("check_slack_failed", error=exc.response.get("error", ""))
+        return CheckResult("slack", False, detail)
     except OSError as exc:
         return CheckResult(
-            "slack", False, render.text("check_slack_unreachable", url=settings.slack_api_url, error=exc)
+            "slack", False, render.console_text("check_slack_unreachable", url=settings.slack_api_url, error=exc)
         )
     return CheckResult(
-        "slack", True, render.text("check_slack_ok", team=auth.get("team", ""), user=auth.get("user", ""))
+        "slack", True, render.console_text("check_slack_ok", team=auth.get("team", ""), user=auth.get("user", ""))
     )
 
 
 def check_signing(settings: Settings) -> CheckResult:
     if settings.socket_mode:
-        return CheckResult("mode", True, render.text("check_socket_mode"))
+        return CheckResult("mode", True, render.console_text("check_socket_mode"))
     if settings.slack_signing_secret:
-        return CheckResult("mode", True, render.text("check_http_mode", port=settings.port))
-    return CheckResult("mode", False, render.text("check_no_secret"))
+        return CheckResult("mode", True, render.console_text("check_http_mode", port=settings.port))
+    return CheckResult("mode", False, render.console_text("check_no_secret"))
 
 
 def check_aws(gateway: SupportGateway) -> CheckResult:
     try:
         levels = gateway.severity_levels()
     except BotError as error:
-        return CheckResult("aws", False, render.error_text(error))
-    return CheckResult("aws", True, render.text("check_aws_ok", levels=[level.code for level in levels]))
+        return CheckResult("aws", False, render.console_error_text(error))
+    return CheckResult("aws", True, render.console_text("check_aws_ok", levels=[level.code for level in levels]))
 
 
 def run_checks(settings: Settings, *, out: TextIO, gateway: SupportGateway | None = None) -> int:
@@ -71,12 +72,12 @@ def run_checks(settings: Settings, *, out: TextIO, gateway: SupportGateway | Non
             try:
                 results.append(check_aws(gateway or SupportGateway(region=settings.aws_region)))
             except BotError as error:
-                results.append(CheckResult("aws", False, render.error_text(error)))
+                results.append(CheckResult("aws", False, render.console_error_text(error)))
     finally:
         if sandbox:
             sandbox.stop()
     for result in results:
-        out.write(render.text("check_line", ok=result.ok, name=result.name, detail=result.detail) + "\n")
+        out.write(render.console_text("check_line", ok=result.ok, name=result.name, detail=result.detail) + "\n")
     ok = all(result.ok for result in results)
-    out.write(render.text("check_summary", ok=ok) + "\n")
+    out.write(render.console_text("check_summary", ok=ok) + "\n")
     return 0 if ok else 1

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # With live updates (BOT_EVENTS_QUEUE_URL) polling is only the backstop.
 EVENTS_POLL_INTERVAL_SECONDS = 900
 MAX_SANDBOX_ACCOUNTS = 200  # as the sandbox's own limit (bot.sandbox.accounts)
@@ -26,7 +27,7 @@ class ConfigError(ValueError):
         from bot import render
 
         self.key = key
-        super().__init__(render.text(key, **params))
+        super().__init__(render.console_text(key, **params))
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,12 @@ class Settings:
     digest_timezone: str = "UTC"
     sandbox: bool = False
     aws_region: str = "us-east-1"
+    log_level: str = "INFO"
+    # The sandbox's engineer answers after this many seconds (below 0: never, tests answer themselves).
+    sandbox_reply_seconds: float = 30.0
+    sandbox_latency_seconds: float = 0.0
+    # JSON file keeping the sandbox's cases across restarts; None: kept in memory only.
+    sandbox_state_path: str | None = None
     # Holds the database password: kept out of repr and logs.
     database_url: str = field(default="", repr=False)
     events_queue_url: str = ""
@@ -89,6 +96,7 @@ def load_settings(
         port = int(env.get("PORT", "").strip() or "3000")
     except ValueError as exc:
         raise ConfigError("config_bad_port", value=env.get("PORT")) from exc
+    check_port(port)
 
     events_queue_url = env.get("BOT_EVENTS_QUEUE_URL", "").strip()
     if events_queue_url and not events_queue_url.startswith(("https://", "http://")):
@@ -122,6 +130,15 @@ def load_settings(
     if not api_url.endswith("/"):
         api_url += "/"
 
+    log_level = env.get("LOG_LEVEL", "").strip().upper() or "INFO"
+    if log_level not in LOG_LEVELS:
+        raise ConfigError("config_bad_log_level", value=env.get("LOG_LEVEL"), levels=LOG_LEVELS)
+
+    db_path = env.get("BOT_DB_PATH", "").strip() or "./data/bot.sqlite"
+    # Unset: next to the bot's own state; set but empty: no file at all.
+    default_state = os.path.join(os.path.dirname(os.path.abspath(db_path)), "sandbox.json")
+    state_path = env.get("BOT_SANDBOX_STATE", default_state).strip() or None
+
     database_url = env.get("DATABASE_URL", "").strip()
     if database_url and not is_postgres_url(database_url):
         # Only a scheme is echoed: the rest may hold a password.
@@ -142,15 +159,39 @@ def load_settings(
         slack_app_token=app_token,
         slack_api_url=api_url,
         port=port,
-        db_path=env.get("BOT_DB_PATH", "").strip() or "./data/bot.sqlite",
+        db_path=db_path,
         poll_interval_seconds=interval,
         journal_lease_seconds=journal_lease,
         admins=admins,
         digest_timezone=zone,
         sandbox=_truthy(env.get("BOT_SANDBOX")) if sandbox is None else sandbox,
         aws_region=env.get("AWS_SUPPORT_REGION", "").strip() or "us-east-1",
+        log_level=log_level,
+        sandbox_reply_seconds=_seconds(env, "BOT_SANDBOX_REPLY_SECONDS", 30.0),
+        sandbox_latency_seconds=_seconds(env, "BOT_SANDBOX_LATENCY_SECONDS", 0.0, minimum=0.0),
+        sandbox_state_path=state_path,
         database_url=database_url,
         events_queue_url=events_queue_url,
         accounts_file=env.get("BOT_ACCOUNTS_FILE", "").strip(),
         sandbox_accounts=sandbox_accounts,
     )
+
+
+def check_port(port: int) -> int:
+    """A TCP port the bot can listen on (0 would pick a random one nobody knows)."""
+    if not 1 <= port <= 65535:
+        raise ConfigError("config_bad_port_range", value=port)
+    return port
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float, *, minimum: float | None = None) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or (minimum is not None and value < minimum):
+        raise ConfigError("config_bad_seconds", name=name, value=raw, minimum="" if minimum is None else f"{minimum:g}")
+    return value

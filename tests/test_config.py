@@ -171,3 +171,51 @@ _FIELDS = {
     "BOT_DB_PATH": "db_path",
     "SLACK_API_URL": "slack_api_url",
 }
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "65536", "70000"])
+def test_a_port_outside_1_to_65535_is_refused(value: str) -> None:
+    with pytest.raises(ConfigError, match="PORT must be between 1 and 65535"):
+        settings(PORT=value)
+
+
+@pytest.mark.parametrize("value", ["1", "3000", "65535"])
+def test_a_port_inside_the_range_is_kept(value: str) -> None:
+    assert settings(PORT=value).port == int(value)
+
+
+@pytest.mark.parametrize("value", ["LOUD", "verbose", "10"])
+def test_a_log_level_that_logging_does_not_know_is_refused(value: str) -> None:
+    with pytest.raises(ConfigError, match="LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"):
+        settings(LOG_LEVEL=value)
+
+
+@pytest.mark.parametrize("value, expected", [("debug", "DEBUG"), (" Warning ", "WARNING"), ("", "INFO")])
+def test_a_log_level_is_kept_in_capitals(value: str, expected: str) -> None:
+    assert settings(LOG_LEVEL=value).log_level == expected
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("BOT_SANDBOX_REPLY_SECONDS", "soon"),
+        ("BOT_SANDBOX_REPLY_SECONDS", "nan"),
+        ("BOT_SANDBOX_LATENCY_SECONDS", "0.2s"),
+        ("BOT_SANDBOX_LATENCY_SECONDS", "-1"),
+        ("BOT_SANDBOX_LATENCY_SECONDS", "inf"),
+    ],
+)
+def test_sandbox_seconds_that_are_not_a_usable_number_are_refused(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=f"{name} must be a number of seconds"):
+        settings(**{name: value})
+
+
+def test_sandbox_settings_are_read_into_settings() -> None:
+    loaded = settings(BOT_SANDBOX_REPLY_SECONDS="-1", BOT_SANDBOX_LATENCY_SECONDS="0.25", BOT_DB_PATH="/srv/bot/db")
+
+    assert loaded.sandbox_reply_seconds == -1
+    assert loaded.sandbox_latency_seconds == 0.25
+    assert loaded.sandbox_state_path == "/srv/bot/sandbox.json"  # next to the bot's own state
+    assert settings(BOT_SANDBOX_STATE="").sandbox_state_path is None  # set but empty: no file
+    assert settings(BOT_SANDBOX_STATE="/tmp/s.json").sandbox_state_path == "/tmp/s.json"
+    assert (settings().sandbox_reply_seconds, settings().sandbox_latency_seconds) == (30, 0)

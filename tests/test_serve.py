@@ -92,3 +92,70 @@ def test_socket_mode_connects_through_slack_api_url_and_explains_a_refusal(fake_
     assert "xapp-1-test-token" not in done.stderr + done.stdout
     [call] = fake_slack.calls("apps.connections.open")
     assert call.authorization == "Bearer xapp-1-test-token"
+
+
+def start_serving(env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot", "--sandbox"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def wait_healthy(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        try:
+            if get_json(f"http://127.0.0.1:{port}/healthz")[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"no healthy bot on port {port} within {timeout}s")
+
+
+def test_a_second_process_on_the_same_db_path_is_refused_until_the_first_is_gone(fake_slack, tmp_path):
+    """A rolling deploy starts the new process beside the old one: two pollers would post every AWS
+    reply twice. The second is refused with one clear line; once the first dies (even by kill -9,
+    the OS drops its lock), a new one starts on the same file."""
+    env = {
+        **os.environ,
+        "SLACK_BOT_TOKEN": "xoxb-test-token",
+        "SLACK_SIGNING_SECRET": "test-secret",
+        "SLACK_API_URL": fake_slack.api_url,
+        "BOT_DB_PATH": str(tmp_path / "bot.sqlite"),
+        "BOT_SANDBOX_REPLY_SECONDS": "-1",
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+    first_port, second_port, third_port = free_port(), free_port(), free_port()
+    first = start_serving({**env, "PORT": str(first_port)})
+    processes = [first]
+    try:
+        wait_healthy(first_port, first)
+
+        second = start_serving({**env, "PORT": str(second_port)})
+        processes.append(second)
+        try:
+            _, errors = second.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("the second process runs beside the first") from None
+        assert second.returncode == 2, errors
+        assert "Traceback" not in errors
+        [line] = errors.strip().splitlines()
+        assert "BOT_DB_PATH" in line and str(tmp_path / "bot.sqlite") in line
+        assert "DATABASE_URL" in line and f"pid {first.pid}" in line
+        assert get_json(f"http://127.0.0.1:{first_port}/healthz")[0] == 200  # the first serves on
+
+        first.kill()
+        first.wait(timeout=15)
+        third = start_serving({**env, "PORT": str(third_port)})
+        processes.append(third)
+        wait_healthy(third_port, third)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.communicate(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.communicate()

@@ -38,19 +38,25 @@ def check_account(
         return AccountCheck(
             account.alias,
             False,
-            render.text("check_account_failed", account_id=account_id, problem=render.error_text(error)),
+            render.console_text(
+                "check_account_failed", account_id=account_id, problem=render.console_error_text(error)
+            ),
         )
     except AwsError as error:
         if error.code == NO_SUPPORT_PLAN:
             return AccountCheck(
-                account.alias, False, render.text("check_account_no_plan", account_id=account_id, assumed=assumed)
+                account.alias,
+                False,
+                render.console_text("check_account_no_plan", account_id=account_id, assumed=assumed),
             )
         return AccountCheck(
             account.alias,
             False,
-            render.text("check_account_failed", account_id=account_id, problem=render.error_text(error)),
+            render.console_text(
+                "check_account_failed", account_id=account_id, problem=render.console_error_text(error)
+            ),
         )
-    detail = render.text(
+    detail = render.console_text(
         "check_account_ok", account_id=account_id, levels=[level.code for level in levels], assumed=assumed
     )
     return AccountCheck(account.alias, True, detail)
@@ -61,7 +67,8 @@ def check_accounts(
 ) -> list[AccountCheck]:
     """One line per account, in the directory's order; one unreachable account never stops the others."""
     problems = [
-        AccountCheck("accounts", False, render.text("check_accounts_file", problem=p)) for p in directory.problems
+        AccountCheck("accounts", False, render.console_text("check_accounts_file", problem=p))
+        for p in directory.problems
     ]
 
     def one(account: Account) -> AccountCheck:
@@ -84,11 +91,14 @@ def check_accounts_from_env(
     try:
         config = accounts_config_from_env(env)
     except AccountsFileError as error:
-        return [AccountCheck("accounts", False, render.text("check_accounts_file", problem=p)) for p in error.problems]
+        return [
+            AccountCheck("accounts", False, render.console_text("check_accounts_file", problem=p))
+            for p in error.problems
+        ]
     try:
         sessions = AccountSessions(region=region)
         directory = build_directory(config, base_session=sessions.base_session, region=region)
         gateways = account_gateways(directory, sessions, region=region)
     except BotError as error:
-        return [AccountCheck("accounts", False, render.error_text(error))]
+        return [AccountCheck("accounts", False, render.console_error_text(error))]
     return check_accounts(directory, sessions, gateways)

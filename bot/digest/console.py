@@ -19,7 +19,7 @@ def print_digest(digests: DigestService, *, zone: ZoneInfo, as_json: bool, out: 
     try:
         snapshot = digests.collect()
     except BotError as error:
-        out.write(render.error_text(error) + "\n")
+        out.write(render.console_error_text(error) + "\n")
         return 1
     digest = build_digest(snapshot, None)
     if as_json:

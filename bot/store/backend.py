@@ -15,13 +15,13 @@ from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from bot.config import Settings, is_postgres_url
+from bot.store.errors import StoreError
 
 logger = logging.getLogger(__name__)
 
 
-class StoreError(Exception):
-    """The store cannot answer now (database unreachable, connection lost); the write did not happen or
-    its outcome is unknown. Callers treat it like any transient failure: retry later, never assume."""
+# StoreError lives in bot.store.errors (every backend raises it); importers here keep working.
+__all__ = ["Store", "StoreError", "Table", "open_location", "open_store"]
 
 
 class Table(Protocol):
@@ -102,4 +102,5 @@ def open_location(location: str) -> Store:
         return PostgresStore.connect(location)
     from bot.store.tables import Store as SqliteStore
 
-    return SqliteStore(location)
+    # Held by this process alone (a lock next to the file) and checked before anything starts.
+    return SqliteStore.open(location)

@@ -1,20 +1,44 @@
-"""The one owner of sqlitedict: all bot state lives in one SQLite file, one table per kind of record.
+"""The one owner of the SQLite state file: one table per kind of record, values stored as JSON.
 
-Values are JSON (never pickle), and every write commits with `blocking=True` before returning, so
-whatever a caller has written survives a kill -9 on the next line. WAL journaling keeps readers and
-the single writer thread of each table from blocking one another.
+The file keeps sqlitedict's layout (one `key TEXT PRIMARY KEY, value BLOB` table per name, JSON text
+values, rows in insertion order), so files written by earlier versions open unchanged. The bot no
+longer goes through sqlitedict's writer thread, though: a commit that fails there (a full disk)
+raises inside that thread and kills it, after which every read and write of the table waits forever;
+and a failed statement's error is handed to whichever caller touches the table next, so a writer
+could be told "saved" while a reader got its error. Here each call runs on one connection in the
+caller's thread: it commits before returning, or raises StoreUnavailable to that caller, and a
+connection that failed is replaced by a new one on the next call.
+
+Whatever a caller has written survives a kill -9 on the next line (WAL, committed before return).
+`Store.open` is how the bot opens its file: it holds an OS lock next to it for the process's
+lifetime (one process per file, or every AWS reply is posted twice) and proves the file answers a
+read and takes a write before anything starts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlitedict import SqliteDict
+from bot.config import ConfigError
+from bot.store.errors import StoreUnavailable
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows has no flock; the bot is deployed on Linux
+    fcntl = None  # type: ignore[assignment]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Every table the bot keeps, and what it holds (the modules named own the record shapes).
 TABLES = {
@@ -34,125 +58,294 @@ TABLES = {
     "channel_accounts": "channel -> the AWS account an admin made its default (accounts/directory.py)",
 }
 
+LOCK_SUFFIX = ".lock"
+
 
 def _encode(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
 class Table:
     """A JSON dict on disk. Reads are direct; writes commit before returning."""
 
-    def __init__(self, path: str, name: str) -> None:
+    def __init__(self, store: Store, name: str) -> None:
         self.name = name
-        self._dict = SqliteDict(
-            path,
-            tablename=name,
-            autocommit=False,
-            journal_mode="WAL",
-            encode=_encode,
-            decode=json.loads,
-            timeout=30,
-            outer_stack=False,
-        )
-        self._lock = threading.RLock()
+        self._store = store
+        self._lock = store.lock  # held by update() around its read-modify-write
+        quoted = '"' + name.replace('"', '""') + '"'
+        self._sql = {
+            "make": f"CREATE TABLE IF NOT EXISTS {quoted} (key TEXT PRIMARY KEY, value BLOB)",
+            "get": f"SELECT value FROM {quoted} WHERE key = ?",
+            "has": f"SELECT 1 FROM {quoted} WHERE key = ?",
+            "len": f"SELECT COUNT(*) FROM {quoted}",
+            "put": f"REPLACE INTO {quoted} (key, value) VALUES (?, ?)",
+            "claim": f"INSERT OR IGNORE INTO {quoted} (key, value) VALUES (?, ?)",
+            "delete": f"DELETE FROM {quoted} WHERE key = ?",
+            "keys": f"SELECT key FROM {quoted} ORDER BY rowid",
+            "values": f"SELECT value FROM {quoted} ORDER BY rowid",
+            "items": f"SELECT key, value FROM {quoted} ORDER BY rowid",
+        }
 
     def get(self, key: str, default: Any = None) -> Any:
-        try:
-            return self._dict[key]
-        except KeyError:
-            return default
+        row = self._store._read(lambda db: db.execute(self._sql["get"], (key,)).fetchone())
+        return default if row is None else json.loads(row[0])
 
     def __contains__(self, key: str) -> bool:
-        return key in self._dict
+        return self._store._read(lambda db: db.execute(self._sql["has"], (key,)).fetchone()) is not None
 
     def __len__(self) -> int:
-        return len(self._dict)
+        return self._store._read(lambda db: db.execute(self._sql["len"]).fetchone()[0])
 
     def put(self, key: str, value: Any) -> None:
-        with self._lock:
-            self._dict[key] = value
-            self._dict.commit(blocking=True)
+        encoded = _encode(value)
+        self._store._write(lambda db: db.execute(self._sql["put"], (key, encoded)))
 
     def put_many(self, items: dict[str, Any]) -> None:
         """Write several records in one transaction: all or none survive a crash."""
         if not items:
             return
-        # sqlitedict writes each item as it is set: a value that is not JSON must fail before the first.
-        for value in items.values():
-            _encode(value)
-        with self._lock:
-            for key, value in items.items():
-                self._dict[key] = value
-            self._dict.commit(blocking=True)
+        rows = [(key, _encode(value)) for key, value in items.items()]
+        self._store._write(lambda db: db.executemany(self._sql["put"], rows))
 
     def delete(self, key: str) -> None:
-        with self._lock:
-            if key in self._dict:
-                del self._dict[key]
-                self._dict.commit(blocking=True)
+        self._store._write(lambda db: db.execute(self._sql["delete"], (key,)))
 
     def claim(self, key: str, value: Any = True) -> bool:
-        """Write `key` only if absent; True when this call wrote it (first delivery wins)."""
-        with self._lock:
-            if key in self._dict:
-                return False
-            self._dict[key] = value
-            self._dict.commit(blocking=True)
-            return True
+        """Write `key` only if absent; True when this call wrote it (first delivery wins).
+
+        One INSERT OR IGNORE: atomic in the database itself, not only within this process."""
+        encoded = _encode(value)
+        return self._store._write(lambda db: db.execute(self._sql["claim"], (key, encoded)).rowcount == 1)
 
     def update(self, key: str, change: Callable[[Any], Any], default: Any = None) -> Any:
-        """Read-modify-write under this table's lock; returns the value written."""
-        with self._lock:
-            value = change(self.get(key, default))
-            self._dict[key] = value
-            self._dict.commit(blocking=True)
+        """Read-modify-write in one write transaction; returns the value written."""
+
+        def modify(db: sqlite3.Connection) -> Any:
+            row = db.execute(self._sql["get"], (key,)).fetchone()
+            value = change(default if row is None else json.loads(row[0]))
+            db.execute(self._sql["put"], (key, _encode(value)))
             return value
 
+        return self._store._write(modify)
+
     def keys(self) -> Iterator[str]:
-        return iter(list(self._dict.keys()))
+        return iter(self._store._read(lambda db: [row[0] for row in db.execute(self._sql["keys"])]))
 
     def items(self) -> Iterator[tuple[str, Any]]:
-        return iter(list(self._dict.items()))
+        rows = self._store._read(lambda db: db.execute(self._sql["items"]).fetchall())
+        return iter([(key, json.loads(value)) for key, value in rows])
 
     def values(self) -> Iterator[Any]:
-        return iter(list(self._dict.values()))
+        rows = self._store._read(lambda db: db.execute(self._sql["values"]).fetchall())
+        return iter([json.loads(value) for (value,) in rows])
 
     def close(self) -> None:
-        self._dict.close()
+        """Tables share their store's connection: closing the store closes them."""
 
 
 class Store:
-    """Opens tables on first use; one instance per process, shared by all threads."""
+    """One connection per process, shared by all threads (each call holds it briefly)."""
 
     def __init__(self, path: str) -> None:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.lock = threading.RLock()
+        self._db: sqlite3.Connection | None = None
         self._tables: dict[str, Table] = {}
-        self._lock = threading.Lock()
+        self._depth = 0  # writes nested in an update(): part of its transaction
+        self._lock_fd: int | None = None
+        self._closed = False
+        self._quiet = False  # while open() checks the file: its caller reports, no log line
+        self.last_failure: tuple[float, str] | None = None  # (time.time(), reason) while writes fail
+
+    @classmethod
+    def open(cls, path: str) -> Store:
+        """The bot's way in: the one process on this file, which answers a read and takes a write.
+
+        Raises ConfigError ("store_in_use", "store_unusable": one line at start, exit 2) before anything
+        has started; a corrupt, unreadable or unwritable file is caught here, not at the first request."""
+        try:
+            store = cls(path)
+        except OSError as exc:
+            raise ConfigError("store_unusable", path=path, reason=_reason(exc)) from exc
+        store._quiet = True
+        try:
+            store._hold_lock()
+            store._verify()
+        except BaseException:
+            store.close()
+            raise
+        store._quiet = False
+        return store
 
     def table(self, name: str) -> Table:
         if name not in TABLES:
             raise KeyError(f"unknown table {name!r}; add it to store.TABLES with what it holds")
-        with self._lock:
+        with self.lock:
             if name not in self._tables:
-                self._tables[name] = Table(self.path, name)
+                table = Table(self, name)
+                self._write(lambda db: db.execute(table._sql["make"]))
+                self._tables[name] = table
             return self._tables[name]
 
+    # -- health ---------------------------------------------------------------------------------
+
     def healthy(self) -> bool:
-        """True when the file opens and answers a read."""
+        """True when the file answers a read and, after a failed write, takes a write again.
+
+        /healthz asks this: while writes fail it is red, and the first write that succeeds (this
+        probe or any other) turns it green without a restart."""
         try:
-            self.table("meta").get("health")
-        except Exception:  # noqa: BLE001 - health reports any failure as unhealthy
+            meta = self.table("meta")
+            if self.last_failure is None:
+                meta.get("health")
+            else:
+                meta.put("health", {"checked_at": time.time()})
+        except StoreUnavailable:
             return False
         return True
+
+    # -- the connection -------------------------------------------------------------------------
+
+    def _read(self, query: Callable[[sqlite3.Connection], T]) -> T:
+        with self.lock:
+            try:
+                return query(self._connection())
+            except sqlite3.Error as exc:
+                raise self._failed(exc) from exc
+
+    def _write(self, change: Callable[[sqlite3.Connection], T]) -> T:
+        """Runs `change` in one write transaction committed before returning; StoreUnavailable if the
+        database refuses it (nothing of it is kept). Other exceptions of `change` roll it back too."""
+        with self.lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    return change(self._connection())
+                finally:
+                    self._depth -= 1
+            try:
+                db = self._connection()
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise self._failed(exc) from exc
+            self._depth = 1
+            try:
+                result = change(db)
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback(db)
+                raise self._failed(exc) from exc
+            except BaseException:
+                self._rollback(db)
+                raise
+            finally:
+                self._depth = 0
+            self._recovered()
+            return result
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreUnavailable("the store is closed")
+        if self._db is None:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                # In WAL mode NORMAL survives a killed process; only a power cut may lose the last commits.
+                db.execute("PRAGMA synchronous=NORMAL")
+            except BaseException:
+                db.close()
+                raise
+            self._db = db
+        return self._db
+
+    @staticmethod
+    def _rollback(db: sqlite3.Connection) -> None:
+        # A failed COMMIT may leave the transaction open (SQLITE_FULL) or already rolled back (I/O errors).
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
+
+    def _failed(self, exc: sqlite3.Error) -> StoreUnavailable:
+        """Records the failure for health, drops the connection (the next call opens a new one)."""
+        reason = _reason(exc)
+        if self.last_failure is None and not self._quiet:
+            logger.error("the store at %s fails: %s; /healthz is red until a write succeeds", self.path, reason)
+        self.last_failure = (time.time(), reason)
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None
+        return StoreUnavailable(reason)
+
+    def _recovered(self) -> None:
+        if self.last_failure is not None:
+            logger.warning("the store at %s takes writes again", self.path)
+            self.last_failure = None
+
+    # -- opening and closing --------------------------------------------------------------------
+
+    def _hold_lock(self) -> None:
+        """An OS lock on <path>.lock for this process's lifetime; the OS drops it however we end."""
+        if self.path == ":memory:":
+            return
+        if fcntl is None:  # pragma: no cover
+            logger.warning("no file locking on this platform: run one process per BOT_DB_PATH")
+            return
+        lock_path = self.path + LOCK_SUFFIX
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise ConfigError("store_unusable", path=self.path, reason=_reason(exc)) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            os.close(fd)
+            raise ConfigError("store_in_use", path=self.path, pid=holder) from exc
+        # The holder's pid, for the message a second process shows (best effort: the disk may be full).
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+
+    def _verify(self) -> None:
+        def check(db: sqlite3.Connection) -> None:
+            (result,) = db.execute("PRAGMA quick_check").fetchone()
+            if result != "ok":
+                raise sqlite3.DatabaseError(f"the file is damaged ({result})")
+
+        try:
+            self._read(check)
+            for name in TABLES:
+                self.table(name)
+            meta = self.table("meta")
+
+            def write_and_undo(db: sqlite3.Connection) -> None:
+                # Proves the file takes a write, and leaves the tables as they were.
+                meta.put("opened", os.getpid())
+                meta.delete("opened")
+
+            self._write(write_and_undo)
+        except StoreUnavailable as error:
+            raise ConfigError("store_unusable", path=self.path, reason=error.reason) from error
 
     def now(self) -> float:
         """Seconds since the epoch: one process per file, so its own clock is the only one."""
         return time.time()
 
     def close(self) -> None:
-        with self._lock:
-            for table in self._tables.values():
-                table.close()
+        with self.lock:
+            self._closed = True
+            if self._db is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.close()
+                self._db = None
             self._tables.clear()
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)  # releases the flock
+                self._lock_fd = None

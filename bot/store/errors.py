@@ -1,0 +1,18 @@
+"""The store's failures, in a module of their own so that every backend can raise them without importing
+the module that chooses between backends."""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """The store cannot answer now (database unreachable, connection lost); the write did not happen or
+    its outcome is unknown. Callers treat it like any transient failure: retry later, never assume."""
+
+
+class StoreUnavailable(StoreError):
+    """The SQLite file refused a read or a write (disk full, I/O error, damaged): raised to the caller at
+    once, and nothing of that write is kept. /healthz is red until a write succeeds again."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"the state file cannot be used now: {reason}")
