@@ -76,7 +76,14 @@ def run_serve(args: argparse.Namespace) -> int:
     from slack_sdk.errors import SlackApiError
 
     from bot.app import build_app
-    from bot.bootstrap import SandboxOptions, build_services, sandbox_gateway, start_sandbox
+    from bot.bootstrap import (
+        SandboxOptions,
+        build_services,
+        sandbox_events,
+        sandbox_gateway,
+        sandbox_settings,
+        start_sandbox,
+    )
     from bot.web import make_health_app, make_wsgi_app, serve
 
     settings = _settings(args, require_slack=True)
@@ -85,7 +92,9 @@ def run_serve(args: argparse.Namespace) -> int:
     sys.setswitchinterval(0.001)
     sandbox = start_sandbox(SandboxOptions.from_env(settings)) if settings.sandbox else None
     gateway = sandbox_gateway(sandbox.url) if sandbox else None
-    services = build_services(settings, gateway=gateway)
+    if sandbox:
+        settings = sandbox_settings(settings, sandbox)
+    services = build_services(settings, gateway=gateway, events=sandbox_events(sandbox) if sandbox else None)
     app = build_app(services)
     threading.Thread(target=services.recover, name="recover", daemon=True).start()
     services.start_workers()

@@ -11,19 +11,22 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
 from bot.aws.gateway import SupportGateway
 from bot.cases.service import CaseService, is_retryable
-from bot.config import Settings
+from bot.config import EVENTS_POLL_INTERVAL_SECONDS, Settings
 from bot.digest.refresh import CheckRefresher
 from bot.digest.schedule import Schedules
 from bot.digest.service import DigestService
 from bot.digest.worker import ScheduleWorker
+from bot.events.consumer import ConsumerOptions, EventConsumer
+from bot.events.sqs import sqs_client
+from bot.events.watch import PipelineWatch
 from bot.replicas import background_workers
 from bot.services import Services
 from bot.slack.channels import Channels
@@ -35,6 +38,7 @@ from bot.store.backend import open_store
 from bot.store.journal import Journal
 from bot.store.tables import Store as SqliteStore
 from bot.sync.cycle import CaseSync
+from bot.sync.events import CaseEventHandler, single_gateway
 from bot.sync.poller import Poller
 from bot.sync.poster import ThreadPoster
 from bot.sync.state import SyncStates
@@ -47,8 +51,21 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def build_services(settings: Settings, *, gateway: SupportGateway | None = None) -> Services:
-    """Every part, built once; the background workers are built but not started (Services.start_workers)."""
+@dataclass
+class EventQueue:
+    """Where live updates come from: an SQS client for BOT_EVENTS_QUEUE_URL, and how to read it."""
+
+    client: Any
+    options: ConsumerOptions = field(default_factory=ConsumerOptions)
+
+
+def build_services(
+    settings: Settings, *, gateway: SupportGateway | None = None, events: EventQueue | None = None
+) -> Services:
+    """Every part, built once; the background workers are built but not started (Services.start_workers).
+
+    With settings.events_on, `events` (default: a client botocore points at AWS_ENDPOINT_URL_SQS or
+    the queue's region) feeds the event consumer."""
     slack = slack_client(settings)
     services = Services(
         settings=settings,
@@ -83,10 +100,25 @@ def build_services(settings: Settings, *, gateway: SupportGateway | None = None)
         settings=settings, store=store, gateway=gateway, cases=cases, sync=sync, channels=channels
     )
 
+    # One watch for the poller and the consumer: polls that keep finding changes while no event
+    # arrives say the event pipeline is broken.
+    pipeline = PipelineWatch() if settings.events_on else None
+
     def new_poller() -> Poller:
-        return Poller(sync, watches, interval=settings.poll_interval_seconds)
+        return Poller(sync, watches, interval=settings.poll_interval_seconds, pipeline=pipeline)
 
     services.poller = new_poller()
+    live: list[Callable[[], EventConsumer]] = []
+    if settings.events_on:
+        queue = events or EventQueue(sqs_client(settings.events_queue_url))
+        handler = CaseEventHandler(sync=sync, watches=watches, gateway_for=single_gateway(gateway))
+
+        def new_consumer() -> EventConsumer:
+            return EventConsumer(
+                queue.client, settings.events_queue_url, handler, options=queue.options, watch=pipeline
+            )
+
+        live.append(new_consumer)
 
     digests = services.digests = DigestService(
         gateway=gateway, store=store, channels=channels, sandbox=settings.sandbox
@@ -100,11 +132,11 @@ def build_services(settings: Settings, *, gateway: SupportGateway | None = None)
 
     services.scheduler = new_scheduler()
     if settings.database_url:
-        # Several replicas may share the store: the loops run on the one holding the lease, each
-        # taking of the lease with fresh ones.
-        services.background = background_workers(store, [new_poller, new_scheduler], shared=True)
+        # Several replicas may share the store: the loops run on the one holding the lease (the
+        # consumer with the poller, so that one replica syncs), each taking of the lease with fresh ones.
+        services.background = background_workers(store, [new_poller, *live, new_scheduler], shared=True)
     else:
-        services.background = [services.poller, services.scheduler]
+        services.background = [services.poller, *(factory() for factory in live), services.scheduler]
     # Every replica renews the journal leases it holds and sweeps up after dead ones: not under the lease.
     services.background.append(cases.keeper)
     return services
@@ -122,6 +154,8 @@ class SandboxOptions:
     reply_delay_seconds: float = 30.0
     latency_seconds: float = 0.0
     state_path: str | None = None
+    # Live updates through the sandbox's own queue: free, and it shows an AWS reply within seconds.
+    events: bool = True
 
     @classmethod
     def from_env(cls, settings: Settings) -> SandboxOptions:
@@ -130,6 +164,7 @@ class SandboxOptions:
             reply_delay_seconds=float(os.environ.get("BOT_SANDBOX_REPLY_SECONDS", "30")),
             latency_seconds=float(os.environ.get("BOT_SANDBOX_LATENCY_SECONDS", "0")),
             state_path=os.environ.get("BOT_SANDBOX_STATE", default_state) or None,
+            events=os.environ.get("BOT_SANDBOX_EVENTS", "1").strip().lower() not in {"0", "false", "no", "off"},
         )
 
 
@@ -141,17 +176,43 @@ def start_sandbox(options: SandboxOptions) -> SandboxServer:
         reply_delay_seconds=options.reply_delay_seconds,
         latency_seconds=options.latency_seconds,
         state_path=options.state_path,
+        events=options.events,
     ).start()
     logger.info("AWS Support sandbox at %s (engineer replies after %ss)", server.url, options.reply_delay_seconds)
+    if server.events_queue_url:
+        logger.info("live updates from the sandbox's queue %s", server.events_queue_url)
     return server
+
+
+def sandbox_settings(settings: Settings, sandbox: SandboxServer, env: dict[str, str] | None = None) -> Settings:
+    """The settings with the sandbox's event queue, when it has one (BOT_SANDBOX_EVENTS, on by default):
+    the poll interval's default becomes the backstop's, as with a real queue."""
+    queue_url = sandbox.events_queue_url
+    if not queue_url:
+        return settings
+    env = dict(os.environ) if env is None else env
+    interval = settings.poll_interval_seconds
+    if not env.get("POLL_INTERVAL_SECONDS", "").strip():
+        interval = EVENTS_POLL_INTERVAL_SECONDS
+    return replace(settings, events_queue_url=queue_url, poll_interval_seconds=interval)
+
+
+def sandbox_events(sandbox: SandboxServer) -> EventQueue | None:
+    """The client for the sandbox's queue (the AWS_ENDPOINT_URL_SQS a real deployment would set)."""
+    queue_url = sandbox.events_queue_url
+    if not queue_url:
+        return None
+    return EventQueue(sqs_client(queue_url, session=_sandbox_session(), endpoint_url=sandbox.url))
 
 
 def sandbox_gateway(url: str, *, max_attempts: int | None = None) -> SupportGateway:
     """A gateway to the sandbox at `url`; `max_attempts` (tries per call) as SupportGateway's own."""
-    # The sandbox ignores signatures, but botocore insists on signing with something.
-    session = boto3.session.Session(
-        aws_access_key_id="sandbox", aws_secret_access_key="sandbox", region_name="us-east-1"
-    )
+    session = _sandbox_session()
     if max_attempts is None:
         return SupportGateway(endpoint_url=url, session=session)
     return SupportGateway(endpoint_url=url, session=session, max_attempts=max_attempts)
+
+
+def _sandbox_session() -> boto3.session.Session:
+    # The sandbox ignores signatures, but botocore insists on signing with something.
+    return boto3.session.Session(aws_access_key_id="sandbox", aws_secret_access_key="sandbox", region_name="us-east-1")
