@@ -56,6 +56,7 @@ class BotHarness:
         env: dict[str, str | None] | None = None,
         workers: bool = False,
         aws_attempts: int | None = None,
+        events: Any = None,
     ) -> None:
         self.slack = slack
         self.sandbox = sandbox
@@ -63,6 +64,7 @@ class BotHarness:
         self.env = bot_env(slack, db_path, env)
         self.with_workers = workers
         self.aws_attempts = aws_attempts  # tries per AWS call; fewer make a throttling test quick
+        self.events = events  # bootstrap.EventQueue for BOT_EVENTS_QUEUE_URL (its client and options)
         self.last_response_url: str | None = None
         self.services: Any = None
         self.app: Any = None
@@ -80,7 +82,7 @@ class BotHarness:
 
         self.settings = load_settings(self.env)
         gateway = sandbox_gateway(self.sandbox.url, max_attempts=self.aws_attempts)
-        self.services = build_services(self.settings, gateway=gateway)
+        self.services = build_services(self.settings, gateway=gateway, events=self.events)
         try:
             self.app = build_app(self.services)
             self._server = make_server(make_wsgi_app(self.app, self.services), port=0)
