@@ -8,9 +8,15 @@ carries them into moto's queue as an EventBridge rule would.
 from __future__ import annotations
 
 import json
+import os
+import queue
+import signal
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +29,10 @@ from bot.sync.events import CaseEventHandler, single_gateway
 from bot.sync.poster import ChannelPacer
 from tests.events.live import LiveQueue
 from tests.sandbox.helpers import wait_until
+from tests.support.harness import bot_env
 from tests.sync.helpers import communication_messages, linked_case, open_case, shown_text, status_messages
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -223,3 +232,42 @@ def test_a_case_opened_outside_slack_is_carded_in_a_watching_channel_by_its_even
     assert wait_until(live.drained, timeout=10)
     assert bot.services.cases.link_in(case.case_id, "C9") is not None
     assert bot.services.poller.health()["cycles"] == 1
+
+
+def test_a_kill_9_between_the_post_and_the_delete_redelivers_and_posts_nothing_more(
+    bot_factory, live: LiveQueue, fake_slack, sandbox: SandboxServer
+) -> None:
+    first = live_bot(bot_factory, live)
+    case, thread = linked_case(first)
+    running(first, live)
+    first.stop()
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LOG_LEVEL": "WARNING", **bot_env(fake_slack, first.db_path)}
+    env.update({key: value for key, value in live.env().items() if value is not None})
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tests.events.child_bot", sandbox.url, live.endpoint],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line.strip()) for line in child.stdout or []], daemon=True).start()
+    try:
+        assert lines.get(timeout=60) == "ready"
+        sandbox.add_aws_reply(case.case_id, "Posted, then killed before the delete.")
+        assert lines.get(timeout=30) == "deleting"
+        # The post is recorded and in the thread; the message is not deleted.
+        assert texts(first, thread) == ["Posted, then killed before the delete."]
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+    assert not live.drained()
+
+    second = live_bot(bot_factory, live, db_path=first.db_path)
+    second.start_workers()
+    # Back after its visibility timeout, handled again, deleted this time.
+    assert wait_until(lambda: consumer(second).health()["messages_handled"] >= 1 and live.drained(), timeout=30)
+    assert texts(second, thread) == ["Posted, then killed before the delete."]
+    assert second.services.sync.state(case.case_id).pending == []
