@@ -53,6 +53,8 @@ class Poller:
             report.posted += self.watches.card_new_cases()
         report.aws_calls = self.sync.gateway.calls - calls_before
         report.seconds = time.monotonic() - started
+        if self.pipeline is not None:
+            self.pipeline.note_poll_found_changes(report.posted)
         return report
 
     def sync_from_event(self, event: Mapping[str, object]) -> int:
@@ -129,8 +131,6 @@ class Poller:
                 self._cycles += 1
                 self._failures = 0
                 self._last_error = "" if not report.failed_cases else f"{report.failed_cases} case(s) will retry"
-                if self.pipeline is not None:
-                    self.pipeline.note_poll_found_changes(report.posted)
             # A throttled or failing cycle waits longer each time; the next one resumes without loss.
             wait = min(self.interval * 2**self._failures, max(self.interval, self.MAX_BACKOFF_SECONDS))
             self._stop.wait(max(0.0, wait - (time.monotonic() - started)))

@@ -271,3 +271,22 @@ def test_a_kill_9_between_the_post_and_the_delete_redelivers_and_posts_nothing_m
     assert wait_until(lambda: consumer(second).health()["messages_handled"] >= 1 and live.drained(), timeout=30)
     assert texts(second, thread) == ["Posted, then killed before the delete."]
     assert second.services.sync.state(case.case_id).pending == []
+
+
+def test_polls_that_keep_finding_what_events_should_bring_say_the_pipeline_looks_broken(
+    bot_factory, live: LiveQueue, caplog
+) -> None:
+    bot = live_bot(bot_factory, live)  # workers not started: no event is read
+    case, thread = linked_case(bot)
+    [events] = [w for w in bot.services.background if w.name == "events"]
+    pipeline = events.watch
+    assert pipeline is bot.services.poller.pipeline  # one watch, the consumer's and the poller's
+    pipeline.silence_seconds, pipeline.misses = 0, 2
+
+    for n in range(2):
+        bot.sandbox.add_aws_reply(case.case_id, f"Only the poll saw this ({n}).")
+        bot.services.poller.run_cycle()
+
+    assert "the event pipeline looks broken" in caplog.text
+    assert events.health()["pipeline"]["looks_broken"] is True
+    assert len(texts(bot, thread)) == 2
