@@ -81,7 +81,15 @@ def run_serve(args: argparse.Namespace) -> int:
     from slack_sdk.errors import SlackApiError
 
     from bot.app import build_app
-    from bot.bootstrap import SandboxOptions, build_services, load_accounts, sandbox_gateway, start_sandbox
+    from bot.bootstrap import (
+        SandboxOptions,
+        build_services,
+        load_accounts,
+        sandbox_events,
+        sandbox_gateway,
+        sandbox_settings,
+        start_sandbox,
+    )
     from bot.store.backend import open_store
     from bot.web import make_health_app, make_wsgi_app, serve
 
@@ -93,8 +101,14 @@ def run_serve(args: argparse.Namespace) -> int:
     store = open_store(settings)
     sandbox = start_sandbox(SandboxOptions.from_settings(settings)) if settings.sandbox else None
     gateway = sandbox_gateway(sandbox.url) if sandbox else None
+    if sandbox:
+        settings = sandbox_settings(settings, sandbox)
     services = build_services(
-        settings, gateway=gateway, store=store, aws_endpoint_url=sandbox.url if sandbox else None
+        settings,
+        gateway=gateway,
+        store=store,
+        aws_endpoint_url=sandbox.url if sandbox else None,
+        events=sandbox_events(sandbox) if sandbox else None,
     )
     app = build_app(services)
     threading.Thread(target=services.recover, name="recover", daemon=True).start()

@@ -8,11 +8,12 @@ refresher, schedules and worker are built on them, each with exactly what it use
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
@@ -29,11 +30,14 @@ from bot.accounts.routing import AccountGateways
 from bot.accounts.sessions import AccountSessions, account_gateways
 from bot.aws.gateway import SupportGateway
 from bot.cases.service import CaseService, is_retryable
-from bot.config import Settings
+from bot.config import EVENTS_POLL_INTERVAL_SECONDS, Settings
 from bot.digest.refresh import CheckRefresher
 from bot.digest.schedule import Schedules
 from bot.digest.service import DigestService
 from bot.digest.worker import ScheduleWorker
+from bot.events.consumer import ConsumerOptions, EventConsumer
+from bot.events.sqs import sqs_client
+from bot.events.watch import PipelineWatch
 from bot.replicas import background_workers
 from bot.services import Services
 from bot.slack.channels import Channels
@@ -45,6 +49,7 @@ from bot.store.backend import Store, open_store
 from bot.store.journal import Journal
 from bot.store.tables import Store as SqliteStore
 from bot.sync.cycle import CaseSync
+from bot.sync.events import CaseEventHandler, single_gateway
 from bot.sync.poller import Poller
 from bot.sync.poster import ThreadPoster
 from bot.sync.state import SyncStates
@@ -59,6 +64,14 @@ logger = logging.getLogger(__name__)
 SANDBOX_ROLE = "AwsSupportBot"
 
 
+@dataclass
+class EventQueue:
+    """Where live updates come from: an SQS client for BOT_EVENTS_QUEUE_URL, and how to read it."""
+
+    client: Any
+    options: ConsumerOptions = field(default_factory=ConsumerOptions)
+
+
 def build_services(
     settings: Settings,
     *,
@@ -66,12 +79,15 @@ def build_services(
     store: Store | None = None,
     aws_endpoint_url: str | None = None,
     max_attempts: int | None = None,
+    events: EventQueue | None = None,
 ) -> Services:
     """Every part, built once; the background workers are built but not started (Services.start_workers).
 
     `gateway` serves the one account of a bot without BOT_ACCOUNTS_FILE; `aws_endpoint_url` (the
     sandbox) answers STS, Organizations and Support for every account when there are several; `store`
     is the one the console opened first (so a second process is refused before anything starts).
+    With settings.events_on, `events` (default: a client botocore points at AWS_ENDPOINT_URL_SQS or
+    the queue's region) feeds the event consumer.
     """
     slack = slack_client(settings)
     store = store or open_store(settings)
@@ -123,10 +139,25 @@ def build_services(
         settings=settings, store=store, gateway=gateway, cases=cases, sync=sync, channels=channels
     )
 
+    # One watch for the poller and the consumer: polls that keep finding changes while no event
+    # arrives say the event pipeline is broken.
+    pipeline = PipelineWatch() if settings.events_on else None
+
     def new_poller() -> Poller:
-        return Poller(sync, watches, interval=settings.poll_interval_seconds)
+        return Poller(sync, watches, interval=settings.poll_interval_seconds, pipeline=pipeline)
 
     services.poller = new_poller()
+    live: list[Callable[[], EventConsumer]] = []
+    if settings.events_on:
+        queue = events or EventQueue(sqs_client(settings.events_queue_url))
+        handler = CaseEventHandler(sync=sync, watches=watches, gateway_for=single_gateway(gateway))
+
+        def new_consumer() -> EventConsumer:
+            return EventConsumer(
+                queue.client, settings.events_queue_url, handler, options=queue.options, watch=pipeline
+            )
+
+        live.append(new_consumer)
 
     digests = services.digests = DigestService(
         gateway=gateway, store=store, channels=channels, sandbox=settings.sandbox
@@ -140,11 +171,11 @@ def build_services(
 
     services.scheduler = new_scheduler()
     if settings.database_url:
-        # Several replicas may share the store: the loops run on the one holding the lease, each
-        # taking of the lease with fresh ones.
-        services.background = background_workers(store, [new_poller, new_scheduler], shared=True)
+        # Several replicas may share the store: the loops run on the one holding the lease (the
+        # consumer with the poller, so that one replica syncs), each taking of the lease with fresh ones.
+        services.background = background_workers(store, [new_poller, *live, new_scheduler], shared=True)
     else:
-        services.background = [services.poller, services.scheduler]
+        services.background = [services.poller, *(factory() for factory in live), services.scheduler]
     # Every replica renews the journal leases it holds and sweeps up after dead ones: not under the lease.
     services.background.append(cases.keeper)
     return services
@@ -233,6 +264,8 @@ class SandboxOptions:
     latency_seconds: float = 0.0
     state_path: str | None = None
     accounts: int = 1
+    # Live updates through the sandbox's own queue: free, and it shows an AWS reply within seconds.
+    events: bool = True
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SandboxOptions:
@@ -241,6 +274,7 @@ class SandboxOptions:
             latency_seconds=settings.sandbox_latency_seconds,
             state_path=settings.sandbox_state_path,
             accounts=settings.sandbox_accounts,
+            events=os.environ.get("BOT_SANDBOX_EVENTS", "1").strip().lower() not in {"0", "false", "no", "off"},
         )
 
 
@@ -253,8 +287,11 @@ def start_sandbox(options: SandboxOptions) -> SandboxServer:
         reply_delay_seconds=options.reply_delay_seconds,
         latency_seconds=options.latency_seconds,
         state_path=options.state_path,
+        events=options.events,
     ).start()
     logger.info("AWS Support sandbox at %s (engineer replies after %ss)", server.url, options.reply_delay_seconds)
+    if server.events_queue_url:
+        logger.info("live updates from the sandbox's queue %s", server.events_queue_url)
     return server
 
 
@@ -262,6 +299,27 @@ def _sandbox_session() -> boto3.session.Session:
     # The sandbox ignores signatures, but botocore insists on signing with something; these
     # credentials are its management account's (the first), from which the others' roles are assumed.
     return boto3.session.Session(aws_access_key_id="sandbox", aws_secret_access_key="sandbox", region_name="us-east-1")
+
+
+def sandbox_settings(settings: Settings, sandbox: SandboxServer, env: dict[str, str] | None = None) -> Settings:
+    """The settings with the sandbox's event queue, when it has one (BOT_SANDBOX_EVENTS, on by default):
+    the poll interval's default becomes the backstop's, as with a real queue."""
+    queue_url = sandbox.events_queue_url
+    if not queue_url:
+        return settings
+    env = dict(os.environ) if env is None else env
+    interval = settings.poll_interval_seconds
+    if not env.get("POLL_INTERVAL_SECONDS", "").strip():
+        interval = EVENTS_POLL_INTERVAL_SECONDS
+    return replace(settings, events_queue_url=queue_url, poll_interval_seconds=interval)
+
+
+def sandbox_events(sandbox: SandboxServer) -> EventQueue | None:
+    """The client for the sandbox's queue (the AWS_ENDPOINT_URL_SQS a real deployment would set)."""
+    queue_url = sandbox.events_queue_url
+    if not queue_url:
+        return None
+    return EventQueue(sqs_client(queue_url, session=_sandbox_session(), endpoint_url=sandbox.url))
 
 
 def sandbox_gateway(url: str, *, max_attempts: int | None = None) -> SupportGateway:

@@ -48,7 +48,7 @@ def fake_slack() -> Iterator[FakeSlack]:
 
 @pytest.fixture
 def bot_factory(fake_slack: FakeSlack, sandbox: Any, tmp_path: Path) -> Iterator[Callable[..., BotHarness]]:
-    """make(workers=False, env=None, db_path=None, aws_attempts=None) -> a started BotHarness; all are
+    """make(workers=False, env=None, db_path=None, aws_attempts=None, events=None) -> a started BotHarness; all are
     stopped at teardown.
 
     Start a second bot on the first one's `db_path` (after `first.stop()`) to test a restart.
@@ -61,10 +61,17 @@ def bot_factory(fake_slack: FakeSlack, sandbox: Any, tmp_path: Path) -> Iterator
         env: dict[str, str | None] | None = None,
         db_path: str | Path | None = None,
         aws_attempts: int | None = None,
+        events: Any = None,
     ) -> BotHarness:
         path = db_path or tmp_path / f"bot{len(started) or ''}.sqlite"
         harness = BotHarness(
-            slack=fake_slack, sandbox=sandbox, db_path=path, env=env, workers=workers, aws_attempts=aws_attempts
+            slack=fake_slack,
+            sandbox=sandbox,
+            db_path=path,
+            env=env,
+            workers=workers,
+            aws_attempts=aws_attempts,
+            events=events,
         )
         started.append(harness)
         return harness.start()

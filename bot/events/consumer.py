@@ -118,6 +118,8 @@ class EventConsumer:
                 **self._queue_stats,
                 "consecutive_errors": self._errors,
                 "last_error": self._last_error,
+                # The poller's side: whether polls keep finding what events should have brought.
+                **({"pipeline": self.watch.health()} if self.watch is not None else {}),
             }
 
     # The loop ----------------------------------------------------------------------------------

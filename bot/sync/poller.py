@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from bot.errors import AwsError
+from bot.events.watch import PipelineWatch
 from bot.slack.channels import SlackRefused
 from bot.sync.cycle import CaseSync, CycleReport
 from bot.sync.state import utcnow
@@ -27,10 +28,14 @@ class Poller:
     name = "poller"
     MAX_BACKOFF_SECONDS = 300.0
 
-    def __init__(self, sync: CaseSync, watches: Watches, *, interval: float) -> None:
+    def __init__(
+        self, sync: CaseSync, watches: Watches, *, interval: float, pipeline: PipelineWatch | None = None
+    ) -> None:
         self.sync = sync
         self.watches = watches
         self.interval = interval
+        # With live updates: a cycle that posts something found what an event should have brought.
+        self.pipeline = pipeline
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._started_at = utcnow()
@@ -48,6 +53,8 @@ class Poller:
             report.posted += self.watches.card_new_cases()
         report.aws_calls = self.sync.gateway.calls - calls_before
         report.seconds = time.monotonic() - started
+        if self.pipeline is not None:
+            self.pipeline.note_poll_found_changes(report.posted)
         return report
 
     def sync_from_event(self, event: Mapping[str, object]) -> int:

@@ -189,7 +189,7 @@ def test_retry_later_brings_the_message_back_after_a_growing_backoff(
     consumer = start_consumer(queues, recorder, endpoint=proxy.url, visibility_seconds=30)
     queues.send(event_body())
 
-    assert wait_until(lambda: len(recorder.calls) == 3 and drained(queues), timeout=20)
+    assert wait_until(lambda: len(recorder.calls) == 3 and drained(queues), timeout=60)
     (first, _), (second, _), (third, _) = recorder.calls
     assert 0.9 <= second - first < 20
     assert 1.9 <= third - second < 20

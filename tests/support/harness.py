@@ -68,6 +68,7 @@ class BotHarness:
         env: dict[str, str | None] | None = None,
         workers: bool = False,
         aws_attempts: int | None = None,
+        events: Any = None,
     ) -> None:
         self.slack = slack
         self.sandbox = sandbox
@@ -75,6 +76,7 @@ class BotHarness:
         self.env = bot_env(slack, db_path, env)
         self.with_workers = workers
         self.aws_attempts = aws_attempts  # tries per AWS call; fewer make a throttling test quick
+        self.events = events  # bootstrap.EventQueue for BOT_EVENTS_QUEUE_URL (its client and options)
         self.last_response_url: str | None = None
         self.services: Any = None
         self.app: Any = None
@@ -95,7 +97,11 @@ class BotHarness:
         # The sandbox also answers STS and Organizations: with BOT_ACCOUNTS_FILE or BOT_SANDBOX_ACCOUNTS
         # the bot assumes each account's role there, as against AWS.
         self.services = build_services(
-            self.settings, gateway=gateway, aws_endpoint_url=self.sandbox.url, max_attempts=self.aws_attempts
+            self.settings,
+            gateway=gateway,
+            aws_endpoint_url=self.sandbox.url,
+            max_attempts=self.aws_attempts,
+            events=self.events,
         )
         try:
             self.app = build_app(self.services)
