@@ -111,10 +111,12 @@ class Intake:
             case_id = self.gateway.create_case(
                 NewCase(**{**asdict(new_case), "body": body, "attachment_set_id": attachment_set_id})
             )
-        job.save(case_id=case_id)
-        # The opening description is ours: the poller must never echo it into the thread.
+        # The opening description is ours: the poller must never echo it into the thread. Both are
+        # written before the case ID is saved, so a crash in between finds the case again by its
+        # reference and writes them again, rather than resuming with a case nobody is steward of.
         self.records.mark_outbound(case_id, body)
         self.records.remember_opened(case_id, new_case, job.data["opened_by"])
+        job.save(case_id=case_id)
         return case_id
 
     def _opened_before(self, job: Job, new_case: NewCase, body: str) -> str | None:
