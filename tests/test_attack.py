@@ -107,7 +107,6 @@ class _FlakyTable:
         return self.table.update(key, change)
 
 
-@pytest.mark.xfail(strict=True, reason="attack: a record whose final write failed stays held (and renewed) forever")
 def test_a_record_whose_failure_could_not_be_written_is_resumed_once_the_store_is_back(tmp_path):
     # work.py _end: "the record stays pending, resumed later" -- but Journal._end raised before _drop,
     # so the key stays in Journal._held; the keeper's renew_held() renews its lease every tick and

@@ -170,9 +170,11 @@ class Journal:
 
     def release(self, lease: Lease) -> None:
         """Give the record back unfinished (shutting down): the next sweep or start takes it at once."""
-        with contextlib.suppress(LeaseLost):
-            self._change(lease, lambda entry: {"holder": "", "lease_until": 0.0})
-        self._drop(lease.key)
+        try:
+            with contextlib.suppress(LeaseLost):
+                self._change(lease, lambda entry: {"holder": "", "lease_until": 0.0})
+        finally:
+            self._drop(lease.key)  # a failed write leaves the lease to run out: then anyone takes it
 
     def renew_held(self) -> int:
         """Renew every lease this process holds (a job may wait in its thread's queue for a while)."""
@@ -212,12 +214,15 @@ class Journal:
     # Inside ------------------------------------------------------------------------------
 
     def _end(self, lease: Lease, state: str, outcome: dict[str, Any]) -> Entry:
-        entry = self._change(
-            lease,
-            lambda entry: {"state": state, "outcome": outcome, "finished_at": self.clock(), "lease_until": 0.0},
-        )
-        self._drop(lease.key)
-        return entry
+        # Dropped whether or not the write went through: a record this process no longer works on
+        # must not be renewed by renew_held(), or its lease never runs out and nobody resumes it.
+        try:
+            return self._change(
+                lease,
+                lambda entry: {"state": state, "outcome": outcome, "finished_at": self.clock(), "lease_until": 0.0},
+            )
+        finally:
+            self._drop(lease.key)
 
     def _change(self, lease: Lease, changes: Callable[[Entry], dict[str, Any]]) -> Entry:
         def change(raw: Any) -> Any:
