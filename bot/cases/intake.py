@@ -132,7 +132,7 @@ class Intake:
 
 
 def reference_line(ref: str) -> str:
-    return render.text("case_body_ref", ref=ref)
+    return render.console_text("case_body_ref", ref=ref)  # AWS reads plain text, not mrkdwn
 
 
 def opening_body(description: str, ref: str) -> str:
