@@ -10,7 +10,7 @@ from slack_bolt.authorization.authorize import Authorize
 
 from bot.listeners import register_listeners
 from bot.services import Services
-from bot.slack.client import slack_client
+from bot.slack.client import RateLimitedRespond, slack_client
 from bot.slack.identity import BotIdentity
 
 
@@ -68,6 +68,11 @@ def build_app(services: Services) -> App:
     @app.middleware
     def provide_services(context: BoltContext, next) -> None:  # noqa: A002 - Bolt's name
         context["services"] = services
+        if context.response_url:
+            # Before any listener asks for respond(): Bolt would build its own, which resends posts.
+            context["respond"] = RateLimitedRespond(
+                response_url=context.response_url, proxy=context.client.proxy, ssl=context.client.ssl
+            )
         next()
 
     register_listeners(app)

@@ -6,8 +6,9 @@ in the order people wrote them.
 
 JournalWork runs the records of the work journal (bot.store.journal) on that pool: leased, in
 order per thread, retried with backoff until a deadline when AWS or Slack ask to wait, and only
-then reported to the person. JournalKeeper renews the leases this process holds, resumes records
-whose holder died, and prunes old records.
+then reported to the person. Order holds across replicas too: a record whose thread has an older
+pending record (in the journal, whoever holds it) is put back for a moment instead of run.
+JournalKeeper renews the leases this process holds, resumes records whose holder died, and prunes.
 """
 
 from __future__ import annotations
@@ -72,15 +73,32 @@ class OrderedWork:
     def submit(self, job: Task, key: str | None = None) -> None:
         with self._lock:
             self._pending += 1
-            if key is None:
-                self._pool.submit(self._run, job)
-                return
-            queue = self._queues.get(key)
-            if queue is not None:
-                queue.append(job)  # a runner for this key is active and will take it
-                return
-            self._queues[key] = deque([job])
-        self._pool.submit(self._drain, key)
+        self._enqueue(job, key)
+
+    def defer(self, seconds: float, job: Task, key: str | None = None) -> None:
+        """Submit `job` after `seconds`, counted as pending meanwhile; its key's queue runs on."""
+        with self._lock:
+            self._pending += 1
+        timer = threading.Timer(seconds, self._enqueue, args=(job, key))
+        timer.daemon = True
+        timer.start()
+
+    def _enqueue(self, job: Task, key: str | None) -> None:
+        try:
+            with self._lock:
+                if key is None:
+                    self._pool.submit(self._run, job)
+                    return
+                queue = self._queues.get(key)
+                if queue is not None:
+                    queue.append(job)  # a runner for this key is active and will take it
+                    return
+                self._queues[key] = deque([job])
+            self._pool.submit(self._drain, key)
+        except RuntimeError:  # shut down meanwhile: the journal resumes the record at the next start
+            with self._lock:
+                self._pending -= 1
+                self._idle.notify_all()
 
     def _drain(self, key: str) -> None:
         while True:
@@ -113,6 +131,10 @@ class OrderedWork:
 
 
 # The journal's runner ----------------------------------------------------------------------
+
+
+ORDER_FIRST_WAIT_SECONDS = 0.05  # waiting for an older record of the thread in another replica
+ORDER_MAX_WAIT_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -187,7 +209,9 @@ class JournalWork:
         self.work.submit(lambda: self._run_and_report(lease, on_done), key=order)
 
     def run(self, lease: Lease) -> dict[str, Any]:
-        """Run the record here and now; returns its outcome, raises the BotError that ended it."""
+        """Run the record here and now; returns its outcome, raises the BotError that ended it.
+        Older records of its order are not waited for: only what must happen before an answer
+        (a card, a case opened from the console) runs here, and none of it sends a reply to AWS."""
         outcome, error = self._run(lease)
         if error is not None:
             raise error
@@ -214,7 +238,21 @@ class JournalWork:
     def _sleep(self, seconds: float) -> None:
         self.stopping.wait(seconds)  # a stopping bot does not sit out a backoff
 
-    def _run_and_report(self, lease: Lease, on_done: Done | None) -> None:
+    def _run_and_report(self, lease: Lease, on_done: Done | None, wait: float = ORDER_FIRST_WAIT_SECONDS) -> None:
+        order = self._waits_for_older(lease)
+        if order is not None:
+            if self.stopping.is_set():
+                try:
+                    self.journal.release(lease)  # the next start (or another replica) takes it in turn
+                except Exception:  # noqa: BLE001 - let go anyway (release drops it): its lease runs out
+                    logger.warning("could not give back %s", lease.key, exc_info=True)
+                if on_done is not None:
+                    on_done(None, None)
+                return
+            # Deferred, not slept on: an older record of the thread may be queued here behind this one.
+            later = functools.partial(self._run_and_report, lease, on_done, min(wait * 2, ORDER_MAX_WAIT_SECONDS))
+            self.work.defer(wait, later, key=order)
+            return
         outcome, error = self._run(lease)
         if on_done is not None:
             on_done(outcome, error)
@@ -223,6 +261,33 @@ class JournalWork:
             handler = self.handlers.get(entry.kind) if entry else None
             if entry is not None and handler is not None:
                 handler.failed(Job(self.journal, lease, entry), error)
+
+    def _waits_for_older(self, lease: Lease) -> str | None:
+        """The record's order while an older record of it is pending (in any replica), else None.
+
+        An older record whose holder died is taken and queued here, so nothing waits on a dead
+        replica longer than its lease. Its lease is renewed meanwhile with the others this process
+        holds (JournalKeeper)."""
+        try:
+            entry = self.journal.get(lease.key)
+        except Exception:  # noqa: BLE001 - the store away: _run waits it out with backoff
+            return None
+        if entry is None or entry.finished or entry.holder != lease.holder:
+            return None  # _attempt sees why
+        try:
+            older = self.journal.older_pending(entry)
+            for other in older:
+                taken = self.journal.take(other.key)
+                if taken is None:
+                    continue  # held and alive: its holder runs it
+                if other.kind in self.handlers:
+                    self.work.submit(functools.partial(self._run_and_report, taken, None), key=other.order)
+                else:
+                    self.journal.release(taken)
+        except Exception:  # noqa: BLE001 - the store away: look again shortly, as for an older record
+            logger.warning("could not check the order of %s", lease.key, exc_info=True)
+            return entry.order
+        return entry.order if older else None
 
     def _run(self, lease: Lease) -> tuple[dict[str, Any] | None, BotError | None]:
         """(outcome, None) when done, (None, error) when it failed for good, (None, None) when

@@ -14,7 +14,6 @@ def cards(bot):
     return bot.slack.calls("chat.postMessage", lambda c: c.params.get("blocks") is not None)
 
 
-@pytest.mark.xfail(strict=True, reason="attack: CreateCase reconciliation in the gateway matches by subject+service")
 def test_a_second_form_with_the_same_subject_hit_by_a_5xx_opens_its_own_case(bot):
     # Two people, two forms, same subject (a common one). The second CreateCase gets a 5xx that AWS
     # answered *without* opening anything; the gateway's own reconciliation (gateway.py create_case)
@@ -40,9 +39,6 @@ def test_a_second_form_with_the_same_subject_hit_by_a_5xx_opens_its_own_case(bot
     assert bodies == ["Another volume.", "The volume is at 100%."]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="attack: a 5xx on CreateCase hands someone else's case (and its stewardship) over"
-)
 def test_a_5xx_on_create_never_makes_the_submitter_steward_of_anothers_case(bot):
     bot.slack.add_user("U2", real_name="Bo", display_name="bo")
     bot.command("create Disk full")
@@ -111,7 +107,6 @@ class _FlakyTable:
         return self.table.update(key, change)
 
 
-@pytest.mark.xfail(strict=True, reason="attack: a record whose final write failed stays held (and renewed) forever")
 def test_a_record_whose_failure_could_not_be_written_is_resumed_once_the_store_is_back(tmp_path):
     # work.py _end: "the record stays pending, resumed later" -- but Journal._end raised before _drop,
     # so the key stays in Journal._held; the keeper's renew_held() renews its lease every tick and

@@ -59,9 +59,12 @@ def error_from_client_error(exc: botocore.exceptions.ClientError, case_ref: str 
     return AwsError(key, code=code, retryable=retryable, aws_message=aws_message)
 
 
-def incomplete_answer(operation: str, member: str) -> AwsError:
-    """AWS answered without a member the bot cannot do without (the model marks most optional)."""
-    return AwsError("aws_incomplete_answer", code="IncompleteAnswer", operation=operation, member=member)
+def incomplete_answer(operation: str, member: str, *, retryable: bool = False) -> AwsError:
+    """AWS answered without a member the bot cannot do without (the model marks most optional);
+    `retryable` when the caller can safely ask again (it finds what the first call did by itself)."""
+    return AwsError(
+        "aws_incomplete_answer", code="IncompleteAnswer", retryable=retryable, operation=operation, member=member
+    )
 
 
 @contextmanager

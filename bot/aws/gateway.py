@@ -175,30 +175,15 @@ class SupportGateway(TrustedAdvisorCalls):
             params["ccEmailAddresses"] = list(new_case.cc_email_addresses)
         if new_case.attachment_set_id:
             params["attachmentSetId"] = new_case.attachment_set_id
-        # Only what AWS stamped since just before this call (a minute allows for clock skew) can
-        # be this call's work; an identical "thanks" from five minutes ago must not count.
-        started = _seconds_ago(RECONCILE_SKEW_SECONDS)
-        try:
-            response = self._send_once(lambda: self._single.create_case(**params))
-        except AwsError as failure:
-            if not failure.retryable:
-                raise
-            error = failure
-        else:
-            case_id = response.get("caseId")
-            if case_id:
-                return str(case_id)
-            # AWS opened a case but did not say which: find it rather than let anyone open it again.
-            error = incomplete_answer("CreateCase", "caseId")
-        # Did AWS open it before failing to answer? CreateCase has no idempotency token.
-        try:
-            recent = self.list_cases(after_time=started, limit=100)
-        except AwsError:
-            raise error from None
-        for case in recent:
-            if case.subject == new_case.subject and case.service_code == new_case.service_code:
-                return case.case_id
-        raise error
+        # CreateCase has no idempotency token, and a subject is no identity: after a 5xx, a timeout or
+        # an answer without its caseId, only the caller can tell its case from another's (the intake
+        # looks for its reference line in the opening body), so the error goes to it as it is.
+        response = self._send_once(lambda: self._single.create_case(**params))
+        case_id = response.get("caseId")
+        if not case_id:
+            # AWS most likely opened it: worth another try, which finds it by its reference first.
+            raise incomplete_answer("CreateCase", "caseId", retryable=True)
+        return str(case_id)
 
     def _with_aws_codes(self, new_case: NewCase) -> NewCase:
         """The form offered long codes by short keys (Slack's options stop at 150 characters): AWS wants codes."""

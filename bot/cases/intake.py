@@ -19,7 +19,7 @@ from bot.aws.gateway import SupportGateway
 from bot.cases.cards import Cards
 from bot.cases.records import CaseRecords
 from bot.domain import NewCase
-from bot.errors import BotError
+from bot.errors import AttachmentProblem, BotError
 from bot.slack.files import SlackFile
 from bot.slack.messages import SlackMessages
 from bot.store.journal import Journal, Lease
@@ -27,6 +27,7 @@ from bot.work import Job, JournalWork
 
 KIND = "open_case"
 SKEW_SECONDS = 60  # AWS's clock and ours
+GONE_SET_CODES = frozenset({"AttachmentSetExpired", "AttachmentSetIdNotFound"})
 
 
 class Intake:
@@ -104,18 +105,33 @@ class Intake:
         case_id = self._opened_before(job, new_case, body) if job.progress.get("creating") else None
         if case_id is None:
             files = [SlackFile(**f) for f in job.data["files"]]
-            attachment_set_id = job.progress.get("attachment_set_id") or (self.upload(files) if files else None)
-            if attachment_set_id:
+            saved = job.progress.get("attachment_set_id")
+            attachment_set_id = saved or (self.upload(files) if files else None)
+            if attachment_set_id and not saved:
                 job.save(attachment_set_id=attachment_set_id)
             job.save(creating=True)
-            case_id = self.gateway.create_case(
-                NewCase(**{**asdict(new_case), "body": body, "attachment_set_id": attachment_set_id})
-            )
-        job.save(case_id=case_id)
-        # The opening description is ours: the poller must never echo it into the thread.
+            try:
+                case_id = self._create_with(new_case, body, attachment_set_id)
+            except AttachmentProblem as problem:
+                if not saved or problem.code not in GONE_SET_CODES:
+                    raise
+                # A set lives an hour at AWS; after a longer outage the files are uploaded again
+                # (Slack still has them). AWS refused the call, so nothing was opened.
+                attachment_set_id = self.upload(files)
+                job.save(attachment_set_id=attachment_set_id)
+                case_id = self._create_with(new_case, body, attachment_set_id)
+        # The opening description is ours: the poller must never echo it into the thread. Both are
+        # written before the case ID is saved, so a crash in between finds the case again by its
+        # reference and writes them again, rather than resuming with a case nobody is steward of.
         self.records.mark_outbound(case_id, body)
         self.records.remember_opened(case_id, new_case, job.data["opened_by"])
+        job.save(case_id=case_id)
         return case_id
+
+    def _create_with(self, new_case: NewCase, body: str, attachment_set_id: str | None) -> str:
+        return self.gateway.create_case(
+            NewCase(**{**asdict(new_case), "body": body, "attachment_set_id": attachment_set_id})
+        )
 
     def _opened_before(self, job: Job, new_case: NewCase, body: str) -> str | None:
         """A crash or a lost answer while CreateCase was under way: is this record's case at AWS?"""
@@ -130,7 +146,7 @@ class Intake:
 
 
 def reference_line(ref: str) -> str:
-    return render.text("case_body_ref", ref=ref)
+    return render.console_text("case_body_ref", ref=ref)  # AWS reads plain text, not mrkdwn
 
 
 def opening_body(description: str, ref: str) -> str:

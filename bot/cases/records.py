@@ -165,13 +165,15 @@ class CaseRecords:
         return None
 
     def remember(self, case: Case, opened_by: str | None = None) -> CaseRecord:
-        """Store what AWS says of the case, keeping who opened it and its steward."""
+        """Store what AWS says of the case, keeping who opened it and its steward. Only
+        remember_opened (CreateCase answered with this case) and the first linker name a steward:
+        `opened_by` here is who the caller believes opened it, never enough to hand the case over."""
         self.record(case.case_id)  # names the steward of a record from before stewards
 
         def refresh(current: dict[str, Any] | None) -> dict[str, Any]:
             current = current or {}
-            opener = current.get("opened_by", "") if opened_by is None else opened_by
-            steward = opened_by or current.get("steward", "")
+            opener = current.get("opened_by") or opened_by or ""
+            steward = current.get("steward", "")
             return asdict(CaseRecord.from_case(case, opened_by=opener, steward=steward))
 
         return CaseRecord.from_dict(self.store.table("cases").update(case.case_id, refresh))

@@ -174,14 +174,15 @@ class Replies:
     def _bodies(self, job: Job) -> list[str]:
         data = job.data
         name = self.people.display_name(data["user"])
-        prefix = render.text("reply_attribution", name=name, ref=job.ref) + " "
+        # For AWS, not Slack: rendered as plain text, so "A&B" does not arrive as "A&amp;B".
+        prefix = render.console_text("reply_attribution", name=name, ref=job.ref) + " "
         text = data["text"]
         if data["source"] == "thread":
             text = plain_text_from_slack(text, self.people.display_name)
         bodies = split_body(prefix, text)
         # More files than parts can carry: the extra files go in extra attributed messages.
         for number in range(len(bodies) + 1, len(_groups(data["files"])) + 1):
-            bodies.append(prefix + render.text("more_attachments_body", number=number))
+            bodies.append(prefix + render.console_text("more_attachments_body", number=number))
         job.save(bodies=bodies, sent=0)
         return bodies
 

@@ -1,11 +1,14 @@
-"""The one factory of Slack Web API clients: every WebClient in the bot comes from here."""
+"""The one factory of Slack Web API clients: every WebClient (and response_url poster) in the bot comes from here."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+from slack_bolt.context.respond import Respond
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.webhook import WebhookClient, WebhookResponse
 
 from bot.config import Settings
 
@@ -35,3 +38,27 @@ def slack_client(
         retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES)],
         logger=logger,
     )
+
+
+def webhook_client(url: str, *, timeout: int = TIMEOUT_SECONDS, **options: Any) -> WebhookClient:
+    """A response_url poster that, like slack_client, resends only after a 429: an ephemeral
+    answer whose connection dropped after Slack showed it must not show twice."""
+    return WebhookClient(
+        url=url,
+        timeout=timeout,
+        retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES)],
+        **options,
+    )
+
+
+class RateLimitedRespond(Respond):
+    """Bolt's respond() on webhook_client: Bolt builds a WebhookClient with slack_sdk's default
+    handlers, which resend once on a reset or dropped connection, and offers no setting for it."""
+
+    def __call__(self, text: str | dict = "", **fields: Any) -> WebhookResponse:  # type: ignore[override]
+        if self.response_url is None:
+            raise ValueError("respond is unsupported here as there is no response_url")
+        message = dict(text) if isinstance(text, dict) else {"text": text, **fields}
+        # Bolt leaves out empty lists and unset fields; WebhookClient drops the None ones.
+        message = {key: value for key, value in message.items() if value != []}
+        return webhook_client(self.response_url, proxy=self.proxy, ssl=self.ssl).send_dict(message)

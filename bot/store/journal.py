@@ -11,6 +11,12 @@ and the periodic sweep take only records whose lease ran out, oldest first per t
 Each change is one atomic read-modify-write of one record (Table.claim, Table.update): a shared
 backend implements them as a unique insert and SELECT ... FOR UPDATE, so two processes never both
 hold a record.
+
+Records of one order (a case thread) reach AWS oldest first across replicas, not only within one
+process's queue: each order has an index record ("~order:" + order) listing its keys in the order
+they were noted, and a record's work waits while an older one in it is pending (older_pending).
+The index is a hint kept small, the records are the truth: a key whose record is finished or gone
+does not count, and is dropped from the index on the way.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import logging
 import threading
 import time
 import uuid
@@ -27,7 +34,10 @@ from typing import Any
 
 from bot.store.backend import Table
 
+logger = logging.getLogger(__name__)
+
 PENDING, DONE, FAILED = "pending", "done", "failed"
+ORDER_PREFIX = "~order:"  # journal keys come from Slack IDs ("reply:…", "create:…"): never this
 LEASE_SECONDS = 60.0
 KEEP_SECONDS = 7 * 24 * 3600.0  # Slack redelivers and replays within minutes; a week is plenty
 
@@ -106,6 +116,9 @@ class Journal:
     def record(self, key: str, kind: str, order: str, data: dict[str, Any]) -> Lease | None:
         """Note a piece of work, leased to the caller; None when the key was noted already."""
         holder = self._new_holder()
+        # Indexed before it exists: a record never runs unseen by the younger ones of its order (an
+        # index key without a record does not count).
+        self._note_order(order, key)
         now = self.clock()
         entry = Entry(key, kind, order, data, created_at=now, holder=holder, lease_until=now + self.lease_seconds)
         if not self.table.claim(key, asdict(entry)):
@@ -170,9 +183,11 @@ class Journal:
 
     def release(self, lease: Lease) -> None:
         """Give the record back unfinished (shutting down): the next sweep or start takes it at once."""
-        with contextlib.suppress(LeaseLost):
-            self._change(lease, lambda entry: {"holder": "", "lease_until": 0.0})
-        self._drop(lease.key)
+        try:
+            with contextlib.suppress(LeaseLost):
+                self._change(lease, lambda entry: {"holder": "", "lease_until": 0.0})
+        finally:
+            self._drop(lease.key)  # a failed write leaves the lease to run out: then anyone takes it
 
     def renew_held(self) -> int:
         """Renew every lease this process holds (a job may wait in its thread's queue for a while)."""
@@ -185,13 +200,32 @@ class Journal:
                 self._drop(lease.key)
         return len(held)
 
+    def older_pending(self, entry: Entry) -> list[Entry]:
+        """The pending records of `entry`'s order noted before it, oldest first: its work waits for them."""
+        if entry.order == entry.key:
+            return []  # a record alone in its order (a Create case form)
+        raw = self.table.get(ORDER_PREFIX + entry.order)
+        keys = list(raw.get("keys") or []) if isinstance(raw, dict) else []
+        if entry.key not in keys:
+            return []  # noted before orders were indexed
+        older, settled = [], []
+        for key in keys[: keys.index(entry.key)]:
+            other = self.get(key)
+            if other is None or other.finished:
+                settled.append(key)
+            else:
+                older.append(other)
+        if settled:
+            self._forget_order(entry.order, settled)
+        return older
+
     # Finding work ------------------------------------------------------------------------
 
     def resumable(self, *, at_start: bool = False) -> list[Entry]:
         """Pending records nobody holds, oldest first."""
         found = []
-        for _, raw in self.table.items():
-            if not isinstance(raw, dict) or raw.get("state") != PENDING:
+        for key, raw in self.table.items():
+            if key.startswith(ORDER_PREFIX) or not isinstance(raw, dict) or raw.get("state") != PENDING:
                 continue
             entry = Entry.from_dict(raw)
             if not self._held_by_another(entry, at_start) and entry.key not in self._held_keys():
@@ -203,6 +237,14 @@ class Journal:
         cutoff = self.clock() - keep_seconds
         pruned = 0
         for key, raw in self.table.items():
+            if key.startswith(ORDER_PREFIX):
+                # An order untouched that long and with nothing pending left: a new record of it
+                # writes a fresh one (the window between this read and the delete is the only race).
+                idle = isinstance(raw, dict) and float(raw.get("at") or 0) < cutoff
+                if raw is None or (idle and not any(self._is_pending(k) for k in raw.get("keys") or [])):
+                    self.table.delete(key)
+                    pruned += 1
+                continue
             finished = isinstance(raw, dict) and raw.get("state") in (DONE, FAILED)
             if raw is None or (finished and (raw.get("finished_at") or raw.get("created_at", 0)) < cutoff):
                 self.table.delete(key)
@@ -212,11 +254,19 @@ class Journal:
     # Inside ------------------------------------------------------------------------------
 
     def _end(self, lease: Lease, state: str, outcome: dict[str, Any]) -> Entry:
-        entry = self._change(
-            lease,
-            lambda entry: {"state": state, "outcome": outcome, "finished_at": self.clock(), "lease_until": 0.0},
-        )
-        self._drop(lease.key)
+        # Dropped whether or not the write went through: a record this process no longer works on
+        # must not be renewed by renew_held(), or its lease never runs out and nobody resumes it.
+        try:
+            entry = self._change(
+                lease,
+                lambda entry: {"state": state, "outcome": outcome, "finished_at": self.clock(), "lease_until": 0.0},
+            )
+        finally:
+            self._drop(lease.key)
+        try:
+            self._forget_order(entry.order, [entry.key])
+        except Exception:  # noqa: BLE001 - only a hint: the next younger record of the order drops it
+            logger.warning("could not drop %s from its order's index", entry.key, exc_info=True)
         return entry
 
     def _change(self, lease: Lease, changes: Callable[[Entry], dict[str, Any]]) -> Entry:
@@ -233,6 +283,32 @@ class Journal:
         except LeaseLost:
             self._drop(lease.key)
             raise
+
+    def _note_order(self, order: str, key: str) -> None:
+        if order == key:
+            return
+
+        def add(raw: Any) -> dict[str, Any]:
+            keys = list(raw.get("keys") or []) if isinstance(raw, dict) else []
+            return {"keys": keys if key in keys else [*keys, key], "at": self.clock()}
+
+        self.table.update(ORDER_PREFIX + order, add)
+
+    def _forget_order(self, order: str, settled: list[str]) -> None:
+        if order in settled:
+            return
+
+        def remove(raw: Any) -> Any:
+            if not isinstance(raw, dict):
+                return raw
+            return {**raw, "keys": [k for k in raw.get("keys") or [] if k not in settled]}
+
+        if self.table.get(ORDER_PREFIX + order) is not None:
+            self.table.update(ORDER_PREFIX + order, remove)
+
+    def _is_pending(self, key: str) -> bool:
+        raw = self.table.get(key)
+        return isinstance(raw, dict) and raw.get("state") == PENDING
 
     def _held_by_another(self, entry: Entry, at_start: bool) -> bool:
         if not entry.holder or entry.lease_until <= self.clock():

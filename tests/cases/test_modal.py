@@ -238,3 +238,47 @@ def test_a_case_opened_whose_card_step_failed_is_not_called_unopened(bot):
     assert "is open at AWS Support" in note.params["text"]
     assert "not* opened" not in note.params["text"]
     assert [c.subject for c in bot.services.gateway.list_cases()] == ["Opened anyway"]
+
+
+def test_a_case_opened_whose_answer_was_lost_is_found_by_its_reference_not_by_its_subject(bot):
+    # Someone else's case with the same subject is already open; this form's CreateCase goes through
+    # but its answer is lost (a 5xx or a timeout after AWS did the work). The retry finds this
+    # form's own case by the reference line in its body, and opens nothing twice.
+    from bot.domain import NewCase
+
+    other = bot.services.gateway.create_case(NewCase("Disk full", SERVICE, CATEGORY, "low", "Someone else's."))
+    bot.sandbox.inject_fault("CreateCase", "InternalServerError", after_processing=True)
+    view = open_modal(bot)
+    bot.requests.view_submission(view, values=values(subject="Disk full", description="Mine."))
+    [card] = bot.slack.wait_for("chat.postMessage", lambda c: c.params.get("blocks") is not None, timeout=15)
+    bot.services.work.wait_idle(timeout=10)
+    assert bot.sandbox.calls["CreateCase"] == 2  # the other person's, and this form's once
+    [mine] = [c for c in bot.services.gateway.list_cases() if c.case_id != other]
+    assert bot.services.gateway.communications(mine.case_id)[0].body.startswith("Mine.")
+    assert bot.services.cases.case_for_thread("C1", card.response["ts"]) == mine.case_id
+    assert bot.services.cases.record(mine.case_id).steward == "U1"
+    assert bot.services.cases.record(other) is None  # nobody here took the other case for theirs
+
+
+def test_a_form_resumed_after_its_attachment_set_expired_uploads_its_files_again(bot):
+    # The files went up, then CreateCase could not be made for two hours (an outage, a crash):
+    # AWS keeps a set one hour. The files are still in Slack: they go up again, the case opens.
+    from bot.domain import NewCase
+    from bot.slack.files import SlackFile
+
+    log = SlackFile.from_payload(bot.slack.add_file("db-1.log", b"disk full at 03:12\n", "text/plain"))
+    cases = bot.services.cases
+    lease = cases.note_new_case(
+        NewCase("Disk full", SERVICE, CATEGORY, "low", "Full."), [log], opened_by="U1", channel="C1"
+    )
+    cases.journal.save(lease, attachment_set_id=cases.attachments.upload([log]), creating=True)
+    bot.sandbox.advance_clock(2 * 3600)
+
+    cases.start(lease)
+    [post] = bot.slack.wait_for("chat.postMessage", lambda c: c.params.get("blocks") is not None, timeout=15)
+    bot.services.work.wait_idle(timeout=10)
+    [case] = bot.services.gateway.list_cases()
+    assert bot.sandbox.calls["AddAttachmentsToSet"] == 2 and bot.sandbox.calls["CreateCase"] == 2
+    [opening] = bot.services.gateway.communications(case.case_id)
+    assert [a.file_name for a in opening.attachments] == ["db-1.log"]
+    assert not bot.slack.calls("chat.postEphemeral")  # nobody is told it failed

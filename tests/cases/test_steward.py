@@ -110,3 +110,13 @@ def test_a_record_from_before_stewards_takes_its_opener_or_earliest_linker(bot):
     assert bot.services.cases.record("case-2").steward == "U9"
     links.delete("case-1|C1")  # the migrated steward is kept, not derived again
     assert bot.services.cases.record("case-1").steward == "U1"
+
+
+def test_remembering_a_case_never_hands_its_stewardship_to_whoever_is_named_opener(bot):
+    # Only CreateCase's own answer (remember_opened) or the first link name a steward; a caller
+    # that believes someone opened a case (a guess after a lost answer) must not move it.
+    case = open_case_at_aws(bot)
+    link_case(bot, case, user="U1")
+    record = bot.services.cases.records.remember(case, opened_by="U2")
+    assert record.steward == "U1"
+    assert bot.services.cases.record(case.case_id).steward == "U1"

@@ -248,3 +248,14 @@ def test_one_broken_record_does_not_stop_the_others_from_being_resumed(bot_facto
     second.services.work.wait_idle(timeout=10)
     assert "still sent" in sent_texts(second, case.case_id)
     assert second.services.cases.journal.get("reply:C1:1.000001").state == "failed"
+
+
+def test_a_display_name_reaches_aws_as_people_wrote_it_not_escaped_for_slack(bot):
+    # AWS is no mrkdwn reader: "A&B" must not arrive as "A&amp;B", nor "<Ops>" as "&lt;Ops&gt;".
+    bot.slack.add_user("U1", real_name="A&B <Ops>", display_name="A&B <Ops>")
+    case = open_case_at_aws(bot)
+    card = link_case(bot, case)
+    delivery = bot.user_message("C1", "Tom & Jerry", thread_ts=card["ts"])
+    wait_for_reaction(bot, delivery.event["ts"])
+    latest = communications(bot, case.case_id)[-1]
+    assert latest.body == attributed("A&B <Ops>", thread_key("C1", delivery.event["ts"]), "Tom & Jerry")

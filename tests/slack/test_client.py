@@ -94,3 +94,25 @@ def test_a_digest_is_posted_once_when_the_connection_drops(bot: BotHarness) -> N
 
     _settle(bot, digests)
     assert len(digests()) == 1, digests()
+
+
+def test_an_answer_on_the_response_url_is_posted_once_when_the_connection_drops(bot: BotHarness) -> None:
+    # Bolt's respond() builds a WebhookClient with slack_sdk's default handlers, which resend once
+    # on a dropped connection: the person would read the answer twice.
+    bot.slack.drop_after_acting("response_url")
+
+    bot.command("unlink 999999")
+    bot.slack.wait_for("response_url")
+    assert bot.services.work.wait_idle(timeout=10)
+
+    assert len(bot.slack.calls("response_url")) == 1
+
+
+def test_an_answer_on_the_response_url_is_posted_again_after_a_429(bot: BotHarness) -> None:
+    bot.slack.fail("response_url", "ratelimited", retry_after=0)
+
+    bot.command("unlink 999999")
+
+    bot.slack.wait_for("response_url", count=2)
+    assert bot.services.work.wait_idle(timeout=10)
+    assert [c.status for c in bot.slack.calls("response_url")] == [429, 200]

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.cases.helpers import link_case, open_case_at_aws, sent_texts
 
 
-@pytest.mark.xfail(strict=True, reason="attack: thread order holds per process only; two replicas invert it")
 def test_two_replicas_keep_one_threads_replies_in_the_order_people_wrote_them(bot_factory, pg_url):
     # The order key (bot/work.py OrderedWork) is a process-local queue: message A reaches replica 1 and
     # waits for its file; message B, written after it, reaches replica 2 and goes to AWS first.

@@ -102,3 +102,33 @@ def test_finished_records_are_pruned_by_age_pending_ones_never(store, clock):
     assert one.prune() == 1
     assert one.get("old") is None
     assert one.get("pending") is not None and one.get("recent") is not None
+
+
+class _DownTable:
+    """A journal table whose updates fail (the database went away)."""
+
+    def __init__(self, table) -> None:
+        self.table = table
+
+    def __getattr__(self, name):
+        return getattr(self.table, name)
+
+    def update(self, key, change):
+        from bot.store.backend import StoreError
+
+        raise StoreError("connection lost")
+
+
+@pytest.mark.parametrize("end", ["finish", "fail", "release"])
+def test_a_record_whose_last_write_failed_is_let_go_so_its_lease_runs_out(store, clock, end):
+    # Held on, renew_held() would keep its lease alive forever and nobody would resume it.
+    mine = journal(store, clock)
+    lease = mine.record("reply:C1:1.0", "reply", "C1|0.5", {})
+    mine.table = _DownTable(store.table("journal"))
+    with pytest.raises(Exception, match="connection lost"):
+        getattr(mine, end)(lease)
+    assert mine.held_count() == 0
+    mine.table = store.table("journal")
+    mine.renew_held()
+    clock.now += 61
+    assert journal(store, clock).take("reply:C1:1.0") is not None
