@@ -1,11 +1,7 @@
-"""Attacks on the hardened bot (helper "attack"): each test fails on the code it was written against.
-
-Marked xfail(strict=True) so the branch stays green; whoever fixes one removes its mark.
-"""
+"""Found by attacking the hardened bot: a form adopting another person's case after a 5xx, a second
+process on one BOT_DB_PATH, a record whose last write failed held forever. Each failed before its fix."""
 
 from __future__ import annotations
-
-import pytest
 
 from tests.cases.test_modal import values
 
@@ -56,7 +52,6 @@ def test_a_5xx_on_create_never_makes_the_submitter_steward_of_anothers_case(bot)
     assert bot.services.cases.record(case.case_id).steward == "U1"
 
 
-@pytest.mark.xfail(strict=True, reason="attack: a second process on one BOT_DB_PATH is not refused (CONTRACT line 8)")
 def test_a_second_process_on_the_same_sqlite_file_is_refused_at_start(bot_factory, fake_slack, sandbox):
     # Not refused, it runs a second poller, and its start-up recovery (Journal sole_owner=True,
     # bootstrap.py:61) takes the FIRST process's live leases as a dead one's: a reply in flight is sent twice.
