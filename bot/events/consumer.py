@@ -150,6 +150,15 @@ class EventConsumer:
         )
         return list(response.get("Messages") or [])
 
+    @staticmethod
+    def _parse(message: dict[str, Any]) -> CaseEvent | Ignored:
+        # One message that breaks the parser must not hold back the rest of its batch: it is ignored
+        # (and so deleted) like any other message that is not a Support Case Update.
+        try:
+            return parse_message(message.get("Body"))
+        except Exception as error:  # noqa: BLE001 - the boundary for hostile message bodies
+            return Ignored(f"unreadable message ({type(error).__name__})")
+
     def process(self, messages: list[dict[str, Any]]) -> None:
         """Handle one received batch: each distinct event once, then delete and back off in two calls."""
         if not messages:
@@ -158,7 +167,7 @@ class EventConsumer:
         groups: dict[tuple[str, str, str], tuple[CaseEvent, list[dict[str, Any]]]] = {}
         to_delete: list[dict[str, Any]] = []
         for message in messages:
-            event = parse_message(message.get("Body"))
+            event = self._parse(message)
             if isinstance(event, Ignored):
                 self._ignore(message, event)
                 to_delete.append(message)

@@ -82,7 +82,7 @@ def _case_event(raw: dict[str, Any], detail: dict[str, Any]) -> CaseEvent | Igno
     if not isinstance(case_id, str) or not case_id.startswith("case-"):
         return Ignored(f"detail.case-id {_quote(case_id)} is not a case ID")
     event_name = detail.get("event-name")
-    if event_name not in EVENT_NAMES:
+    if not isinstance(event_name, str) or event_name not in EVENT_NAMES:
         return Ignored(f"detail.event-name {_quote(event_name)} is not one of {', '.join(sorted(EVENT_NAMES))}")
     fields = {}
     for name in ("display-id", "communication-id", "origin"):

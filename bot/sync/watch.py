@@ -138,9 +138,11 @@ class Watches:
             )
             if orphan:
                 self.channels.delete(watch.channel, orphan)
+        # Claimed in the store: the poller's cycle and an EventBridge event may card the same case at once.
+        if not self._claim_carding(watch.channel, case, entry):
+            return 0
         # Written before the card: the thread of a watched case tells the whole story.
         self.sync.follow_whole_case(case, watch.channel)
-        self._set_carded(watch.channel, case, "posting")
         cases.post_card(case, watch.channel, linked_by=watch.by)
         self._set_carded(watch.channel, case, "done")
         try:
@@ -148,6 +150,23 @@ class Watches:
         except BotError as error:  # what sync_case could not finish, the poller does
             logger.warning("first sync of watched case %s deferred: %s", case.case_id, error)
         return 1
+
+    def _claim_carding(self, channel: str, case: Case, seen: dict[str, Any]) -> bool:
+        """Mark the case "posting" in this channel only if its entry is still what this caller saw:
+        of two callers that saw the same entry, exactly one carries on."""
+        claimed = False
+
+        def change(raw: dict[str, Any] | None) -> dict[str, Any] | None:
+            nonlocal claimed
+            carded = dict((raw or {}).get("carded") or {})
+            if not raw or (carded.get(case.case_id) or {}) != seen:
+                return raw
+            claimed = True
+            carded[case.case_id] = {"state": "posting", "at": time.time(), "created": case.time_created}
+            return dict(raw, carded=carded)
+
+        self.store.table("watches").update(channel, change)
+        return claimed
 
     def _set_carded(self, channel: str, case: Case, value: str) -> None:
         def change(raw: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -227,7 +227,11 @@ def test_a_case_opened_outside_slack_is_carded_in_a_watching_channel_by_its_even
 
     case = open_case(bot, "Opened in the console")
 
-    cards = wait_until(lambda: [m for m in bot.slack.messages("C9") if case.display_id in json.dumps(m)], timeout=10)
+    # The card itself, not the opening communication posted in its thread.
+    cards = wait_until(
+        lambda: [m for m in bot.slack.messages("C9") if case.display_id in json.dumps(m) and not m.get("thread_ts")],
+        timeout=10,
+    )
     assert len(cards) == 1
     assert wait_until(live.drained, timeout=10)
     assert bot.services.cases.link_in(case.case_id, "C9") is not None
