@@ -1,0 +1,23 @@
+"""attack2: a channel must never act on a case of an account restricted to other channels."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.accounts.e2e import open_case_in
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="attack2: /aws-support reply <bare display ID> resolves the ref with AccountGateways.get_case, "
+    "which searches every account, not only those the channel may use",
+)
+def test_reply_by_bare_display_id_never_reaches_a_case_of_an_account_restricted_elsewhere(accounts_bot):
+    case = open_case_in(accounts_bot, "prod", subject="Prod outage")
+    ack = accounts_bot.command(f"reply {case.display_id} sent from the wrong channel", channel="C1")
+    assert ack.status == 200
+    answer = accounts_bot.wait_for_response()
+    prod = accounts_bot.services.gateways["prod"]
+    bodies = [c.body for c in prod.communications(case.case_id)]
+    assert not any("sent from the wrong channel" in body for body in bodies)
+    assert "Prod outage" not in str(answer)
