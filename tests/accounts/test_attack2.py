@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.accounts.e2e import open_case_in
+from tests.support.harness import ADMIN
 
 
 @pytest.mark.xfail(
@@ -21,3 +22,18 @@ def test_reply_by_bare_display_id_never_reaches_a_case_of_an_account_restricted_
     bodies = [c.body for c in prod.communications(case.case_id)]
     assert not any("sent from the wrong channel" in body for body in bodies)
     assert "Prod outage" not in str(answer)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="attack2: Watches.card_new_cases lists every account's new cases (AccountGateways.list_cases) "
+    "and cards them in each watching channel, whatever the accounts' channels",
+)
+def test_a_watching_channel_never_gets_cards_of_an_account_restricted_elsewhere(accounts_bot):
+    watches = accounts_bot.services.watches
+    watches.grace = watches.grace * 0
+    watches.watch("C1", ADMIN, "all")
+    case = open_case_in(accounts_bot, "prod", subject="Prod outage")
+    watches.card_new_cases()
+    assert accounts_bot.services.cases.link_in(case.case_id, "C1") is None
+    assert not [m for m in accounts_bot.slack.messages("C1") if "Prod outage" in str(m)]
