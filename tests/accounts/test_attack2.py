@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import time
+
 import pytest
 
 from tests.accounts.e2e import open_case_in
-from tests.support.harness import ADMIN
+from tests.sandbox.helpers import wait_until
+from tests.support.harness import ADMIN, BotHarness, write_accounts_file
 
 
 @pytest.mark.xfail(
@@ -37,3 +41,32 @@ def test_a_watching_channel_never_gets_cards_of_an_account_restricted_elsewhere(
     watches.card_new_cases()
     assert accounts_bot.services.cases.link_in(case.case_id, "C1") is None
     assert not [m for m in accounts_bot.slack.messages("C1") if "Prod outage" in str(m)]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="attack2: DigestService is given the routing gateway, whose Trusted Advisor calls and account_id() "
+    "are the first account's, restricted or not: `digest` in any channel shows it",
+)
+def test_digest_in_a_channel_never_shows_the_first_account_when_it_is_restricted_elsewhere(
+    fake_slack, accounts_sandbox, tmp_path
+):
+    restricted_first = [
+        {"alias": "prod", "id": "200000000002", "channels": ["CPROD"]},
+        {"alias": "main", "id": "123456789012"},
+    ]
+    path = write_accounts_file(tmp_path / "accounts.toml", restricted_first)
+    bot = BotHarness(
+        slack=fake_slack, sandbox=accounts_sandbox, db_path=tmp_path / "bot.sqlite", env={"BOT_ACCOUNTS_FILE": path}
+    ).start()
+    try:
+        assert bot.services.accounts.accounts[0].alias == "prod"
+        prod = accounts_sandbox.accounts.account("sandbox-2")
+        prod.reset_calls()
+        bot.command("digest", channel="C1")
+        wait_until(lambda: fake_slack.calls("chat.postMessage") or bot.responses(), timeout=10)
+        time.sleep(1)
+        assert "200000000002" not in json.dumps(fake_slack.messages("C1")) + json.dumps(bot.responses())
+        assert sum(prod.calls.values()) == 0  # prod's Trusted Advisor never asked for C1
+    finally:
+        bot.stop()
