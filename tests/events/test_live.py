@@ -227,9 +227,13 @@ def test_a_case_opened_outside_slack_is_carded_in_a_watching_channel_by_its_even
 
     case = open_case(bot, "Opened in the console")
 
-    # The card itself, not the opening communication posted in its thread.
+    # The card itself (a thread's parent carries its own ts), not the opening communication in its thread.
     cards = wait_until(
-        lambda: [m for m in bot.slack.messages("C9") if case.display_id in json.dumps(m) and not m.get("thread_ts")],
+        lambda: [
+            m
+            for m in bot.slack.messages("C9")
+            if case.display_id in json.dumps(m) and m.get("thread_ts", m.get("ts")) == m.get("ts")
+        ],
         timeout=10,
     )
     assert len(cards) == 1
