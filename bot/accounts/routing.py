@@ -100,6 +100,12 @@ class AccountGateways(SupportGateway):
     def gateway(self, alias: str) -> SupportGateway:
         return self.gateways[self.directory.require(alias).alias]
 
+    def in_account(self, alias: str) -> SupportGateway:
+        return self.gateway(alias) if alias else self.default
+
+    def for_case(self, case_id: str) -> SupportGateway:
+        return self.gateways[self.account_of(case_id).alias]
+
     def stamp(self, case: Case, account: Account) -> Case:
         """The case, naming its account (alias and ID) for the card and every case line."""
         return replace(case, account=account.alias, account_id=self.directory.account_id(account))

@@ -39,7 +39,7 @@ class Intake:
         cards: Cards,
         journal: Journal,
         runner: JournalWork,
-        upload: Callable[[Sequence[SlackFile]], str],
+        upload: Callable[..., str],  # (files, account=… | case_id=…) -> attachment set ID
     ) -> None:
         self.records = records
         self.gateway = gateway
@@ -104,7 +104,9 @@ class Intake:
         case_id = self._opened_before(job, new_case, body) if job.progress.get("creating") else None
         if case_id is None:
             files = [SlackFile(**f) for f in job.data["files"]]
-            attachment_set_id = job.progress.get("attachment_set_id") or (self.upload(files) if files else None)
+            attachment_set_id = job.progress.get("attachment_set_id")
+            if not attachment_set_id and files:
+                attachment_set_id = self.upload(files, account=new_case.account)
             if attachment_set_id:
                 job.save(attachment_set_id=attachment_set_id)
             job.save(creating=True)

@@ -51,7 +51,7 @@ class Replies:
         cards: Cards,
         journal: Journal,
         runner: JournalWork,
-        upload: Callable[[Sequence[SlackFile]], str],
+        upload: Callable[..., str],  # (files, account=… | case_id=…) -> attachment set ID
         on_sent: Callable[[str], None] = lambda case_id: None,
     ) -> None:
         self.records = records
@@ -195,7 +195,7 @@ class Replies:
             # Written before the call: whatever happens next, the poller will not echo this back.
             self.records.mark_outbound(case_id, body, "sending")
             files = groups[index] if index < len(groups) else []
-            attachment_set_id = self.upload([SlackFile(**f) for f in files]) if files else None
+            attachment_set_id = self.upload([SlackFile(**f) for f in files], case_id=case_id) if files else None
             job.save(trying=index)
             self.gateway.add_communication(
                 case_id, body, cc_email_addresses=job.data.get("cc") or [], attachment_set_id=attachment_set_id
