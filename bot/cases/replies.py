@@ -130,7 +130,8 @@ class Replies:
             if data["source"] == "thread":
                 job.save(case_id=data["ref"])
             else:
-                case = self.gateway.get_case(data["ref"], include_communications=False)
+                # Channel rules: a bare display ID is looked for only in accounts this channel may use.
+                case = self.gateway.find_case(data["ref"], data["channel"], include_communications=False)
                 job.save(case_id=case.case_id, status_before=case.status)
             case_id = job.progress["case_id"]
         bodies = job.progress.get("bodies") or self._bodies(job)
