@@ -177,12 +177,20 @@ class DigestService:
     # Details
 
     def details(self, channel: str, thread_ts: str, check_id: str) -> None:
-        """Post a check's flagged resources in the digest's thread, with a CSV when it is long."""
-        checks = self.gateway.trusted_advisor_checks(self.language)
+        """Post a check's flagged resources in the digest's thread, with a CSV when it is long.
+
+        `check_id` is `<alias>|<check ID>` on the digest of an account other than the first."""
+        alias, _, bare = check_id.rpartition("|")
+        check_id = bare
+        gateway = self.gateway
+        usable = self.accounts_for(channel, alias) if alias else []  # refused where the account may not be used
+        if usable:
+            gateway = self.gateway.in_account(usable[0].alias)
+        checks = gateway.trusted_advisor_checks(self.language)
         check = next((c for c in checks if c.check_id == check_id), None)
         if check is None:
             raise BotError("digest_check_unknown", check_id=check_id)
-        result = self.gateway.trusted_advisor_result(check_id, self.language)
+        result = gateway.trusted_advisor_result(check_id, self.language)
         summary = CheckSummary(check_id=check_id, status=result.status, resources_flagged=len(result.flagged_resources))
         (row,) = make_rows([check], [summary])
         table = details_table(check, row, result)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from tests.accounts.e2e import ALIAS_OF
-from tests.digest.test_e2e import blocks_by_id, digest_posts
+from tests.digest.test_e2e import blocks_by_id, click, digest_posts
 from tests.support.blocks import texts_in
 from tests.support.harness import ADMIN
 
@@ -94,3 +94,17 @@ def test_a_schedule_with_an_account_posts_that_digest(accounts_bot):
     accounts_bot.command("digest schedule 0 9 * * * stage", channel="C1", user=ADMIN)
     assert "account *stage*" in accounts_bot.wait_for_response()["text"]
     assert accounts_bot.services.schedules.get("C1").account == "stage"
+
+
+def test_details_of_an_accounts_digest_come_from_that_account(accounts_bot):
+    message = digest(accounts_bot, "stage")
+    [button] = [
+        b["accessory"] for b in message["blocks"] if b.get("accessory", {}).get("action_id") == "digest_details"
+    ][:1]
+    assert button["value"].startswith("stage|")
+    for alias in ("main", "stage"):
+        sandbox_of(accounts_bot, alias).reset_calls()
+    click(accounts_bot, message, "digest_details", button["value"], block_id="digest_top_1")
+    accounts_bot.slack.wait_for("chat.postMessage", lambda c: c.params.get("thread_ts") == message["ts"])
+    assert sandbox_of(accounts_bot, "stage").calls["DescribeTrustedAdvisorCheckResult"] == 1
+    assert sandbox_of(accounts_bot, "main").calls["DescribeTrustedAdvisorCheckResult"] == 0
