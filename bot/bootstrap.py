@@ -160,7 +160,7 @@ def build_services(
         live.append(new_consumer)
 
     digests = services.digests = DigestService(
-        gateway=gateway, store=store, channels=channels, sandbox=settings.sandbox
+        gateway=gateway, store=store, channels=channels, sandbox=settings.sandbox, directory=services.accounts
     )
     # One clock for the whole digest feature: the schedules read the digests' (tests travel in time with it).
     schedules = services.schedules = Schedules(store, default_zone=settings.digest_timezone, clock=_clock_of(digests))

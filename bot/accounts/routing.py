@@ -100,6 +100,12 @@ class AccountGateways(SupportGateway):
     def gateway(self, alias: str) -> SupportGateway:
         return self.gateways[self.directory.require(alias).alias]
 
+    def in_account(self, alias: str) -> SupportGateway:
+        return self.gateway(alias) if alias else self.default
+
+    def for_case(self, case_id: str) -> SupportGateway:
+        return self.gateways[self.account_of(case_id).alias]
+
     def stamp(self, case: Case, account: Account) -> Case:
         """The case, naming its account (alias and ID) for the card and every case line."""
         return replace(case, account=account.alias, account_id=self.directory.account_id(account))
@@ -225,7 +231,11 @@ class AccountGateways(SupportGateway):
         include_resolved: bool = False,
         after_time: str | None = None,
         limit: int | None = None,
+        failed: list[tuple[Account, AwsError]] | None = None,
+        tolerate: bool = False,
     ) -> list[Case]:
+        """`failed` collects the accounts left out because they cannot be reached; `tolerate` leaves
+        out even the only account asked (the caller names it instead of failing)."""
         accounts = list(accounts)
 
         def one(account: Account) -> list[Case]:
@@ -235,8 +245,12 @@ class AccountGateways(SupportGateway):
                     lambda g: g.list_cases(include_resolved=include_resolved, after_time=after_time, limit=limit),
                 )
             except AwsError as error:
-                if len(accounts) == 1 or not (isinstance(error, AccountUnreachable) or error.code in ACCOUNT_WIDE):
+                if not (isinstance(error, AccountUnreachable) or error.code in ACCOUNT_WIDE):
                     raise
+                if len(accounts) == 1 and not tolerate:
+                    raise
+                if failed is not None:
+                    failed.append((account, error))
                 return []
             return [self.stamp(case, account) for case in cases]
 

@@ -158,6 +158,18 @@ class SupportGateway(TrustedAdvisorCalls):
         account, where nothing is named (bot/accounts/routing.py answers with several)."""
         return "", ""
 
+    def in_account(self, alias: str) -> SupportGateway:
+        """The gateway of the account `alias` names ("" the default); with one account, this one."""
+        return self
+
+    def for_case(self, case_id: str) -> SupportGateway:
+        """The gateway of the account a case ID names; with one account, this one."""
+        return self
+
+    def find_case(self, ref: str, channel: str, *, include_communications: bool = False) -> Case:
+        """The case `ref` names as `channel` may see it; with one account every channel sees every case."""
+        return self.get_case(ref, include_communications=include_communications)
+
     # Cases -------------------------------------------------------------------------------
 
     def create_case(self, new_case: NewCase) -> str:

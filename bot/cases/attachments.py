@@ -19,8 +19,12 @@ class Attachments:
         self.files = files
         self.gateway = gateway
 
-    def upload(self, files: Sequence[SlackFile]) -> str:
-        """Download the files from Slack and put them in one attachment set; returns its ID."""
+    def upload(self, files: Sequence[SlackFile], *, account: str = "", case_id: str = "") -> str:
+        """Download the files from Slack and put them in one attachment set; returns its ID.
+
+        An attachment set belongs to the account it was made in: the one the case is opened in
+        (`account`) or the one of the case replied to (`case_id`).
+        """
         if len(files) > MAX_ATTACHMENTS_PER_SET:
             raise AttachmentProblem("attachment_limit", code="AttachmentSetSizeLimitExceeded")
         for f in files:
@@ -32,4 +36,5 @@ class Attachments:
             if len(data) > MAX_ATTACHMENT_BYTES:  # the size Slack declared may be wrong
                 raise AttachmentProblem("attachment_size_limit", code="AttachmentSetSizeLimitExceeded", name=f.name)
             attachments.append(Attachment(file_name=f.name, data=data))
-        return self.gateway.add_attachments(attachments)
+        gateway = self.gateway.for_case(case_id) if case_id else self.gateway.in_account(account)
+        return gateway.add_attachments(attachments)

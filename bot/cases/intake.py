@@ -40,7 +40,7 @@ class Intake:
         cards: Cards,
         journal: Journal,
         runner: JournalWork,
-        upload: Callable[[Sequence[SlackFile]], str],
+        upload: Callable[..., str],  # (files, account=… | case_id=…) -> attachment set ID
     ) -> None:
         self.records = records
         self.gateway = gateway
@@ -106,7 +106,7 @@ class Intake:
         if case_id is None:
             files = [SlackFile(**f) for f in job.data["files"]]
             saved = job.progress.get("attachment_set_id")
-            attachment_set_id = saved or (self.upload(files) if files else None)
+            attachment_set_id = saved or (self.upload(files, account=new_case.account) if files else None)
             if attachment_set_id and not saved:
                 job.save(attachment_set_id=attachment_set_id)
             job.save(creating=True)
@@ -117,7 +117,7 @@ class Intake:
                     raise
                 # A set lives an hour at AWS; after a longer outage the files are uploaded again
                 # (Slack still has them). AWS refused the call, so nothing was opened.
-                attachment_set_id = self.upload(files)
+                attachment_set_id = self.upload(files, account=new_case.account)
                 job.save(attachment_set_id=attachment_set_id)
                 case_id = self._create_with(new_case, body, attachment_set_id)
         # The opening description is ours: the poller must never echo it into the thread. Both are

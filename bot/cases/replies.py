@@ -51,7 +51,7 @@ class Replies:
         cards: Cards,
         journal: Journal,
         runner: JournalWork,
-        upload: Callable[[Sequence[SlackFile]], str],
+        upload: Callable[..., str],  # (files, account=… | case_id=…) -> attachment set ID
         on_sent: Callable[[str], None] = lambda case_id: None,
     ) -> None:
         self.records = records
@@ -130,7 +130,8 @@ class Replies:
             if data["source"] == "thread":
                 job.save(case_id=data["ref"])
             else:
-                case = self.gateway.get_case(data["ref"], include_communications=False)
+                # Channel rules: a bare display ID is looked for only in accounts this channel may use.
+                case = self.gateway.find_case(data["ref"], data["channel"], include_communications=False)
                 job.save(case_id=case.case_id, status_before=case.status)
             case_id = job.progress["case_id"]
         bodies = job.progress.get("bodies") or self._bodies(job)
@@ -196,7 +197,7 @@ class Replies:
             # Written before the call: whatever happens next, the poller will not echo this back.
             self.records.mark_outbound(case_id, body, "sending")
             files = groups[index] if index < len(groups) else []
-            attachment_set_id = self.upload([SlackFile(**f) for f in files]) if files else None
+            attachment_set_id = self.upload([SlackFile(**f) for f in files], case_id=case_id) if files else None
             job.save(trying=index)
             self.gateway.add_communication(
                 case_id, body, cc_email_addresses=job.data.get("cc") or [], attachment_set_id=attachment_set_id

@@ -85,6 +85,8 @@ def digest_context(
     return {
         "d": digest,
         "account": snapshot.account,
+        # Details buttons name the account the check results are of ("" with one account).
+        "alias": snapshot.alias,
         "sandbox": snapshot.sandbox,
         "now": local(snapshot.collected_at),
         "zone": zone.key,

@@ -94,6 +94,8 @@ class Schedule:
     last_outcome: str = ""
     last_posted_at: datetime | None = None
     last_ts: str = ""
+    # The account the digest is of: "" the channel's default, an alias, or "all" (the roll-up).
+    account: str = ""
 
     @property
     def zone(self) -> ZoneInfo:
@@ -141,6 +143,7 @@ class Schedule:
             "last_outcome": self.last_outcome,
             "last_posted_at": self.last_posted_at.isoformat() if self.last_posted_at else None,
             "last_ts": self.last_ts,
+            "account": self.account,
         }
 
     @classmethod
@@ -156,6 +159,7 @@ class Schedule:
             last_outcome=record.get("last_outcome", ""),
             last_posted_at=parse_aws_time(record.get("last_posted_at")),
             last_ts=record.get("last_ts", ""),
+            account=record.get("account") or "",
         )
 
 
@@ -219,7 +223,7 @@ class Schedules:
 
     # What a person asks for
 
-    def set(self, channel: str, args: Sequence[str], user: str) -> tuple[Schedule, bool]:
+    def set(self, channel: str, args: Sequence[str], user: str, account: str = "") -> tuple[Schedule, bool]:
         """Validate and store a schedule; (schedule, whether it replaced one)."""
         fields, zone_name = split_schedule_args(args)
         cron = parse_cron(fields)
@@ -231,6 +235,7 @@ class Schedules:
             created_by=user,
             created_at=self.clock(),
             generation=uuid.uuid4().hex,
+            account=account,
         )
         replaced = channel in self.table
         self.table.put(channel, schedule.to_record())

@@ -58,6 +58,8 @@ class Snapshot:
     account: str = ""
     sandbox: bool = False
     api_calls: int = 0
+    # With several accounts: the alias of the account it is of (its state is kept per channel and account).
+    alias: str = ""
 
 
 @dataclass(frozen=True)

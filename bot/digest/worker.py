@@ -92,7 +92,9 @@ class ScheduleWorker:
         try:
             # Collected before the slot is claimed: when AWS fails, nothing is spent and a later
             # tick tries again within the grace period.
-            snapshot, blocks, text = self.digests.prepare(schedule.channel, zone=schedule.zone)
+            snapshot, blocks, text = self.digests.prepare(
+                schedule.channel, zone=schedule.zone, account=schedule.account
+            )
         except AwsError as error:
             logger.warning("digest for %s at %s: AWS failed (%s); will retry", schedule.channel, slot, error)
             self._retry_at[schedule.generation] = now + timedelta(seconds=AWS_RETRY_SECONDS)

@@ -7,7 +7,9 @@ import binascii
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from bot.sandbox.errors import SupportError
 from bot.sandbox.state import AWS_ENGINEER
+from bot.sandbox.times import parse_time
 
 if TYPE_CHECKING:
     from bot.sandbox.server import SandboxServer
@@ -78,6 +80,20 @@ def _control_service(server: SandboxServer, body: dict[str, Any]) -> dict[str, A
     return {"ok": True}
 
 
+def _control_case(server: SandboxServer, body: dict[str, Any]) -> dict[str, Any]:
+    """Backdate a case (`time_created`, ISO 8601 UTC) or set its status: a year of history in seconds."""
+    fields = {name: str(body[name]) for name in ("time_created", "status") if body.get(name)}
+    if not fields:
+        raise ControlError("give time_created and/or status")
+    if "time_created" in fields and parse_time(fields["time_created"]) is None:
+        raise ControlError("time_created: ISO 8601, e.g. 2025-11-23T06:10:00.000Z")
+    try:
+        server.edit_case(_required(body, "case_id"), **fields)
+    except SupportError as exc:
+        raise ControlError(f"no case {body.get('case_id')}") from exc
+    return {"ok": True}
+
+
 def _control_clock(server: SandboxServer, body: dict[str, Any]) -> dict[str, Any]:
     server.advance_clock(float(body.get("advance_seconds", 0)))
     return {"now": server.clock.now().isoformat()}
@@ -114,6 +130,7 @@ CONTROL_ROUTES: dict[tuple[str, str], Callable[[SandboxServer, dict[str, Any]], 
     ("POST", "reply"): _control_reply,
     ("POST", "config"): _control_config,
     ("POST", "clock"): _control_clock,
+    ("POST", "case"): _control_case,
     ("POST", "service"): _control_service,
     ("GET", "calls"): _control_calls,
     ("DELETE", "calls"): _control_reset_calls,

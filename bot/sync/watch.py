@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.accounts.routing import AccountGateways
 from bot.aws.gateway import SupportGateway
 from bot.cases.service import CaseService
 from bot.config import Settings
@@ -39,6 +40,9 @@ class Watch:
     since: str  # cases created after this are carded
     # case_id -> {"state": "posting" | "done", "at": epoch, "created": time}
     carded: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # With several accounts: the alias watched, or "all" (every account the channel may use; also
+    # what a watch recorded before there were several accounts means).
+    account: str = "all"
 
     def wants(self, case: Case) -> bool:
         return self.level == "all" or case.severity_code in HIGH_SEVERITIES
@@ -65,7 +69,8 @@ class Watches:
         self.channels = channels
         self.grace = WATCH_GRACE
 
-    def watch(self, channel: str, user: str, level: str = "all") -> Watch:
+    def watch(self, channel: str, user: str, level: str = "all", account: str = "all") -> Watch:
+        """`account`: an alias the caller checked this channel may use, or "all"."""
         self._require_admin(user)
         level = (level or "all").lower()
         if level not in ("all", "high"):
@@ -75,8 +80,8 @@ class Watches:
         def change(raw: dict[str, Any] | None) -> dict[str, Any]:
             if raw:
                 # Changing the level keeps what was already carded and when the watch began.
-                return dict(raw, level=level, by=user)
-            return asdict(Watch(channel=channel, level=level, by=user, since=aws_time(utcnow())))
+                return dict(raw, level=level, by=user, account=account)
+            return asdict(Watch(channel=channel, level=level, by=user, since=aws_time(utcnow()), account=account))
 
         return Watch(**table.update(channel, change))
 
@@ -112,6 +117,8 @@ class Watches:
                 created = parse_aws_time(case.time_created)
                 if created is None or created <= since or now - created < self.grace or not watch.wants(case):
                     continue
+                if not self._covers(watch, case):
+                    continue  # another account's, or one this channel may not use
                 entry = watch.carded.get(case.case_id) or {}
                 if entry.get("state") == "done":
                     continue
@@ -125,6 +132,13 @@ class Watches:
                     break
             self._prune_carded(watch.channel, now)
         return posted
+
+    def _covers(self, watch: Watch, case: Case) -> bool:
+        """Whether the case's account is watched here: one the channel may use, and the one named."""
+        if not isinstance(self.gateway, AccountGateways):
+            return True
+        account = self.gateway.account_of(case.case_id)
+        return account.allowed_in(watch.channel) and watch.account in ("all", account.alias)
 
     def _card(self, watch: Watch, case: Case, entry: dict[str, Any]) -> int:
         cases = self.cases

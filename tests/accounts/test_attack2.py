@@ -5,18 +5,11 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
-
 from tests.accounts.e2e import open_case_in
 from tests.sandbox.helpers import wait_until
 from tests.support.harness import ADMIN, BotHarness, write_accounts_file
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="attack2: /aws-support reply <bare display ID> resolves the ref with AccountGateways.get_case, "
-    "which searches every account, not only those the channel may use",
-)
 def test_reply_by_bare_display_id_never_reaches_a_case_of_an_account_restricted_elsewhere(accounts_bot):
     case = open_case_in(accounts_bot, "prod", subject="Prod outage")
     ack = accounts_bot.command(f"reply {case.display_id} sent from the wrong channel", channel="C1")
@@ -28,11 +21,6 @@ def test_reply_by_bare_display_id_never_reaches_a_case_of_an_account_restricted_
     assert "Prod outage" not in str(answer)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="attack2: Watches.card_new_cases lists every account's new cases (AccountGateways.list_cases) "
-    "and cards them in each watching channel, whatever the accounts' channels",
-)
 def test_a_watching_channel_never_gets_cards_of_an_account_restricted_elsewhere(accounts_bot):
     watches = accounts_bot.services.watches
     watches.grace = watches.grace * 0
@@ -43,11 +31,6 @@ def test_a_watching_channel_never_gets_cards_of_an_account_restricted_elsewhere(
     assert not [m for m in accounts_bot.slack.messages("C1") if "Prod outage" in str(m)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="attack2: DigestService is given the routing gateway, whose Trusted Advisor calls and account_id() "
-    "are the first account's, restricted or not: `digest` in any channel shows it",
-)
 def test_digest_in_a_channel_never_shows_the_first_account_when_it_is_restricted_elsewhere(
     fake_slack, accounts_sandbox, tmp_path
 ):

@@ -199,7 +199,7 @@ class RecordingDigests:
     def clock(self) -> datetime:
         return self.clock_now
 
-    def prepare(self, channel: str, *, zone: ZoneInfo) -> tuple[Any, list, str]:
+    def prepare(self, channel: str, *, zone: ZoneInfo, account: str = "") -> tuple[Any, list, str]:
         if self.prepare_error:
             raise self.prepare_error
         return object(), [], "digest"

@@ -195,3 +195,19 @@ def test_account_count_from_env(value, count):
 def test_account_count_from_env_refuses_nonsense(value):
     with pytest.raises(ValueError):
         account_count_from_env({"BOT_SANDBOX_ACCOUNTS": value})
+
+
+def test_a_case_can_be_backdated_over_http_and_after_time_then_leaves_it_out(sandbox3):
+    second = assumed_client(sandbox3, assume(sandbox3, "200000000002"))
+    old, new = open_case(second), open_case(second)
+    answer = control(
+        sandbox3, "/_sandbox/case?account=sandbox-2", {"case_id": old, "time_created": "2025-01-02T03:04:05.000Z"}
+    )
+    assert answer == {"ok": True}
+    listed = second.describe_cases(afterTime="2025-06-01T00:00:00Z")["cases"]
+    assert [c["caseId"] for c in listed] == [new]
+    everything = second.describe_cases(afterTime="2024-12-01T00:00:00Z")["cases"]
+    assert [c["caseId"] for c in everything] == [new, old]  # newest first
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        control(sandbox3, "/_sandbox/case?account=sandbox-2", {"case_id": old, "time_created": "last year"})
+    assert refused.value.code == 400

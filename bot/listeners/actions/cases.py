@@ -104,30 +104,55 @@ def refresh_button(ack: Ack, body: dict, client: WebClient, context: BoltContext
     _after_ack(body, client, context, _refresh)
 
 
-def service_chosen(ack: Ack, body: dict, client: WebClient, context: BoltContext) -> None:
-    """Redraw the Create case form with the chosen service's categories; what was typed is kept."""
-    ack()
-    services: Services = context["services"]
+def _redraw_create_form(
+    body: dict, client: WebClient, services: Services, *, account: str, service: dict | None, categories: list
+) -> None:
     from bot.listeners.views.cases import _metadata, create_case_view
 
     view = body["view"]
-    selected = body["actions"][0].get("selected_option") or {}
     try:
-        catalog = services.gateway.services()
-        service = next((s for s in catalog if selected.get("value") in (s.code, s.option_value)), None)
         new_view = create_case_view(
             services,
             channel=_metadata(view).get("channel", ""),
             subject=((view["state"]["values"].get("subject") or {}).get("subject") or {}).get("value") or "",
-            service=selected or None,
-            categories=list(service.categories) if service else [],
+            service=service,
+            categories=categories,
+            account=account,
         )
         client.views_update(view_id=view["id"], hash=view.get("hash"), view=new_view)
     except BotError as error:
-        logger.warning("could not load categories: %s", error)
+        logger.warning("could not redraw the Create case form: %s", error)
     except SlackApiError as exc:
         # hash_conflict: the person changed the form meanwhile; their newer choice triggers its own update
         logger.info("views.update skipped: %s", exc.response.get("error"))
+
+
+def service_chosen(ack: Ack, body: dict, client: WebClient, context: BoltContext) -> None:
+    """Redraw the Create case form with the chosen service's categories; what was typed is kept."""
+    ack()
+    services: Services = context["services"]
+    from bot.listeners.options import _selected, form_gateway
+    from bot.listeners.views.cases import _metadata
+
+    view = body["view"]
+    selected = body["actions"][0].get("selected_option") or {}
+    account = _selected(view["state"]["values"], "account") or _metadata(view).get("account", "")
+    try:
+        catalog = form_gateway(services, view).services()
+    except BotError as error:
+        logger.warning("could not load categories: %s", error)
+        return
+    service = next((s for s in catalog if selected.get("value") in (s.code, s.option_value)), None)
+    categories = list(service.categories) if service else []
+    _redraw_create_form(body, client, services, account=account, service=selected or None, categories=categories)
+
+
+def account_chosen(ack: Ack, body: dict, client: WebClient, context: BoltContext) -> None:
+    """Redraw the Create case form for the chosen account: its services, categories and severities."""
+    ack()
+    selected = body["actions"][0].get("selected_option") or {}
+    account = str(selected.get("value") or "")
+    _redraw_create_form(body, client, context["services"], account=account, service=None, categories=[])
 
 
 def register(app: App) -> None:
@@ -136,3 +161,4 @@ def register(app: App) -> None:
     app.action("case_resolve")(resolve_button)
     app.action("case_refresh")(refresh_button)
     app.action("service")(service_chosen)
+    app.action("account")(account_chosen)

@@ -10,7 +10,7 @@ from slack_sdk import WebClient
 
 from bot import render
 from bot.errors import BotError, UserInputError
-from bot.listeners.commands import accounts, cases, digest, watch
+from bot.listeners.commands import accounts, cases, digest, search, watch
 from bot.listeners.commands.request import CommandRequest
 from bot.services import Services
 
@@ -39,6 +39,7 @@ def _handlers() -> dict[str, Handler]:
         "digest": digest.digest,
         "accounts": accounts.accounts,
         "account": accounts.account,
+        "search": search.search,
     }
 
 

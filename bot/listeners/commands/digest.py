@@ -15,8 +15,9 @@ from bot.services import Services
 def digest(services: Services, request: CommandRequest, respond: Respond, client: WebClient) -> None:
     words = request.args[1:]
     action = words[0].lower() if words else ""
-    if not action:
-        services.digests.post(request.channel_id, zone=services.schedules.zone_for(request.channel_id))
+    if not action or (action not in SUB_COMMANDS and len(words) == 1 and _names_account(services, action)):
+        account = _account_arg(services, request.channel_id, action)
+        services.digests.post(request.channel_id, zone=services.schedules.zone_for(request.channel_id), account=account)
     elif action == "schedule":
         schedule(services, request, respond, words[1:])
     elif action in ("off", "stop", "unschedule"):
@@ -27,6 +28,23 @@ def digest(services: Services, request: CommandRequest, respond: Respond, client
         respond(response_type="ephemeral", replace_original=False, text=render.text("digest_usage"))
     else:
         raise UserInputError("digest_usage")
+
+
+SUB_COMMANDS = ("schedule", "off", "stop", "unschedule", "status", "help")
+
+
+def _names_account(services: Services, word: str) -> bool:
+    """`all`, a served alias, or (with several accounts) any other word, refused as an unknown account."""
+    return word == "all" or services.accounts.get(word) is not None or not services.accounts.single
+
+
+def _account_arg(services: Services, channel: str, word: str) -> str:
+    """The account a digest names ("" the channel's default, an alias, "all"), refused when unknown or
+    not usable in this channel (before anything is collected or scheduled)."""
+    if not word or services.accounts.single:
+        return ""
+    services.digests.accounts_for(channel, word.lower())
+    return word.lower()
 
 
 def _require_admin(services: Services, user_id: str) -> None:
@@ -40,7 +58,13 @@ def schedule(services: Services, request: CommandRequest, respond: Respond, args
     if not args:
         raise UserInputError("digest_usage")
     scheduler = services.schedules
-    saved, replaced = scheduler.set(request.channel_id, args, request.user_id)
+    account = ""
+    last = args[-1].lower()
+    # An optional account after the cron and the time zone: `all` or a served alias (zones hold a "/" or are UTC).
+    if len(args) > 5 and (last == "all" or services.accounts.get(last) is not None):
+        account = _account_arg(services, request.channel_id, last)
+        args = args[:-1]
+    saved, replaced = scheduler.set(request.channel_id, args, request.user_id, account=account)
     text = render.text("digest_scheduled", **_described(scheduler, saved), replaced=replaced)
     # Everyone in the channel will get the digests, so everyone sees that they were set up.
     respond(response_type="in_channel", replace_original=False, text=text)

@@ -12,6 +12,7 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
 from bot import render
+from bot.accounts.errors import AccountNotAllowed
 from bot.cases.service import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS_PER_SET, MAX_CC, SlackFile
 from bot.domain import Category, NewCase
 from bot.services import Services
@@ -25,6 +26,21 @@ DEFAULT_SEVERITY = "low"
 # Building the views -----------------------------------------------------------------------
 
 
+def form_account(services: Services, channel: str, chosen: str = "") -> str:
+    """The alias the Create form works in: the one chosen while the channel may use it, else the
+    channel's default; "" with one account (nothing to choose, nothing named)."""
+    if services.routing is None:
+        return ""
+    account = services.accounts.get(chosen) if chosen else None
+    if account is None or not account.allowed_in(channel):
+        account = services.accounts.default_for(channel)
+    if account is None:
+        # No account may be used here: say which one the bot would have used, and why not.
+        first = services.accounts.accounts[0]
+        raise AccountNotAllowed(first.alias, services.accounts.account_id(first))
+    return account.alias
+
+
 def create_case_view(
     services: Services,
     *,
@@ -32,18 +48,28 @@ def create_case_view(
     subject: str = "",
     service: dict[str, Any] | None = None,
     categories: list[Category] | None = None,
+    account: str = "",
 ) -> dict[str, Any]:
-    severities = services.gateway.severity_levels()
+    alias = form_account(services, channel, account)
+    # Severities, services and categories are the chosen account's: its support plan decides them.
+    severities = services.gateway.in_account(alias).severity_levels()
     default = next((s for s in severities if s.code == DEFAULT_SEVERITY), severities[0])
+    usable = services.accounts.usable_in(channel) if alias else []
+    choices = [{"alias": a.alias, "id": services.accounts.account_id(a)} for a in usable] if len(usable) > 1 else []
+    metadata = {"channel": channel, "account": alias} if alias else {"channel": channel}
     return render.view(
         "create_case_modal.json.j2",
-        private_metadata=json.dumps({"channel": channel}),
+        private_metadata=json.dumps(metadata),
         subject=subject,
         service=service,
         service_code=(service or {}).get("value", ""),
         categories=categories or [],
         severities=severities,
         default_severity=default,
+        accounts=choices,
+        account=next((c for c in choices if c["alias"] == alias), None),
+        # Dependent fields change block IDs with the account, so Slack drops what was picked for another.
+        suffix=f":{alias}" if choices else "",
     )
 
 
@@ -141,10 +167,12 @@ def submit_create_case(ack: Ack, body: dict, view: dict, client: WebClient, cont
         form.error("category", "invalid_category")
     cc = form.emails("cc")
     files = form.attachments("attachments")
+    account = _chosen_account(services, form, channel, _metadata(view).get("account", ""))
     if form.errors:
         ack(response_action="errors", errors=form.errors)
         return
     new_case = NewCase(
+        account=account,
         subject=subject,
         service_code=service_code,
         category_code=category_code,
@@ -159,6 +187,21 @@ def submit_create_case(ack: Ack, body: dict, view: dict, client: WebClient, cont
     ack()
     if lease is not None:
         services.cases.start(lease)
+
+
+def _chosen_account(services: Services, form: Form, channel: str, shown: str) -> str:
+    """The account the form opens the case in; an error on the form when the channel may not use it."""
+    if services.routing is None:
+        return ""
+    alias = form.choice("account") or shown
+    account = services.accounts.get(alias) if alias else services.accounts.default_for(channel)
+    if account is None or not account.allowed_in(channel):
+        # Without an Account field (one usable account) the refusal goes on the first field there is.
+        where = "account" if form.block_id("account") in form.values else "subject"
+        first = account or services.accounts.accounts[0]
+        form.error(where, "account_not_in_channel", alias=first.alias, account_id=services.accounts.account_id(first))
+        return ""
+    return account.alias
 
 
 def submit_reply(ack: Ack, body: dict, view: dict, client: WebClient, context: BoltContext) -> None:

@@ -1,0 +1,104 @@
+"""`digest all`: one roll-up of every account a channel may use — per-account counts, savings and
+changes since this channel's previous digest of that account, then the top flagged checks across
+accounts, each naming its account. Each account's Trusted Advisor is asked through its own gateway,
+the accounts at once; one that cannot be reached is named and never stops the others."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from bot import render
+from bot.accounts.config import Account
+from bot.digest.shaping import STATUSES, CheckRow, Digest, Snapshot, build_digest, urgency
+from bot.errors import AwsError
+
+if TYPE_CHECKING:
+    from bot.digest.service import DigestService
+
+PARALLEL_ACCOUNTS = 4
+TOP_CHECKS = 10
+MAX_ACCOUNT_LINES = 40  # one section each; a message holds 50 blocks
+
+
+@dataclass(frozen=True)
+class AccountDigest:
+    alias: str
+    label: str  # alias (ID)
+    digest: Digest | None
+    problem: str = ""  # the AWS code when the account could not be asked
+
+
+@dataclass(frozen=True)
+class FlaggedCheck:
+    row: CheckRow
+    label: str
+
+
+@dataclass(frozen=True)
+class RollUp:
+    accounts: tuple[AccountDigest, ...]
+    collected_at: datetime
+
+    @property
+    def snapshots(self) -> tuple[Snapshot, ...]:
+        """What to remember per account: only the accounts that answered."""
+        return tuple(a.digest.snapshot for a in self.accounts if a.digest is not None)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        totals = dict.fromkeys(STATUSES, 0)
+        for one in self.accounts:
+            for status, count in (one.digest.counts if one.digest else {}).items():
+                totals[status] = totals.get(status, 0) + count
+        return totals
+
+    @property
+    def savings_total(self) -> float:
+        return sum(a.digest.savings_total for a in self.accounts if a.digest is not None)
+
+    def top(self, limit: int = TOP_CHECKS) -> list[FlaggedCheck]:
+        flagged = [FlaggedCheck(row, a.label) for a in self.accounts if a.digest for row in a.digest.flagged]
+        flagged.sort(key=lambda f: (urgency(f.row), f.label))
+        return flagged[:limit]
+
+
+def collect_rollup(service: DigestService, channel: str, accounts: Sequence[Account]) -> RollUp:
+    def one(account: Account) -> AccountDigest:
+        label = f"{account.alias} ({service.directory.account_id(account) if service.directory else ''})"
+        try:
+            snapshot = service.collect(account)
+        except AwsError as error:
+            return AccountDigest(account.alias, label, None, error.code or error.key)
+        return AccountDigest(account.alias, label, build_digest(snapshot, service.previous(channel, account.alias)))
+
+    with ThreadPoolExecutor(max_workers=min(PARALLEL_ACCOUNTS, len(accounts))) as pool:
+        found = tuple(pool.map(one, accounts))
+    if all(a.digest is None for a in found):
+        # Nothing to show: say why, as a digest of one account would.
+        raise AwsError(code=found[0].problem or "Unreachable")
+    return RollUp(accounts=found, collected_at=service.clock())
+
+
+def _context(rollup: RollUp, zone: ZoneInfo) -> dict[str, Any]:
+    return {
+        "r": rollup,
+        "accounts": list(rollup.accounts[:MAX_ACCOUNT_LINES]),
+        "more_accounts": max(0, len(rollup.accounts) - MAX_ACCOUNT_LINES),
+        "counts": rollup.counts,
+        "savings": rollup.savings_total,
+        "top": rollup.top(),
+        "now": rollup.collected_at.astimezone(zone),
+    }
+
+
+def rollup_blocks(rollup: RollUp, *, zone: ZoneInfo) -> list[dict[str, Any]]:
+    return render.blocks("digest_rollup.json.j2", **_context(rollup, zone))
+
+
+def rollup_fallback(rollup: RollUp) -> str:
+    return str(render.text("digest_rollup_fallback", accounts=len(rollup.accounts), counts=rollup.counts))
