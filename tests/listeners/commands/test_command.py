@@ -102,7 +102,9 @@ def test_a_reply_with_bad_words_is_refused_in_the_ack_before_anything_is_noted(t
 def test_a_known_sub_command_is_acked_empty_and_runs_after_the_ack() -> None:
     work = QueuedWork()
 
-    ack, respond = run("digest sometimes", SimpleNamespace(work=work))
+    # One account served (no accounts file): a word that is no sub-command is no account either.
+    one_account = SimpleNamespace(single=True, get=lambda alias: None)
+    ack, respond = run("digest sometimes", SimpleNamespace(work=work, accounts=one_account))
 
     ack.assert_called_once_with()
     assert len(work.jobs) == 1
