@@ -34,7 +34,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -42,9 +41,10 @@ from bot.sandbox import sqs
 from bot.sandbox.accounts import SandboxAccounts
 from bot.sandbox.case_events import QUEUE_NAME, CaseEventEmitter
 from bot.sandbox.catalog import NEW_SETS_PER_WINDOW, ServiceEntry
-from bot.sandbox.control import ANY_OPERATION, CONTROL_ROUTES, ControlError
+from bot.sandbox.control import CONTROL_ROUTES, ControlError
 from bot.sandbox.engineer import Engineer
 from bot.sandbox.errors import SupportError
+from bot.sandbox.faults import Faults
 from bot.sandbox.hostile import disguise
 from bot.sandbox.operations import SupportApi
 from bot.sandbox.persistence import JsonStateFile
@@ -58,45 +58,6 @@ logger = logging.getLogger(__name__)
 TARGET_PREFIX = "AWSSupport_20130415."
 JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
 CONTROL_PREFIX = "/_sandbox/"
-
-
-@dataclass
-class Fault:
-    operation: str
-    code: str
-    remaining: int
-    message: str | None
-    # True: the operation is carried out, then the error is answered (a response lost on the way,
-    # as when AWS answers 5xx or times out after doing the work).
-    after_processing: bool = False
-
-
-class Faults:
-    """Injected failures, used up one call at a time, oldest first."""
-
-    def __init__(self) -> None:
-        self._faults: list[Fault] = []
-        self._lock = threading.Lock()
-
-    def add(self, operation: str, code: str, count: int, message: str | None, after_processing: bool = False) -> None:
-        if count < 1:
-            raise ValueError("count must be >= 1")
-        with self._lock:
-            self._faults.append(Fault(operation, code, count, message, after_processing))
-
-    def take(self, operation: str) -> Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if fault.operation in (operation, ANY_OPERATION):
-                    fault.remaining -= 1
-                    if fault.remaining == 0:
-                        self._faults.remove(fault)
-                    return fault
-        return None
-
-    def clear(self) -> None:
-        with self._lock:
-            self._faults.clear()
 
 
 class SandboxServer:

@@ -22,9 +22,7 @@ back (resolved -> opened) and post a status line that is no longer true.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 import threading
 import time
 from collections import defaultdict
@@ -39,12 +37,12 @@ from bot.domain import Case, Communication, parse_aws_time
 from bot.errors import AwsError, SlackError
 from bot.slack.channels import SlackRefused
 from bot.store.backend import Store
-from bot.sync.poster import SyncInterrupted, ThreadPoster, message_parts
+from bot.sync.plan import LINK_SKEW, status_delivery, target, wants
+from bot.sync.poster import SyncInterrupted, ThreadPoster
 from bot.sync.state import (
     Delivery,
     SyncState,
     SyncStates,
-    Target,
     aws_time,
     communication_record,
     from_epoch,
@@ -53,15 +51,12 @@ from bot.sync.state import (
 
 logger = logging.getLogger(__name__)
 
-# A reply may carry a time a little before our clock's linked_at (two clocks, rounding).
-LINK_SKEW = timedelta(seconds=2)
 # A watched case's thread starts just before the case itself.
 OPENING = timedelta(seconds=1)
 RESOLVED_RECHECK_SECONDS = 30 * 60.0
 MISSING_RECHECK_SECONDS = 6 * 3600.0
 PARALLEL_ACCOUNTS = 4  # accounts polled at once: bounded, as each holds a connection pool
 
-USER_ID = re.compile(r"[UW][A-Z0-9]+")
 
 
 class ThreadsRefused(SlackError):
@@ -375,7 +370,7 @@ class CaseSync:
             targets = (
                 []
                 if from_slack
-                else [self._target(comm, link) for link in links if self._wants(state, case, comm, link)]
+                else [target(comm, link) for link in links if wants(state, case, comm, link)]
             )
             if not targets:
                 state.mark_seen(comm)  # nothing to post: recorded with the intent, in the same write
@@ -392,40 +387,6 @@ class CaseSync:
             )
         return deliveries
 
-    @staticmethod
-    def _wants(state: SyncState, case: Case, comm: Communication, link: CaseLink) -> bool:
-        """Does this thread get this communication? A thread starts with its link, not with the case."""
-        if link.channel in state.full_history:
-            return True
-        created, opened = comm.created_at, parse_aws_time(case.time_created)
-        if created is None:
-            return True
-        if created == opened and comm.submitted_by == case.submitted_by:
-            return False  # the opening communication: whoever opened or linked the case has read it
-        return not link.linked_at or created > from_epoch(link.linked_at) - LINK_SKEW
-
-    @staticmethod
-    def _target(comm: Communication, link: CaseLink) -> Target:
-        return Target(channel=link.channel, thread_ts=link.thread_ts, parts=len(message_parts(comm.body)))
-
     def _status_delivery(self, case: Case, state: SyncState, links: list[CaseLink]) -> Delivery:
         record = self.cases.record(case.case_id)
-        opener = record.opened_by if record else ""
-        key = hashlib.sha256(f"{case.case_id}\x1f{state.status}\x1f{case.status}\x1f{time.time_ns()}".encode())
-        return Delivery(
-            kind="status",
-            key=key.hexdigest()[:32],
-            case_id=case.case_id,
-            display_id=case.display_id,
-            status=case.status,
-            previous=state.status,
-            targets=[
-                Target(channel=link.channel, thread_ts=link.thread_ts, mention=_user_id(opener or link.linked_by))
-                for link in links
-            ],
-        )
-
-
-def _user_id(value: str) -> str:
-    """Only a Slack user ID becomes a mention; anything else (a watch's marker, an e-mail) stays silent."""
-    return value if USER_ID.fullmatch(value or "") else ""
+        return status_delivery(case, state, links, opener=record.opened_by if record else "")
