@@ -32,3 +32,18 @@ class AccountNotAllowed(NotAllowed):
 
     def __init__(self, alias: str, account_id: str, **params: Any) -> None:
         super().__init__(alias=alias, account_id=account_id, **params)
+
+
+class AccountsUnreachable(AwsError):
+    """Every account asked could not be: each is named with its reason (one message, not the first error)."""
+
+    key = "accounts_unreachable"
+
+    def __init__(self, problems: list[tuple[str, str, str]]) -> None:
+        accounts = [{"alias": alias, "id": account_id, "code": code} for alias, account_id, code in problems]
+        retryable = bool(accounts) and all(a["code"] in RETRYABLE_CODES for a in accounts)
+        super().__init__(code=accounts[0]["code"] if accounts else "Unreachable", retryable=retryable, accounts=accounts)
+        self.problems = list(problems)
+
+
+RETRYABLE_CODES = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsException", "Unreachable"})

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot.accounts.config import Account
+from bot.accounts.errors import AccountsUnreachable
+from bot.aws.gateway import SupportGateway
 from bot.digest.schedule import Schedules
 from bot.digest.service import DigestService
 from bot.digest.shaping import RefreshReport
@@ -28,6 +32,7 @@ AUTO_REFRESH_CODES = frozenset({"InvalidParameterValue", "InvalidParameterValueE
 REFRESH_RUNNING = frozenset({"enqueued", "processing", "in_progress"})
 REFRESH_POLL_SECONDS = 10.0  # the AWS user guide's recommended polling interval
 REFRESH_DEADLINE = timedelta(minutes=30)
+PARALLEL_ACCOUNTS = 4  # a roll-up's accounts refreshed at once, as the roll-up collects them
 
 # Records of the "digests" table beside the channel IDs (which never start with "@").
 AUTO_REFRESH_KEY = "@auto-refresh"  # checks learned to refresh by themselves
@@ -44,10 +49,26 @@ class RefreshOutcome:
     waiting: tuple[tuple[str, int], ...] = ()  # (check ID, ms until it may be refreshed again)
     failed: int = 0
     already_pending: bool = False
+    # With several accounts: what each account follows, and the accounts that could not be asked.
+    followed_in: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    unreachable: tuple[tuple[str, str, str], ...] = ()  # (alias, account ID, AWS code)
 
     @property
     def followed(self) -> tuple[str, ...]:
         return self.started + self.running
+
+    @classmethod
+    def merged(cls, outcomes: Sequence[RefreshOutcome]) -> RefreshOutcome:
+        """One answer for a roll-up: the accounts' outcomes added up."""
+        return cls(
+            started=tuple(c for o in outcomes for c in o.started),
+            running=tuple(c for o in outcomes for c in o.running),
+            automatic=sum(o.automatic for o in outcomes),
+            waiting=tuple(w for o in outcomes for w in o.waiting),
+            failed=sum(o.failed for o in outcomes),
+            followed_in=tuple(f for o in outcomes for f in o.followed_in),
+            unreachable=tuple(u for o in outcomes for u in o.unreachable),
+        )
 
     @property
     def next_refreshable_in(self) -> timedelta | None:
@@ -62,22 +83,30 @@ class PendingRefresh:
 
     channel: str
     thread_ts: str
-    check_ids: tuple[str, ...]
+    # alias -> the checks followed in that account ("": the gateway's default, as before several accounts)
+    checks: dict[str, tuple[str, ...]]
     user: str
     started_at: datetime
     next_poll_at: datetime
     deadline: datetime
     posting: bool = False  # set before the follow-up is posted: it is never posted twice
+    # The digest's account, as its button named it: "" (the channel's default), an alias, or "all".
+    account: str = ""
 
     @property
     def key(self) -> str:
         return pending_key(self.channel, self.thread_ts)
 
+    @property
+    def check_ids(self) -> tuple[str, ...]:
+        return tuple(check_id for ids in self.checks.values() for check_id in ids)
+
     def to_record(self) -> dict[str, Any]:
         return {
             "channel": self.channel,
             "thread_ts": self.thread_ts,
-            "check_ids": list(self.check_ids),
+            "checks": {alias: list(ids) for alias, ids in self.checks.items()},
+            "account": self.account,
             "user": self.user,
             "started_at": self.started_at.isoformat(),
             "next_poll_at": self.next_poll_at.isoformat(),
@@ -87,10 +116,15 @@ class PendingRefresh:
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> PendingRefresh:
+        checks = record.get("checks")
+        if not isinstance(checks, dict):
+            # Recorded before several accounts: the checks of the gateway's default account.
+            checks = {"": record.get("check_ids") or []}
         return cls(
             channel=record["channel"],
             thread_ts=record["thread_ts"],
-            check_ids=tuple(record.get("check_ids") or ()),
+            checks={str(alias): tuple(ids or ()) for alias, ids in checks.items()},
+            account=str(record.get("account") or ""),
             user=record.get("user", ""),
             started_at=parse_aws_time(record["started_at"]) or datetime.now(UTC),
             next_poll_at=parse_aws_time(record["next_poll_at"]) or datetime.now(UTC),
@@ -124,13 +158,14 @@ class CheckRefresher:
         if ids:
             self.table.update(AUTO_REFRESH_KEY, lambda known: sorted(set(known or []) | ids), [])
 
-    def refresh_statuses(self, check_ids: Sequence[str]) -> list[RefreshStatus]:
+    def refresh_statuses(self, check_ids: Sequence[str], gateway: SupportGateway | None = None) -> list[RefreshStatus]:
         """Refresh statuses of many checks in one call; a check that refreshes by itself fails the
         whole call, so the batch is split to find it, and it is remembered and left out next time."""
         if not check_ids:
             return []
+        gateway = gateway or self.digests.gateway
         try:
-            return self.digests.gateway.trusted_advisor_refresh_statuses(check_ids)
+            return gateway.trusted_advisor_refresh_statuses(check_ids)
         except AwsError as error:
             if error.code not in AUTO_REFRESH_CODES:
                 raise
@@ -138,19 +173,64 @@ class CheckRefresher:
                 self._learn_automatic(check_ids)
                 return []
         middle = len(check_ids) // 2
-        return self.refresh_statuses(check_ids[:middle]) + self.refresh_statuses(check_ids[middle:])
+        return self.refresh_statuses(check_ids[:middle], gateway) + self.refresh_statuses(check_ids[middle:], gateway)
 
-    def refresh(self, channel: str, thread_ts: str, user: str) -> RefreshOutcome:
-        """Ask Trusted Advisor to refresh every check that may be refreshed now; the scheduler
-        worker then waits for them and posts the follow-up in the digest's thread."""
+    def refresh(self, channel: str, thread_ts: str, user: str, account: str = "") -> RefreshOutcome:
+        """Ask Trusted Advisor to refresh every check that may be refreshed now, in the digest's account
+        (`account` as its button names it: "" the channel's default, an alias, or "all" for every
+        account the channel may use, each refused unless usable there); the scheduler worker then
+        waits for them and posts the follow-up in the digest's thread."""
         now = self.digests.clock()
         key = pending_key(channel, thread_ts)
         if key in self._pending():
             return RefreshOutcome(already_pending=True)
-        checks = self.digests.gateway.trusted_advisor_checks(self.digests.language)
+        targets = self.digests.accounts_for(channel, account)
+        if len(targets) <= 1:
+            alias = targets[0].alias if targets else ""
+            outcome = self._refresh_in(alias)
+            outcome = replace(outcome, followed_in=((alias, outcome.followed),) if outcome.followed else ())
+        else:
+            outcome = self._refresh_all(targets)
+        if outcome.followed:
+            pending = PendingRefresh(
+                channel=channel,
+                thread_ts=thread_ts,
+                checks=dict(outcome.followed_in),
+                user=user,
+                started_at=now,
+                next_poll_at=now + timedelta(seconds=self.poll_seconds),
+                deadline=now + self.deadline,
+                account=account,
+            )
+            # Recorded before anyone relies on it: a restart still posts the follow-up.
+            if not self._save_pending(pending, only_if_absent=True):
+                return RefreshOutcome(already_pending=True)
+        return outcome
+
+    def _refresh_all(self, accounts: Sequence[Account]) -> RefreshOutcome:
+        """Every account at once; one that cannot be asked is named and never stops the others."""
+
+        def one(account: Account) -> RefreshOutcome:
+            try:
+                outcome = self._refresh_in(account.alias)
+            except AwsError as error:
+                problem = (account.alias, self.digests.account_id_of(account), error.code or error.key)
+                return RefreshOutcome(unreachable=(problem,))
+            return replace(outcome, followed_in=((account.alias, outcome.followed),) if outcome.followed else ())
+
+        with ThreadPoolExecutor(max_workers=min(PARALLEL_ACCOUNTS, len(accounts))) as pool:
+            outcomes = list(pool.map(one, accounts))
+        if all(o.unreachable for o in outcomes):
+            raise AccountsUnreachable([u for o in outcomes for u in o.unreachable])
+        return RefreshOutcome.merged(outcomes)
+
+    def _refresh_in(self, alias: str) -> RefreshOutcome:
+        """Refresh what may be refreshed in one account ("" the gateway's default)."""
+        gateway = self.digests.gateway.in_account(alias)
+        checks = gateway.trusted_advisor_checks(self.digests.language)
         automatic = self.learned_automatic()
         candidates = [c.check_id for c in checks if c.check_id not in automatic]
-        statuses = self.refresh_statuses(candidates)
+        statuses = self.refresh_statuses(candidates, gateway)
         running = tuple(s.check_id for s in statuses if s.status in REFRESH_RUNNING)
         waiting = [
             (s.check_id, s.millis_until_next_refreshable)
@@ -165,7 +245,7 @@ class CheckRefresher:
         failed = 0
         for index, check_id in enumerate(refreshable):
             try:
-                status = self.digests.gateway.refresh_trusted_advisor_check(check_id)
+                status = gateway.refresh_trusted_advisor_check(check_id)
             except AwsError as error:
                 if error.code in AUTO_REFRESH_CODES:
                     learned.append(check_id)
@@ -182,27 +262,13 @@ class CheckRefresher:
             else:
                 started.append(check_id)
         self._learn_automatic(learned)
-        outcome = RefreshOutcome(
+        return RefreshOutcome(
             started=tuple(started),
             running=running,
             automatic=len(self.learned_automatic() & {c.check_id for c in checks}),
             waiting=tuple(waiting),
             failed=failed,
         )
-        if outcome.followed:
-            pending = PendingRefresh(
-                channel=channel,
-                thread_ts=thread_ts,
-                check_ids=outcome.followed,
-                user=user,
-                started_at=now,
-                next_poll_at=now + timedelta(seconds=self.poll_seconds),
-                deadline=now + self.deadline,
-            )
-            # Recorded before anyone relies on it: a restart still posts the follow-up.
-            if not self._save_pending(pending, only_if_absent=True):
-                return RefreshOutcome(already_pending=True)
-        return outcome
 
     # Followed refreshes live in one record, so that a worker tick reads one small value.
 
@@ -259,15 +325,26 @@ class CheckRefresher:
         return posted
 
     def _refresh_report(self, pending: PendingRefresh, now: datetime) -> RefreshReport | None:
-        """None while the refresh is still under way and before its deadline."""
-        statuses = {s.check_id: s.status for s in self.refresh_statuses(list(pending.check_ids))}
-        running = sum(1 for s in statuses.values() if s in REFRESH_RUNNING)
+        """None while the refresh is still under way and before its deadline. With several accounts,
+        one whose progress AWS will not give counts as unfinished (raised only when it may pass)."""
+        statuses: list[str] = []
+        unknown = 0
+        for alias, check_ids in pending.checks.items():
+            gateway = self.digests.gateway.in_account(alias)
+            try:
+                statuses += [s.status for s in self.refresh_statuses(list(check_ids), gateway)]
+            except AwsError as error:
+                if len(pending.checks) == 1 or self._worth_waiting(error, pending, now):
+                    raise
+                logger.warning("refresh of %s in %s not followed to its end: %s", pending.channel, alias, error)
+                unknown += len(check_ids)
+        running = sum(1 for s in statuses if s in REFRESH_RUNNING)
         if running and now < pending.deadline:
             return None
         return RefreshReport(
-            succeeded=sum(1 for s in statuses.values() if s == "success"),
-            abandoned=sum(1 for s in statuses.values() if s == "abandoned"),
-            unfinished=running,
+            succeeded=sum(1 for s in statuses if s == "success"),
+            abandoned=sum(1 for s in statuses if s == "abandoned"),
+            unfinished=running + unknown,
         )
 
     def _follow_up(self, pending: PendingRefresh, now: datetime) -> bool:
@@ -288,11 +365,18 @@ class CheckRefresher:
             return False
         try:
             zone = self.schedules.zone_for(pending.channel)
-            snapshot, blocks, text = self.digests.prepare(pending.channel, zone=zone, refresh=report)
+            snapshot, blocks, text = self.digests.prepare(
+                pending.channel, zone=zone, refresh=report, account=pending.account
+            )
         except AwsError as error:
             if self._worth_waiting(error, pending, now):
                 logger.warning("refresh follow-up for %s postponed: %s", pending.channel, error)
                 return False
+            logger.warning("refresh follow-up for %s dropped: %s", pending.channel, error)
+            self._drop_pending(pending)
+            return True
+        except BotError as error:
+            # The account may no longer be used in this channel (the accounts file changed): show nothing.
             logger.warning("refresh follow-up for %s dropped: %s", pending.channel, error)
             self._drop_pending(pending)
             return True

@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 
 from bot import render
 from bot.accounts.config import Account
-from bot.digest.shaping import STATUSES, CheckRow, Digest, Snapshot, build_digest, urgency
+from bot.accounts.errors import AccountsUnreachable
+from bot.digest.shaping import STATUSES, CheckRow, Digest, RefreshReport, Snapshot, build_digest, urgency
 from bot.errors import AwsError
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ class AccountDigest:
     label: str  # alias (ID)
     digest: Digest | None
     problem: str = ""  # the AWS code when the account could not be asked
+    account_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -67,25 +69,30 @@ class RollUp:
         return flagged[:limit]
 
 
-def collect_rollup(service: DigestService, channel: str, accounts: Sequence[Account]) -> RollUp:
+def collect_rollup(service: DigestService, channel: str | None, accounts: Sequence[Account]) -> RollUp:
+    """Every account's digest at once; `channel` None (the console): no change tracking."""
+
     def one(account: Account) -> AccountDigest:
-        label = f"{account.alias} ({service.directory.account_id(account) if service.directory else ''})"
+        account_id = service.account_id_of(account)
+        label = f"{account.alias} ({account_id})"
         try:
             snapshot = service.collect(account)
         except AwsError as error:
-            return AccountDigest(account.alias, label, None, error.code or error.key)
-        return AccountDigest(account.alias, label, build_digest(snapshot, service.previous(channel, account.alias)))
+            return AccountDigest(account.alias, label, None, error.code or error.key, account_id)
+        previous = service.previous(channel, account.alias) if channel is not None else None
+        return AccountDigest(account.alias, label, build_digest(snapshot, previous), account_id=account_id)
 
     with ThreadPoolExecutor(max_workers=min(PARALLEL_ACCOUNTS, len(accounts))) as pool:
         found = tuple(pool.map(one, accounts))
     if all(a.digest is None for a in found):
-        # Nothing to show: say why, as a digest of one account would.
-        raise AwsError(code=found[0].problem or "Unreachable")
+        # Nothing to show: say why, naming every account (not only the first one's problem).
+        raise AccountsUnreachable([(a.alias, a.account_id, a.problem or "Unreachable") for a in found])
     return RollUp(accounts=found, collected_at=service.clock())
 
 
-def _context(rollup: RollUp, zone: ZoneInfo) -> dict[str, Any]:
+def _context(rollup: RollUp, zone: ZoneInfo, refresh: RefreshReport | None = None) -> dict[str, Any]:
     return {
+        "refresh": refresh,
         "r": rollup,
         "accounts": list(rollup.accounts[:MAX_ACCOUNT_LINES]),
         "more_accounts": max(0, len(rollup.accounts) - MAX_ACCOUNT_LINES),
@@ -96,8 +103,17 @@ def _context(rollup: RollUp, zone: ZoneInfo) -> dict[str, Any]:
     }
 
 
-def rollup_blocks(rollup: RollUp, *, zone: ZoneInfo) -> list[dict[str, Any]]:
-    return render.blocks("digest_rollup.json.j2", **_context(rollup, zone))
+def rollup_blocks(
+    rollup: RollUp, *, zone: ZoneInfo, refresh: RefreshReport | None = None, buttons: bool = True
+) -> list[dict[str, Any]]:
+    """`buttons` False: no Refresh checks (the terminal cannot click)."""
+    return render.blocks("digest_rollup.json.j2", **_context(rollup, zone, refresh), buttons=buttons)
+
+
+def rollup_text(rollup: RollUp, *, zone: ZoneInfo) -> str:
+    """The roll-up on a terminal (`digest --print --account all`)."""
+    template = render.environment().get_template("digest_rollup.txt.j2")
+    return template.render(**_context(rollup, zone)).rstrip() + "\n"
 
 
 def rollup_fallback(rollup: RollUp) -> str:

@@ -91,13 +91,16 @@ class DigestService:
             self._account = account[:64]
         return self._account
 
+    def account_id_of(self, account: Account) -> str:
+        return self.directory.account_id(account) if self.directory is not None else ""
+
     def collect(self, account: Account | None = None) -> Snapshot:
         """Every check and its summary: two calls whatever the number of checks (in `account`, with several)."""
         if account is None or self.directory is None or self.directory.single:
             gateway, label, alias = self.gateway, self.account(), ""
         else:
             gateway = self.gateway.in_account(account.alias)
-            label, alias = f"{account.alias} ({self.directory.account_id(account)})", account.alias
+            label, alias = f"{account.alias} ({self.account_id_of(account)})", account.alias
         calls_before = gateway.calls
         checks = gateway.trusted_advisor_checks(self.language)
         summaries = gateway.trusted_advisor_summaries(c.check_id for c in checks) if checks else []
@@ -150,7 +153,7 @@ class DigestService:
         accounts = self.accounts_for(channel, account)
         if account == "all" and len(accounts) > 1:
             rollup = collect_rollup(self, channel, accounts)
-            return rollup, rollup_blocks(rollup, zone=zone), rollup_fallback(rollup)
+            return rollup, rollup_blocks(rollup, zone=zone, refresh=refresh), rollup_fallback(rollup)
         snapshot = self.collect(accounts[0] if accounts else None)
         digest = build_digest(snapshot, self.previous(channel, snapshot.alias))
         blocks = digest_blocks(digest, zone=zone, refresh=refresh)

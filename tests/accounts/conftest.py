@@ -72,12 +72,15 @@ def accounts_bot_factory(
 ) -> Iterator[Callable[..., BotHarness]]:
     started: list[BotHarness] = []
 
-    def make(*, workers: bool = False, env: dict[str, str | None] | None = None) -> BotHarness:
+    def make(
+        *, workers: bool = False, env: dict[str, str | None] | None = None, db_path: Path | None = None
+    ) -> BotHarness:
         path = write_accounts_file(tmp_path / "accounts.toml", ACCOUNTS)
         harness = BotHarness(
             slack=fake_slack,
             sandbox=accounts_sandbox,
-            db_path=tmp_path / f"bot{len(started) or ''}.sqlite",
+            # The same db_path twice: a restart of the bot that keeps its state.
+            db_path=db_path or tmp_path / f"bot{len(started) or ''}.sqlite",
             env={"BOT_ACCOUNTS_FILE": path, **(env or {})},
             workers=workers,
         )

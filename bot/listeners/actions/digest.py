@@ -61,7 +61,10 @@ def refresh(ack: Ack, body: dict, action: dict, respond: Respond, context: BoltC
     clicked = Clicked.from_body(body, action)
 
     def work() -> None:
-        outcome = services.refresher.refresh(clicked.channel, clicked.thread_ts, clicked.user)
+        # The digest's account ("refresh:<alias>" or "refresh:all"; a digest posted before several
+        # accounts says "refresh": the channel's default). The refresher refuses one not usable here.
+        account = clicked.value.partition(":")[2].strip().lower()
+        outcome = services.refresher.refresh(clicked.channel, clicked.thread_ts, clicked.user, account=account)
         services.schedules.wake()  # the worker follows the refresh to its follow-up
         wait = outcome.next_refreshable_in
         zone = services.schedules.zone_for(clicked.channel)
@@ -72,11 +75,11 @@ def refresh(ack: Ack, body: dict, action: dict, respond: Respond, context: BoltC
             key = "digest_refresh_started"
         else:
             key = "digest_refresh_nothing"
-        respond(
-            response_type="ephemeral",
-            replace_original=False,
-            text=render.text(key, o=outcome, next_refreshable=next_refreshable),
-        )
+        text = render.text(key, o=outcome, next_refreshable=next_refreshable)
+        if outcome.unreachable:
+            accounts = [{"alias": a, "id": i, "code": c} for a, i, c in outcome.unreachable]
+            text = render.Mrkdwn(text + "\n" + render.text("digest_refresh_unreachable", accounts=accounts))
+        respond(response_type="ephemeral", replace_original=False, text=text)
 
     _after_ack(services, respond, "refresh", f"digest:{clicked.channel}:{clicked.thread_ts}", work)
 
