@@ -66,6 +66,7 @@ def test_work_waits_for_requests_in_flight_but_not_forever():
 
 # The journal's runner ------------------------------------------------------------------------
 
+
 class Busy(BotError):
     retryable = True
 

@@ -42,7 +42,8 @@ class AccountsUnreachable(AwsError):
     def __init__(self, problems: list[tuple[str, str, str]]) -> None:
         accounts = [{"alias": alias, "id": account_id, "code": code} for alias, account_id, code in problems]
         retryable = bool(accounts) and all(a["code"] in RETRYABLE_CODES for a in accounts)
-        super().__init__(code=accounts[0]["code"] if accounts else "Unreachable", retryable=retryable, accounts=accounts)
+        code = accounts[0]["code"] if accounts else "Unreachable"
+        super().__init__(code=code, retryable=retryable, accounts=accounts)
         self.problems = list(problems)
 
 

@@ -1,4 +1,4 @@
-""""Refresh checks" across accounts, end to end: the button carries its digest's account, the refresh
+""" "Refresh checks" across accounts, end to end: the button carries its digest's account, the refresh
 and its follow-up (also after a restart) happen in that account, the roll-up's refreshes every
 account it covers (one that cannot be reached is named), and a button naming an account the channel
 may not use refreshes and shows nothing of it. Also `digest all` when no account can be reached."""
@@ -15,8 +15,13 @@ from tests.support.slack_requests import button_action
 
 
 def refresh_button(message):
-    [button] = [e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]
-                if e["action_id"] == "digest_refresh"]
+    [button] = [
+        e
+        for b in message["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == "digest_refresh"
+    ]
     return button
 
 
