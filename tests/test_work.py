@@ -66,7 +66,6 @@ def test_work_waits_for_requests_in_flight_but_not_forever():
 
 # The journal's runner ------------------------------------------------------------------------
 
-
 class Busy(BotError):
     retryable = True
 

@@ -58,6 +58,7 @@ MISSING_RECHECK_SECONDS = 6 * 3600.0
 PARALLEL_ACCOUNTS = 4  # accounts polled at once: bounded, as each holds a connection pool
 
 
+
 class ThreadsRefused(SlackError):
     """Slack refused the bot's messages for a case's threads in a way only its admins can fix
     (a revoked token, a missing scope); the poller tries again, and fails the same way, until then."""
@@ -366,7 +367,11 @@ class CaseSync:
         outbound = self.store.table("outbound")
         for comm in new:
             from_slack = outbound_key(case.case_id, comm.body) in outbound
-            targets = [] if from_slack else [target(comm, link) for link in links if wants(state, case, comm, link)]
+            targets = (
+                []
+                if from_slack
+                else [target(comm, link) for link in links if wants(state, case, comm, link)]
+            )
             if not targets:
                 state.mark_seen(comm)  # nothing to post: recorded with the intent, in the same write
                 continue

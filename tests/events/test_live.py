@@ -217,7 +217,9 @@ def test_slack_failing_for_now_keeps_the_event_until_the_post_is_recorded(bot_fa
     assert bot.services.sync.state(case.case_id).pending == []
 
 
-def test_a_case_opened_outside_slack_is_carded_in_a_watching_channel_by_its_event(bot_factory, live: LiveQueue) -> None:
+def test_a_case_opened_outside_slack_is_carded_in_a_watching_channel_by_its_event(
+    bot_factory, live: LiveQueue
+) -> None:
     bot = live_bot(bot_factory, live)
     bot.services.watches.grace = bot.services.watches.grace * 0  # no case here is opened from Slack
     bot.services.watches.watch("C9", "UADMIN", "all")
