@@ -52,6 +52,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     digest = sub.add_parser("digest", help="render a Trusted Advisor digest")
     digest.add_argument("--print", dest="print_", action="store_true", help="print it to stdout (no Slack)")
     digest.add_argument("--json", action="store_true", help="print the Block Kit JSON instead of text")
+    digest.add_argument(
+        "--account", default="", metavar="ALIAS|all", help="an account alias (default: the first) or all (the roll-up)"
+    )
     digest.add_argument("--sandbox", action="store_true", default=argparse.SUPPRESS)
     check = sub.add_parser("check", help="verify Slack and AWS credentials and the support plan")
     check.add_argument("--sandbox", action="store_true", default=argparse.SUPPRESS)
@@ -163,7 +166,9 @@ def run_digest(args: argparse.Namespace) -> int:
         )
         try:
             zone = ZoneInfo(settings.digest_timezone)
-            return print_digest(services.digests, zone=zone, as_json=args.json, out=sys.stdout)
+            return print_digest(
+                services.digests, zone=zone, as_json=args.json, out=sys.stdout, account=args.account, err=sys.stderr
+            )
         finally:
             services.close()
     finally:
