@@ -138,6 +138,7 @@ def build_services(
     watches = services.watches = Watches(
         settings=settings, store=store, gateway=gateway, cases=cases, sync=sync, channels=channels
     )
+    watches.migrate()  # the previous release's one watch per channel, as watches per account
 
     # One watch for the poller and the consumer: polls that keep finding changes while no event
     # arrives say the event pipeline is broken.

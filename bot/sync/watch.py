@@ -1,14 +1,14 @@
 """Watched channels: a card, and a thread that tells the whole case, for every new case opened outside Slack.
 
 Records this module owns in the store:
-- watches: channel -> Watch (the level, and which cases it has carded)
+- watches: channel -> Watch (per account watched: the level, who, since when; and which cases it has carded)
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,22 +30,68 @@ WATCH_GRACE = timedelta(seconds=10)  # a case opened from Slack is recorded with
 WATCH_RETAIN = timedelta(days=14)
 
 
+LEVELS = ("all", "high")
+OFF = "off"  # `unwatch <account>` under a watch of every account: that one account left out
+EVERY = "all"  # the accounts key for every account the channel may use
+
+
 @dataclass
 class Watch:
-    """A channel that gets a card for every new case of the account opened outside Slack."""
+    """A channel that gets a card for every new case opened outside Slack, per account it watches.
+
+    `accounts`: "all" (every account the channel may use; also what one account means) or an alias
+    -> {"level": all | high | off, "by": who, "since": cases created after this are carded}. An
+    alias's own entry overrides "all". `carded` is per channel: a case is carded once here, claimed
+    in the store (see Watches._claim_carding)."""
 
     channel: str
-    level: str  # all | high
-    by: str
-    since: str  # cases created after this are carded
+    accounts: dict[str, dict[str, str]] = field(default_factory=dict)
     # case_id -> {"state": "posting" | "done", "at": epoch, "created": time}
     carded: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # With several accounts: the alias watched, or "all" (every account the channel may use; also
-    # what a watch recorded before there were several accounts means).
-    account: str = "all"
 
-    def wants(self, case: Case) -> bool:
-        return self.level == "all" or case.severity_code in HIGH_SEVERITIES
+    @classmethod
+    def from_record(cls, raw: dict[str, Any]) -> Watch:
+        accounts = raw.get("accounts")
+        if not isinstance(accounts, dict):
+            # The previous release's one watch per channel: {level, by, since, account}.
+            entry = {"level": str(raw.get("level") or "all"), "by": str(raw.get("by") or ""), "since": raw.get("since")}
+            accounts = {str(raw.get("account") or EVERY): entry}
+        return cls(channel=str(raw.get("channel") or ""), accounts=dict(accounts), carded=dict(raw.get("carded") or {}))
+
+    def to_record(self) -> dict[str, Any]:
+        return {"channel": self.channel, "accounts": self.accounts, "carded": self.carded}
+
+    def entry(self, alias: str) -> dict[str, str] | None:
+        """What this channel watches of the account `alias` ("" with one account), None: nothing."""
+        found = self.accounts.get(alias) if alias else None
+        found = found or self.accounts.get(EVERY)
+        return found if found and found.get("level") != OFF else None
+
+    def wants(self, case: Case, alias: str = "") -> bool:
+        entry = self.entry(alias)
+        if entry is None:
+            return False
+        return entry.get("level") == "all" or case.severity_code in HIGH_SEVERITIES
+
+    def since(self, alias: str = "") -> datetime | None:
+        entry = self.entry(alias)
+        return parse_aws_time(entry.get("since")) if entry else None
+
+    @property
+    def watched(self) -> list[tuple[str, str]]:
+        """(account, level) of every entry, "all" first, for the answers."""
+        return sorted(((a, e.get("level", "all")) for a, e in self.accounts.items()), key=lambda p: (p[0] != EVERY, p))
+
+
+def _watching(raw: dict[str, Any] | None, account: str, level: str, user: str, now: str) -> dict[str, Any]:
+    """The channel's record with `account` watched at `level`: a later watch of the same account
+    replaces its level (and keeps when it began); one of every account replaces them all."""
+    watch = Watch.from_record(raw) if raw else Watch(channel="")
+    previous = watch.accounts.get(account) or {}
+    kept = previous.get("since") if previous.get("level") != OFF else None
+    entry = {"level": level, "by": user, "since": kept or now}
+    accounts = {EVERY: entry} if account == EVERY else {**watch.accounts, account: entry}
+    return dict(watch.to_record(), accounts=accounts)
 
 
 class Watches:
@@ -69,35 +115,73 @@ class Watches:
         self.channels = channels
         self.grace = WATCH_GRACE
 
-    def watch(self, channel: str, user: str, level: str = "all", account: str = "all") -> Watch:
-        """`account`: an alias the caller checked this channel may use, or "all"."""
+    @property
+    def several(self) -> bool:
+        return isinstance(self.gateway, AccountGateways)
+
+    def migrate(self) -> int:
+        """Rewrite the previous release's one-watch records in today's shape (at start; reading
+        either shape works regardless). Returns how many were rewritten."""
+        table = self.store.table("watches")
+        legacy = [key for key, raw in table.items() if isinstance(raw, dict) and "accounts" not in raw]
+        for key in legacy:
+            table.update(key, lambda raw: Watch.from_record(raw).to_record() if isinstance(raw, dict) else raw)
+        if legacy:
+            logger.info("watches: %d channel(s) migrated to watches per account", len(legacy))
+        return len(legacy)
+
+    def watch(self, channel: str, user: str, level: str = "all", account: str = EVERY) -> tuple[Watch, bool]:
+        """`account`: an alias the caller checked this channel may use, or "all". Returns the channel's
+        watch now, and whether this changed it."""
         self._require_admin(user)
         level = (level or "all").lower()
-        if level not in ("all", "high"):
+        if level not in LEVELS:
             raise UserInputError("watch_usage", word=level)
-        table = self.store.table("watches")
+        account = account if self.several else EVERY  # one account: nothing to tell apart
+        before: dict[str, Any] = {}
 
         def change(raw: dict[str, Any] | None) -> dict[str, Any]:
-            if raw:
-                # Changing the level keeps what was already carded and when the watch began.
-                return dict(raw, level=level, by=user, account=account)
-            return asdict(Watch(channel=channel, level=level, by=user, since=aws_time(utcnow()), account=account))
+            before.update(Watch.from_record(raw).accounts if raw else {})
+            return dict(_watching(raw, account, level, user, aws_time(utcnow())), channel=channel)
 
-        return Watch(**table.update(channel, change))
+        watch = Watch.from_record(self.store.table("watches").update(channel, change))
+        levels = {a: e.get("level") for a, e in before.items()}
+        return watch, levels != {a: e.get("level") for a, e in watch.accounts.items()}
 
-    def unwatch(self, channel: str, user: str) -> Watch | None:
+    def unwatch(self, channel: str, user: str, account: str = "") -> tuple[Watch | None, Watch | None]:
+        """Stop every watch of the channel, or (`account`) that account's only. Returns (before, after)."""
         self._require_admin(user)
         table = self.store.table("watches")
-        raw = table.get(channel)
-        table.delete(channel)
-        return Watch(**raw) if raw else None
+        before: list[Watch] = []
+
+        def change(raw: dict[str, Any] | None) -> dict[str, Any] | None:
+            if not raw:
+                return raw
+            watch = Watch.from_record(raw)
+            before.append(watch)
+            accounts = dict(watch.accounts)
+            if EVERY in accounts and account and account != EVERY:
+                accounts[account] = {"level": OFF, "by": user, "since": aws_time(utcnow())}
+            else:
+                accounts.pop(account, None)
+            return dict(watch.to_record(), accounts=accounts)
+
+        if not account or account == EVERY or not self.several:
+            raw = table.get(channel)
+            table.delete(channel)
+            return (Watch.from_record(raw) if raw else None), None
+        after = Watch.from_record(table.update(channel, change)) if table.get(channel) else None
+        if after is not None and not any(e.get("level") != OFF for e in after.accounts.values()):
+            table.delete(channel)
+            after = None
+        return (before[0] if before else None), after
 
     def _require_admin(self, user: str) -> None:
         if not self.settings.is_admin(user):
             raise NotAllowed("watch_admins_only")
 
     def all(self) -> list[Watch]:
-        return [Watch(**raw) for raw in self.store.table("watches").values() if raw]
+        return [Watch.from_record(raw) for raw in self.store.table("watches").values() if raw]
 
     def card_new_cases(self) -> int:
         """Card every new case of the account in the channels that watch for them. Returns cards posted."""
@@ -105,20 +189,23 @@ class Watches:
         if not watches:
             return 0
         now = utcnow()
-        starts = [parse_aws_time(w.since) or now for w in watches]
-        after = max(min(starts), now - WATCH_RETAIN)
+        starts = [parse_aws_time(e.get("since")) or now for w in watches for e in w.accounts.values()]
+        after = max(min(starts, default=now), now - WATCH_RETAIN)
         cases = sorted(
             self.gateway.list_cases(include_resolved=False, after_time=aws_time(after)), key=lambda c: c.time_created
         )
         posted = 0
         for watch in watches:
-            since = parse_aws_time(watch.since) or now
             for case in cases:
+                alias = self._usable_alias(watch, case)
+                if alias is None:
+                    continue  # an account this channel may not use
+                since = watch.since(alias)
                 created = parse_aws_time(case.time_created)
-                if created is None or created <= since or now - created < self.grace or not watch.wants(case):
+                if since is None or created is None or created <= since or now - created < self.grace:
                     continue
-                if not self._covers(watch, case):
-                    continue  # another account's, or one this channel may not use
+                if not watch.wants(case, alias):
+                    continue
                 entry = watch.carded.get(case.case_id) or {}
                 if entry.get("state") == "done":
                     continue
@@ -133,12 +220,12 @@ class Watches:
             self._prune_carded(watch.channel, now)
         return posted
 
-    def _covers(self, watch: Watch, case: Case) -> bool:
-        """Whether the case's account is watched here: one the channel may use, and the one named."""
+    def _usable_alias(self, watch: Watch, case: Case) -> str | None:
+        """The alias of the case's account ("" with one account); None where the channel may not use it."""
         if not isinstance(self.gateway, AccountGateways):
-            return True
+            return ""
         account = self.gateway.account_of(case.case_id)
-        return account.allowed_in(watch.channel) and watch.account in ("all", account.alias)
+        return account.alias if account.allowed_in(watch.channel) else None
 
     def _card(self, watch: Watch, case: Case, entry: dict[str, Any]) -> int:
         cases = self.cases
@@ -157,7 +244,8 @@ class Watches:
             return 0
         # Written before the card: the thread of a watched case tells the whole story.
         self.sync.follow_whole_case(case, watch.channel)
-        cases.post_card(case, watch.channel, linked_by=watch.by)
+        watcher = watch.entry(case.account) or {}
+        cases.post_card(case, watch.channel, linked_by=str(watcher.get("by") or ""))
         self._set_carded(watch.channel, case, "done")
         try:
             self.sync.sync_case(case.case_id)  # the opening communication, without waiting a cycle

@@ -4,7 +4,7 @@ only in the channel's accounts."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from bot.sync.poster import ChannelPacer
 from tests.accounts.e2e import ALIAS_OF, open_case_in
@@ -40,7 +40,7 @@ def test_a_watched_channel_gets_only_the_cases_of_accounts_it_may_use(accounts_b
 def test_a_watch_of_one_account_cards_only_its_cases(accounts_bot):
     answer = watching(accounts_bot, "high stage")
     assert "account *stage*" in answer["text"] and "high, urgent or critical" in answer["text"]
-    assert accounts_bot.services.watches.all()[0].account == "stage"
+    assert set(accounts_bot.services.watches.all()[0].accounts) == {"stage"}
     open_case_in(accounts_bot, "main", subject="Main high case")
     open_case_in(accounts_bot, "stage", subject="Stage high case")
     accounts_bot.services.poller.run_cycle()
@@ -70,3 +70,82 @@ def test_reply_by_bare_display_id_never_reaches_an_account_the_channel_may_not_u
     accounts_bot.command(f"reply {prod.display_id} hello prod", channel="CPROD")
     accounts_bot.wait_for_response()
     assert sandbox.calls["AddCommunicationToCase"] == 1
+
+
+def open_in(bot, alias, subject, severity):
+    from bot.domain import NewCase
+    from tests.accounts.e2e import CATEGORY, SERVICE
+
+    gateway = bot.services.gateways[alias]
+    return gateway.get_case(gateway.create_case(NewCase(subject, SERVICE, CATEGORY, severity, "It stopped.")))
+
+
+def run_cycles(bot):
+    bot.services.poller.run_cycle()
+    bot.services.poller.run_cycle()
+
+
+def test_watches_of_several_accounts_accumulate_and_a_later_one_replaces_only_its_account(accounts_bot):
+    watching(accounts_bot, "high prod", channel="CPROD")
+    second = watching(accounts_bot, "all stage", channel="CPROD")
+    assert "*prod*" in second["text"] and "*stage*" in second["text"]  # says what is watched now
+    open_in(accounts_bot, "prod", "Prod high case", "high")
+    open_in(accounts_bot, "prod", "Prod low case", "low")
+    open_in(accounts_bot, "stage", "Stage low case", "low")
+    open_in(accounts_bot, "main", "Main high case", "high")
+    run_cycles(accounts_bot)
+    text = carded(accounts_bot, "CPROD")
+    assert "Prod high case" in text and "Stage low case" in text
+    assert "Prod low case" not in text and "Main high case" not in text
+
+    # The same watch again changes nothing, and says what is watched.
+    again = watching(accounts_bot, "all stage", channel="CPROD")
+    assert "already" in again["text"] and "*prod*" in again["text"] and "*stage*" in again["text"]
+    # A later watch of prod replaces prod's level only.
+    watching(accounts_bot, "all prod", channel="CPROD")
+    open_in(accounts_bot, "prod", "Prod second low case", "low")
+    open_in(accounts_bot, "stage", "Stage second low case", "low")
+    run_cycles(accounts_bot)
+    text = carded(accounts_bot, "CPROD")
+    assert "Prod second low case" in text and "Stage second low case" in text
+
+    accounts_bot.command("unwatch", user=ADMIN, channel="CPROD")
+    assert accounts_bot.wait_for_response()["response_type"] == "in_channel"
+    assert accounts_bot.services.watches.all() == []
+    open_in(accounts_bot, "stage", "After the unwatch", "high")
+    run_cycles(accounts_bot)
+    assert "After the unwatch" not in carded(accounts_bot, "CPROD")
+
+
+def test_watch_all_covers_every_account_and_unwatch_of_one_account_stops_only_it(accounts_bot):
+    watching(accounts_bot, "high all", channel="CPROD")
+    accounts_bot.command("unwatch prod", user=ADMIN, channel="CPROD")
+    answer = accounts_bot.wait_for_response()
+    assert answer["response_type"] == "in_channel" and "prod" in answer["text"]
+    open_in(accounts_bot, "prod", "Prod high case", "high")
+    open_in(accounts_bot, "stage", "Stage high case", "high")
+    open_in(accounts_bot, "main", "Main high case", "high")
+    run_cycles(accounts_bot)
+    text = carded(accounts_bot, "CPROD")
+    assert "Stage high case" in text and "Main high case" in text and "Prod high case" not in text
+
+
+def test_a_watch_recorded_by_the_previous_release_keeps_working_and_is_migrated(accounts_bot_factory, tmp_path):
+    db = tmp_path / "kept.sqlite"
+    first = accounts_bot_factory(db_path=db)
+    since = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    legacy = {"channel": "C1", "level": "high", "by": ADMIN, "since": since, "carded": {}, "account": "stage"}
+    first.services.store.table("watches").put("C1", legacy)
+    first.stop()
+
+    bot = accounts_bot_factory(db_path=db)
+    record = bot.services.store.table("watches").get("C1")
+    assert "level" not in record and set(record["accounts"]) == {"stage"}  # migrated at start
+    added = watching(bot, "all main", channel="C1")
+    assert "*stage*" in added["text"] and "*main*" in added["text"]
+    open_in(bot, "stage", "Stage high case", "high")
+    open_in(bot, "stage", "Stage low case", "low")
+    open_in(bot, "main", "Main low case", "low")
+    run_cycles(bot)
+    text = carded(bot, "C1")
+    assert "Stage high case" in text and "Main low case" in text and "Stage low case" not in text
