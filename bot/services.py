@@ -15,6 +15,7 @@ from bot.accounts.config import Account
 from bot.accounts.directory import AccountDirectory
 from bot.accounts.routing import AccountGateways, check_ref_syntax, parse_account_ref
 from bot.aws.gateway import SupportGateway, parse_case_ref
+from bot.cases.search_pages import SearchPages
 from bot.cases.service import CaseService
 from bot.config import Settings
 from bot.digest.refresh import CheckRefresher
@@ -97,6 +98,11 @@ class Services:
     def routing(self) -> AccountGateways | None:
         """The gateway per account behind `gateway` when the bot serves several; None with one."""
         return self.gateway if isinstance(self.gateway, AccountGateways) else None
+
+    @property
+    def search_pages(self) -> SearchPages:
+        """The kept results of `search`, for its Next pages (no state of its own beyond the store)."""
+        return SearchPages(self.store)
 
     def case_id_for(self, channel: str, ref: str) -> str:
         """The case `ref` names as `channel` may see it (AWS is asked with several accounts: after the ack).

@@ -56,6 +56,7 @@ TABLES = {
     "leases": "lease name -> the replica holding it and its expiry by the store's clock (store/lease.py)",
     "requests": "Slack signature of a served request -> its timestamp, to refuse replays; pruned after 10 min (web.py)",
     "channel_accounts": "channel -> the AWS account an admin made its default (accounts/directory.py)",
+    "searches": "token -> a search's matching cases for its Next pages; pruned after 30 min (cases/search_pages.py)",
 }
 
 LOCK_SUFFIX = ".lock"

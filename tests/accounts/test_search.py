@@ -158,3 +158,65 @@ def test_search_with_one_account(bot):
     assert "1 case" in shown(answer) and "Only account case" in shown(answer)
     assert [b["value"] for b in buttons(answer, "search_link")] == [case.case_id]
     assert json.dumps(answer)  # plain JSON, nothing left unrendered
+
+
+def click_next(bot, answer, user="U1", channel="C1"):
+    [next_button] = buttons(answer, "search_next")
+    assert len(next_button["value"]) <= 2000  # Slack's limit for a button's value
+    message = {"type": "message", "ts": "1700000000.000300", "text": "", "blocks": answer["blocks"]}
+    click = bot.requests.block_actions(next_button, message=message, user_id=user, channel_id=channel)
+    return bot.wait_for_response(response_url=click.response_url)
+
+
+def test_next_asks_aws_nothing_and_its_pages_stay_stable_when_a_case_arrives(accounts_bot):
+    for i in range(7):
+        open_case_in(accounts_bot, "main" if i % 2 else "stage", subject=f"Queue stuck {i}")
+    first = search(accounts_bot, "queue")
+    assert "Queue stuck 2" in shown(first)
+    open_case_in(accounts_bot, "stage", subject="Queue stuck newest")  # would shift every page by one
+    for alias in ALIAS_OF:
+        sandbox_of(accounts_bot, alias).reset_calls()
+    second = click_next(accounts_bot, first)
+    text = shown(second)
+    assert "page 2 of 2" in text and "Queue stuck 1" in text and "Queue stuck 0" in text
+    assert "Queue stuck 2" not in text and "newest" not in text  # no duplicate, no gap
+    assert sum(sum(sandbox_of(accounts_bot, alias).calls.values()) for alias in ALIAS_OF) == 0
+
+
+def test_next_shows_only_what_the_channel_may_use_when_clicked(fake_slack, accounts_sandbox, tmp_path):
+    from tests.accounts.e2e import ACCOUNTS
+    from tests.support.harness import BotHarness, write_accounts_file
+
+    def start(accounts, name):
+        path = write_accounts_file(tmp_path / f"{name}.toml", accounts)
+        env = {"BOT_ACCOUNTS_FILE": path}
+        return BotHarness(slack=fake_slack, sandbox=accounts_sandbox, db_path=tmp_path / "kept.sqlite", env=env).start()
+
+    first = start(ACCOUNTS, "before")
+    try:
+        for i in range(8):
+            open_case_in(first, "main" if i % 2 else "stage", subject=f"Queue stuck {i}")
+        answer = search(first, "queue")
+        assert "page 1 of 2" in shown(answer)
+    finally:
+        first.stop()
+    # The accounts file now keeps stage to CPROD: the next page in C1 shows none of stage's cases.
+    restricted = [a if a["alias"] != "stage" else {**a, "channels": ["CPROD"]} for a in ACCOUNTS]
+    second = start(restricted, "after")
+    try:
+        text = shown(click_next(second, answer))
+        assert "Queue stuck 1" in text and "stage" not in text
+        assert "Queue stuck 0" not in text and "Queue stuck 2" not in text
+    finally:
+        second.stop()
+
+
+def test_next_after_the_search_expired_says_to_search_again(accounts_bot):
+    for i in range(6):
+        open_case_in(accounts_bot, "main", subject=f"Queue stuck {i}")
+    first = search(accounts_bot, "queue")
+    table = accounts_bot.services.store.table("searches")
+    for key, record in list(table.items()):
+        table.put(key, {**record, "at": record["at"] - 3600})
+    answer = click_next(accounts_bot, first)
+    assert "expired" in answer["text"] and "/aws-support search" in answer["text"]

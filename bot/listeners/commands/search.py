@@ -1,7 +1,8 @@
 """`/aws-support search`: ephemeral pages of matching cases, 5 at a time, with Next and "Link here".
 
-The Next button carries the search itself (the words, the page, who asked and where), so no state is
-kept between pages; a click by anyone else, or elsewhere, is refused.
+The matching cases are kept in the store under a random token (bot/cases/search_pages.py); the Next
+button carries only that token and the page, so a page asks AWS nothing and the pages never shift.
+A click by anyone else, or elsewhere, is refused; the cases shown are those the channel may use then.
 """
 
 from __future__ import annotations
@@ -15,29 +16,38 @@ from slack_sdk import WebClient
 
 from bot import render
 from bot.cases.search import PAGE_SIZE, SearchQuery, parse_search, search_cases
+from bot.cases.search_pages import MAX_KEPT, KeptSearch
 from bot.errors import NotAllowed
 from bot.listeners.commands.request import CommandRequest
 from bot.services import Services
 
 
 def search(services: Services, request: CommandRequest, respond: Respond, client: WebClient) -> None:
-    answer_page(services, request.rest, 1, user=request.user_id, channel=request.channel_id, respond=respond)
+    kept = run_search(services, request.rest, user=request.user_id, channel=request.channel_id)
+    answer_page(services, kept, 1, respond=respond)
 
 
-def answer_page(
-    services: Services, text: str, page: int, *, user: str, channel: str, respond: Respond, replace: bool = False
-) -> None:
+def run_search(services: Services, text: str, *, user: str, channel: str) -> KeptSearch:
+    """Ask every account the query names (the one slow step), and keep the matches for the pages."""
     query = parse_search(text)
     result = search_cases(services.gateway, services.accounts, channel, query, names=services.cases.service_names)
-    pages = max(1, math.ceil(len(result.cases) / PAGE_SIZE))
+    return services.search_pages.keep(result, text=text, user=user, channel=channel)
+
+
+def answer_page(services: Services, kept: KeptSearch, page: int, *, respond: Respond, replace: bool = False) -> None:
+    query = parse_search(kept.text)
+    pages = max(1, math.ceil(len(kept.cases) / PAGE_SIZE))
     page = min(max(page, 1), pages)
-    shown = result.cases[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    shown = kept.cases[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     lines = [
         {"case_id": case.case_id, "line": render.text("search_line", case=case, opened=case.time_created[:10])}
         for case in shown
     ]
-    next_value = json.dumps({"q": text, "p": page + 1, "u": user, "c": channel}) if page < pages else ""
-    unreachable = [{"alias": a, "id": i, "code": c} for a, i, c in result.unreachable]
+    next_value = json.dumps({"t": kept.token, "p": page + 1}) if page < pages else ""
+    unreachable = [{"alias": a, "id": i, "code": c} for a, i, c in kept.unreachable]
+    notes = [render.text("search_unreachable", accounts=unreachable)] if unreachable else []
+    if kept.total > MAX_KEPT and page == pages:
+        notes.append(render.text("search_kept_only", kept=MAX_KEPT))
     respond(
         response_type="ephemeral",
         replace_original=replace,
@@ -46,7 +56,7 @@ def answer_page(
             header=render.text(
                 "search_header",
                 words=list(query.words),
-                count=len(result.cases),
+                count=kept.total,
                 page=page,
                 pages=pages,
                 status=query.status,
@@ -58,9 +68,9 @@ def answer_page(
             link_text=render.text("search_link_button"),
             next_text=render.text("search_next_button"),
             next_value=next_value,
-            unreachable_text=render.text("search_unreachable", accounts=unreachable) if unreachable else "",
+            unreachable_text=render.Mrkdwn(" ".join(notes)),
         ),
-        text=render.text("search_fallback", count=len(result.cases)),
+        text=render.text("search_fallback", count=kept.total),
     )
 
 
@@ -71,19 +81,21 @@ def _scope(services: Services, query: SearchQuery) -> str:
 
 
 def next_page(services: Services, value: str, *, user: str, channel: str, respond: Respond) -> None:
-    """The Next button: the same search, one page on, for the person who asked, where they asked."""
+    """The Next button: the kept search, one page on, for the person who asked, where they asked."""
     try:
         state: dict[str, Any] = json.loads(value or "{}")
     except json.JSONDecodeError:
         state = {}
-    if state.get("u") != user or state.get("c") != channel:
-        raise NotAllowed("search_not_yours")
-    answer_page(
-        services,
-        str(state.get("q") or ""),
-        int(state.get("p") or 1),
-        user=user,
-        channel=channel,
-        respond=respond,
-        replace=True,
-    )
+    if not isinstance(state, dict):
+        state = {}
+    page = int(state.get("p") or 1) if str(state.get("p") or "1").isdigit() else 1
+    if "t" not in state and "q" in state:
+        # A Next button of the previous release carries the query: run it once more, then keep it.
+        if state.get("u") != user or state.get("c") != channel:
+            raise NotAllowed("search_not_yours")
+        kept = run_search(services, str(state.get("q") or ""), user=user, channel=channel)
+    else:
+        kept = services.search_pages.load(
+            str(state.get("t") or ""), user=user, channel=channel, visible=lambda c: services.visible_in(channel, c)
+        )
+    answer_page(services, kept, page, respond=respond, replace=True)
