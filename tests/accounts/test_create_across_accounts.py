@@ -130,3 +130,40 @@ def test_creating_in_an_account_the_channel_may_not_use_is_refused_on_the_field(
     accounts_bot.slack.wait_for("chat.postMessage", lambda c: c.params.get("blocks") is not None, timeout=15)
     accounts_bot.services.work.wait_idle(timeout=10)
     assert sandbox_of(accounts_bot, "prod").calls["CreateCase"] == 1
+
+
+def test_an_unreachable_default_opens_the_form_in_a_reachable_account_with_a_note(
+    accounts_bot_factory, accounts_sandbox
+):
+    accounts_sandbox.accounts.deny_assume_role("sandbox-3")  # stage
+    bot = accounts_bot_factory()
+    bot.command("account stage", channel="C1", user=ADMIN)
+    bot.wait_for_response()
+    view = open_form(bot, "C1")
+    first = view["blocks"][0]
+    assert first["block_id"] == "account"
+    assert first["element"]["initial_option"]["value"] == "main"
+    assert json.loads(view["private_metadata"]) == {"channel": "C1", "account": "main"}
+    note = next(b for b in view["blocks"] if b["block_id"] == "account_note")
+    text = note["elements"][0]["text"]
+    assert "stage (200000000003)" in text and "assuming its role was denied" in text and "main" in text
+    assert block(view, "severity")["block_id"] == "severity:main"
+
+
+def test_no_reachable_account_gets_a_clear_answer_naming_each(accounts_bot_factory, accounts_sandbox):
+    for alias in ("sandbox-2", "sandbox-3"):
+        accounts_sandbox.accounts.deny_assume_role(alias)
+    bot = accounts_bot_factory()
+    accounts_sandbox.accounts.account("sandbox").inject_fault(
+        "DescribeSeverityLevels", "SubscriptionRequiredException", count=20
+    )
+    before = len(bot.slack.calls("views.open"))
+    bot.command("create Disk full", channel="CPROD")
+    answer = bot.wait_for_response(timeout=30)
+    assert answer["response_type"] == "ephemeral"
+    text = answer["text"]
+    for label in ("main (123456789012)", "prod (200000000002)", "stage (200000000003)"):
+        assert label in text
+    assert "assuming its role was denied" in text and "no Business or Enterprise support plan" in text
+    assert "Traceback" not in text
+    assert len(bot.slack.calls("views.open")) == before

@@ -12,9 +12,10 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
 from bot import render
-from bot.accounts.errors import AccountNotAllowed
+from bot.accounts.errors import AccountNotAllowed, AccountsUnreachable
 from bot.cases.service import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS_PER_SET, MAX_CC, SlackFile
-from bot.domain import Category, NewCase
+from bot.domain import Category, NewCase, Severity
+from bot.errors import AwsError
 from bot.services import Services
 
 logger = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ def create_case_view(
 ) -> dict[str, Any]:
     alias = form_account(services, channel, account)
     # Severities, services and categories are the chosen account's: its support plan decides them.
-    severities = services.gateway.in_account(alias).severity_levels()
+    severities, alias, unreachable = _reachable(services, channel, alias)
     default = next((s for s in severities if s.code == DEFAULT_SEVERITY), severities[0])
     usable = services.accounts.usable_in(channel) if alias else []
     choices = [{"alias": a.alias, "id": services.accounts.account_id(a)} for a in usable] if len(usable) > 1 else []
@@ -70,7 +71,33 @@ def create_case_view(
         account=next((c for c in choices if c["alias"] == alias), None),
         # Dependent fields change block IDs with the account, so Slack drops what was picked for another.
         suffix=f":{alias}" if choices else "",
+        account_note=render.text("create_account_unreachable", accounts=unreachable, chosen=alias)
+        if unreachable and choices
+        else "",
     )
+
+
+def _reachable(
+    services: Services, channel: str, alias: str
+) -> tuple[list[Severity], str, list[dict[str, str]]]:
+    """(severities, the account the form opens in, the accounts passed over and why): the preferred
+    account when AWS Support answers there, else the first other account of the channel that does
+    (those already known to be out of reach last). None answering: AccountsUnreachable names each."""
+    if not alias:
+        return services.gateway.severity_levels(), alias, []
+    known = services.routing.problems() if services.routing is not None else {}
+    others = [a.alias for a in services.accounts.usable_in(channel) if a.alias != alias]
+    others.sort(key=lambda other: other in known)
+    passed: list[tuple[str, str, str]] = []
+    for candidate in [alias, *others]:
+        try:
+            severities = services.gateway.in_account(candidate).severity_levels()
+        except AwsError as error:
+            account_id = services.accounts.account_id(services.accounts.require(candidate))
+            passed.append((candidate, account_id, error.code or error.key))
+            continue
+        return severities, candidate, [{"alias": a, "id": i, "code": c} for a, i, c in passed]
+    raise AccountsUnreachable(passed)
 
 
 def reply_view(case: Any, *, channel: str, reopen: bool) -> dict[str, Any]:
