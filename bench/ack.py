@@ -8,7 +8,7 @@ AWS (`python -m bot.sandbox`, every call delayed by --aws-latency seconds) and a
 only listener acks `/aws-support` (`python -m bench.bare_app`), served by the same waitress server
 with the same threads. This process plays Slack: it signs the requests, fires `concurrency` at once,
 and serves the Web API and response URLs the bot answers on. Two commands, `rounds` rounds each,
-both apps in turn: `/aws-support help` (the bot answers in the ack itself) and then
+the apps in turn (in a new order each round): `/aws-support help` (the bot answers in the ack itself) and then
 `/aws-support show <case>` (the bot acks, then spends two AWS calls, 2 x latency, before answering,
 so later rounds are acked while earlier ones work). Latency is from sending the request to reading
 Slack's 200. Goals, for both commands and each store: the bot's p99 within 1.2x of the bare app's,
@@ -206,13 +206,19 @@ def main(argv: list[str] | None = None) -> int:
         for name, text in commands.items():
             bare_samples: list[float] = []
             bot_samples: dict[str, list[float]] = {store: [] for store in bots}
-            for _ in range(args.rounds):
-                bare_samples += fire(bare, text, args.concurrency)
-                for store, bot in bots.items():
-                    bot_round = fire(bot, text, args.concurrency)
-                    bot_samples[store] += bot_round
+            apps: list[tuple[str | None, SlackRequests]] = [(None, bare), *bots.items()]
+            for turn in range(args.rounds):
+                # Each round in another order: the app fired right after a bot is measured while that
+                # bot's after-ack work starts, so no app may always be the one that comes after.
+                shift = turn % len(apps)
+                for store, app in apps[shift:] + apps[:shift]:
+                    samples = fire(app, text, args.concurrency)
+                    if store is None:
+                        bare_samples += samples
+                        continue
+                    bot_samples[store] += samples
                     if os.environ.get("BENCH_DEBUG"):
-                        print(name, store, "round", [round(s * 1000) for s in sorted(bot_round)])
+                        print(name, store, "round", [round(s * 1000) for s in sorted(samples)])
             measured[name] = (bare_samples, bot_samples)
 
         print(

@@ -88,6 +88,7 @@ def run_serve(args: argparse.Namespace) -> int:
         SandboxOptions,
         build_services,
         load_accounts,
+        prepare_to_serve,
         sandbox_events,
         sandbox_gateway,
         sandbox_settings,
@@ -114,7 +115,7 @@ def run_serve(args: argparse.Namespace) -> int:
         events=sandbox_events(sandbox) if sandbox else None,
     )
     app = build_app(services)
-    threading.Thread(target=services.recover, name="recover", daemon=True).start()
+    prepare_to_serve(services)
     services.start_workers()
     try:
         if settings.socket_mode:

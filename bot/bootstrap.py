@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
+from bot import render
 from bot.accounts.config import (
     Account,
     AccountsConfig,
@@ -180,6 +181,20 @@ def build_services(
     # Every replica renews the journal leases it holds and sweeps up after dead ones: not under the lease.
     services.background.append(cases.keeper)
     return services
+
+
+def prepare_to_serve(services: Services) -> threading.Thread:
+    """Before the port opens: what every ack needs. Beside serving (the returned thread): the rest.
+
+    Compiling the templates (the help text, every short answer) is CPU work of a second or more.
+    Left to the first requests, a burst right after a start compiles them in every request thread at
+    once, under one interpreter lock, and every ack of the burst misses Slack's 3 s. What waits on AWS
+    (preloading the Create form's options, resuming interrupted work) must not delay serving.
+    """
+    render.warm_up()
+    recovery = threading.Thread(target=services.recover, name="recover", daemon=True)
+    recovery.start()
+    return recovery
 
 
 def load_accounts(settings: Settings) -> AccountsConfig:

@@ -17,6 +17,7 @@ import dataclasses
 import datetime
 import json
 import re
+import threading
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from functools import lru_cache
@@ -239,9 +240,24 @@ def view(template: str, **context: Any) -> dict[str, Any]:
     return rendered
 
 
-@lru_cache(maxsize=2)
+_macros: dict[bool, dict[str, Any]] = {}
+# Compiling the messages is CPU work of most of a second: requests arriving together before it is
+# done wait for one compile instead of each running its own, all on one interpreter lock.
+_compiling = threading.Lock()
+
+
 def _message_macros(console: bool = False) -> dict[str, Any]:
     """Every macro of templates/messages*.txt.j2 (one file per part of the bot), by name."""
+    macros = _macros.get(console)
+    if macros is None:
+        with _compiling:
+            macros = _macros.get(console)
+            if macros is None:
+                macros = _macros[console] = _compile_message_macros(console)
+    return macros
+
+
+def _compile_message_macros(console: bool) -> dict[str, Any]:
     macros: dict[str, Any] = {}
     for path in sorted(templates_dir().glob("messages*.txt.j2")):
         module = environment(console).get_template(path.name).make_module()

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 from tests.support.slack_requests import SlackRequests
 
@@ -159,3 +160,48 @@ def test_a_second_process_on_the_same_db_path_is_refused_until_the_first_is_gone
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.communicate()
+
+
+def test_a_burst_of_slash_commands_right_after_a_start_is_acked_in_time(fake_slack, tmp_path):
+    """A deploy restarts the bot while people type: the first requests are a burst. Each request
+    thread used to compile the templates itself (a second of CPU, all on one interpreter lock), so
+    every ack of a 12-request burst missed Slack's 3 s and Bolt answered 404 "unhandled request".
+    AWS answers slowly meanwhile (the start's preloading and first poll wait on it): nothing of that
+    may hold up an ack either."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "SLACK_BOT_TOKEN": "xoxb-test-token",
+        "SLACK_SIGNING_SECRET": "test-secret",
+        "SLACK_API_URL": fake_slack.api_url,
+        "BOT_DB_PATH": str(tmp_path / "bot.sqlite"),
+        "BOT_SANDBOX_REPLY_SECONDS": "-1",
+        "BOT_SANDBOX_LATENCY_SECONDS": "2",
+        "PORT": str(port),
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+    process = start_serving(env)
+    try:
+        wait_healthy(port, process)
+        slack = SlackRequests(f"http://127.0.0.1:{port}", "test-secret", response_urls=fake_slack.response_url)
+        words = ["help", "list", "frobnicate"] * 6
+
+        def command(text: str):
+            return slack.slash_command(text, channel_id="C1")
+
+        with ThreadPoolExecutor(max_workers=len(words)) as pool:
+            answers = list(pool.map(command, words))
+        # Bolt answers 404 when a listener has not acked within its 3 s: a 200 is an ack in time.
+        assert [answer.status for answer in answers] == [200] * len(words), [a.body for a in answers]
+        for word, answer in zip(words, answers, strict=True):
+            if word == "help":
+                assert "/aws-support create" in json.dumps(answer.json)
+            if word == "frobnicate":
+                assert "frobnicate" in json.dumps(answer.json)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 
@@ -67,13 +68,20 @@ def sub_command(request: CommandRequest) -> str:
     return request.args[0].lower() if request.args else HELP
 
 
+@functools.cache
+def _help() -> tuple[list[dict], str]:
+    """The help text takes nothing from the request: rendered once, not on every ack of a burst."""
+    return render.blocks("help.json.j2"), render.text("help_fallback")
+
+
 def handle_command(ack: Ack, command: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
     request = parse_command(command)
     name = sub_command(request)
     # Answers that need nothing but the words go in the ack itself: no second request to Slack,
     # no listener thread held after the ack.
     if name == HELP:
-        ack(response_type="ephemeral", blocks=render.blocks("help.json.j2"), text=render.text("help_fallback"))
+        blocks, fallback = _help()
+        ack(response_type="ephemeral", blocks=blocks, text=fallback)
         return
     handler = _handlers().get(name)
     if handler is None:
