@@ -53,3 +53,23 @@ def test_a_followed_refresh_of_an_account_removed_from_the_file_is_dropped_and_b
         )  # nothing of an account the bot no longer serves
     finally:
         second.stop()
+
+
+def test_next_shows_nothing_of_an_account_removed_from_the_file(fake_slack, accounts_sandbox, tmp_path):
+    first = start(fake_slack, accounts_sandbox, tmp_path, ACCOUNTS, "before")
+    try:
+        for i in range(8):
+            open_case_in(first, "main" if i % 2 else "stage", subject=f"Queue stuck {i}")
+        answer = search(first, "queue")
+        assert "page 1 of 2" in shown(answer)
+    finally:
+        first.stop()
+    # stage is no longer served: its case IDs name an account the bot does not know, not the default one.
+    second = start(fake_slack, accounts_sandbox, tmp_path, without("stage"), "after")
+    try:
+        text = shown(click_next(second, answer))
+        assert "Queue stuck 1" in text
+        assert "stage" not in text and "200000000003" not in text
+        assert "Queue stuck 0" not in text and "Queue stuck 2" not in text
+    finally:
+        second.stop()

@@ -96,6 +96,6 @@ def next_page(services: Services, value: str, *, user: str, channel: str, respon
         kept = run_search(services, str(state.get("q") or ""), user=user, channel=channel)
     else:
         kept = services.search_pages.load(
-            str(state.get("t") or ""), user=user, channel=channel, visible=lambda c: services.visible_in(channel, c)
+            str(state.get("t") or ""), user=user, channel=channel, visible=lambda c: services.kept_visible_in(channel, c)
         )
     answer_page(services, kept, page, respond=respond, replace=True)
