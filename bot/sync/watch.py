@@ -172,17 +172,17 @@ class Watches:
                 accounts[account] = {"level": OFF, "by": user, "since": aws_time(utcnow())}
             else:
                 accounts.pop(account, None)
+            if not any(e.get("level") != OFF for e in accounts.values()):
+                # Decided in the same atomic write: a delete after it could drop another replica's new watch.
+                return None
             return dict(watch.to_record(), accounts=accounts)
 
         if not account or account == EVERY or not self.several:
             raw = table.get(channel)
             table.delete(channel)
             return (Watch.from_record(raw) if raw else None), None
-        after = Watch.from_record(table.update(channel, change)) if table.get(channel) else None
-        if after is not None and not any(e.get("level") != OFF for e in after.accounts.values()):
-            table.delete(channel)
-            after = None
-        return (before[0] if before else None), after
+        written = table.update(channel, change) if table.get(channel) else None
+        return (before[0] if before else None), (Watch.from_record(written) if written else None)
 
     def _require_admin(self, user: str) -> None:
         if not self.settings.is_admin(user):

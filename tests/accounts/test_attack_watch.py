@@ -37,3 +37,49 @@ def test_widening_to_every_account_loses_none_of_the_watched_accounts_cases_not_
     watching(accounts_bot, "all all")  # now every account C1 may use
     run_cycles(accounts_bot)
     assert "Stage case before the change" in carded(accounts_bot, "C1")
+
+
+class _ReplicaActsBetween:
+    """The store as one replica sees it, while another replica acts right after its next write to the
+    watches table (two admins in one channel, on two replicas)."""
+
+    def __init__(self, store, other_replica):
+        self._store, self._other = store, other_replica
+
+    def table(self, name):
+        table = self._store.table(name)
+        return _TableThen(table, self) if name == "watches" else table
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+
+class _TableThen:
+    def __init__(self, table, owner):
+        self._table, self._owner = table, owner
+
+    def update(self, *args, **kwargs):
+        value = self._table.update(*args, **kwargs)
+        other, self._owner._other = self._owner._other, None
+        if other is not None:
+            other()
+        return value
+
+    def __getattr__(self, name):
+        return getattr(self._table, name)
+
+
+def test_unwatch_of_an_accounts_last_watch_never_deletes_a_watch_another_admin_adds_meanwhile(accounts_bot):
+    from tests.support.harness import ADMIN
+
+    watching(accounts_bot, "all stage")
+    watches = accounts_bot.services.watches
+    store = watches.store
+    watches.store = _ReplicaActsBetween(store, lambda: watches.watch("C1", ADMIN, "high", "main"))
+    try:
+        watches.unwatch("C1", ADMIN, "stage")
+    finally:
+        watches.store = store
+    [watch] = watches.all()
+    assert watch.entry("main") and watch.entry("main")["level"] == "high"  # the other admin's watch stands
+    assert watch.entry("stage") is None
