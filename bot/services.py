@@ -132,6 +132,18 @@ class Services:
             return True
         return self.routing.account_of(case.case_id).allowed_in(channel)
 
+    def kept_visible_in(self, channel: str, case: Case) -> bool:
+        """`visible_in` for a case kept from an earlier answer (search's pages): it must also still be in
+        the account it was found in, since an ID naming an account no longer served reads as the default's."""
+        if self.routing is None:
+            return True
+        account = self.routing.account_of(case.case_id)
+        if case.account_id:
+            same = self.accounts.account_id(account) == case.account_id
+        else:
+            same = not case.account or case.account == account.alias
+        return same and account.allowed_in(channel)
+
     def account_rows(self, channel: str) -> list[dict[str, object]]:
         """For `accounts`: each account's alias, ID, whether AWS Support answers there now, its channels."""
         default = self.accounts.default_for(channel)

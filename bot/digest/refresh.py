@@ -306,6 +306,11 @@ class CheckRefresher:
                 return False
             logger.warning("refresh of %s not followed to its end: %s", pending.channel, error)
             report = RefreshReport(unfinished=len(pending.check_ids))
+        except BotError as error:
+            # An account it followed is no longer served (the accounts file changed): show nothing of it.
+            logger.warning("refresh follow-up for %s dropped: %s", pending.channel, error)
+            self._drop_pending(pending)
+            return True
         if report is None:
             return False
         try:

@@ -80,17 +80,25 @@ class Watch:
     @property
     def watched(self) -> list[tuple[str, str]]:
         """(account, level) of every entry, "all" first, for the answers."""
-        return sorted(((a, e.get("level", "all")) for a, e in self.accounts.items()), key=lambda p: (p[0] != EVERY, p))
+        every = (self.accounts.get(EVERY) or {}).get("level")
+        # An account at the level of "all" is covered by it (it only keeps when its own watch began).
+        shown = [(a, e.get("level", "all")) for a, e in self.accounts.items() if a == EVERY or e.get("level") != every]
+        return sorted(shown, key=lambda p: (p[0] != EVERY, p))
 
 
 def _watching(raw: dict[str, Any] | None, account: str, level: str, user: str, now: str) -> dict[str, Any]:
     """The channel's record with `account` watched at `level`: a later watch of the same account
-    replaces its level (and keeps when it began); one of every account replaces them all."""
+    replaces its level (and keeps when it began); one of every account sets them all to its level."""
     watch = Watch.from_record(raw) if raw else Watch(channel="")
-    previous = watch.accounts.get(account) or {}
+    # An account watched until now through "all" began then: its cases not carded yet stay due.
+    previous = watch.accounts.get(account) or (watch.accounts.get(EVERY) if account != EVERY else None) or {}
     kept = previous.get("since") if previous.get("level") != OFF else None
     entry = {"level": level, "by": user, "since": kept or now}
-    accounts = {EVERY: entry} if account == EVERY else {**watch.accounts, account: entry}
+    if account != EVERY:
+        return dict(watch.to_record(), accounts={**watch.accounts, account: entry})
+    # Each account watched until now keeps when it began (its cases not carded yet stay due), at the new level.
+    watching = {a: e for a, e in watch.accounts.items() if a != EVERY and e.get("level") != OFF}
+    accounts = {EVERY: entry, **{a: {**e, "level": level, "by": user} for a, e in watching.items()}}
     return dict(watch.to_record(), accounts=accounts)
 
 
@@ -164,17 +172,17 @@ class Watches:
                 accounts[account] = {"level": OFF, "by": user, "since": aws_time(utcnow())}
             else:
                 accounts.pop(account, None)
+            if not any(e.get("level") != OFF for e in accounts.values()):
+                # Decided in the same atomic write: a delete after it could drop another replica's new watch.
+                return None
             return dict(watch.to_record(), accounts=accounts)
 
         if not account or account == EVERY or not self.several:
             raw = table.get(channel)
             table.delete(channel)
             return (Watch.from_record(raw) if raw else None), None
-        after = Watch.from_record(table.update(channel, change)) if table.get(channel) else None
-        if after is not None and not any(e.get("level") != OFF for e in after.accounts.values()):
-            table.delete(channel)
-            after = None
-        return (before[0] if before else None), after
+        written = table.update(channel, change) if table.get(channel) else None
+        return (before[0] if before else None), (Watch.from_record(written) if written else None)
 
     def _require_admin(self, user: str) -> None:
         if not self.settings.is_admin(user):

@@ -88,7 +88,9 @@ def next_page(services: Services, value: str, *, user: str, channel: str, respon
         state = {}
     if not isinstance(state, dict):
         state = {}
-    page = int(state.get("p") or 1) if str(state.get("p") or "1").isdigit() else 1
+    raw_page = str(state.get("p") or "1")
+    # A tampered value ("²" is a digit to isdigit, not to int; thousands of digits exceed int's limit) reads as page 1.
+    page = int(raw_page) if raw_page.isascii() and raw_page.isdigit() and len(raw_page) <= 6 else 1
     if "t" not in state and "q" in state:
         # A Next button of the previous release carries the query: run it once more, then keep it.
         if state.get("u") != user or state.get("c") != channel:
@@ -96,6 +98,9 @@ def next_page(services: Services, value: str, *, user: str, channel: str, respon
         kept = run_search(services, str(state.get("q") or ""), user=user, channel=channel)
     else:
         kept = services.search_pages.load(
-            str(state.get("t") or ""), user=user, channel=channel, visible=lambda c: services.visible_in(channel, c)
+            str(state.get("t") or ""),
+            user=user,
+            channel=channel,
+            visible=lambda c: services.kept_visible_in(channel, c),
         )
     answer_page(services, kept, page, respond=respond, replace=True)
