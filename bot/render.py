@@ -191,9 +191,14 @@ def _number(value: Any) -> str:
         return "0"
 
 
-@lru_cache(maxsize=2)
 def environment(console: bool = False) -> Environment:
     """The templates for Slack; `console=True`: the same for a terminal, where nothing is escaped."""
+    # One key per environment: lru_cache tells environment(), environment(False) and console=False apart.
+    return _environment(bool(console))
+
+
+@lru_cache(maxsize=2)
+def _environment(console: bool) -> Environment:
     env = Environment(
         loader=FileSystemLoader(str(templates_dir())),
         undefined=StrictUndefined,
@@ -239,9 +244,13 @@ def view(template: str, **context: Any) -> dict[str, Any]:
     return rendered
 
 
-@lru_cache(maxsize=2)
 def _message_macros(console: bool = False) -> dict[str, Any]:
     """Every macro of templates/messages*.txt.j2 (one file per part of the bot), by name."""
+    return _macros(bool(console))
+
+
+@lru_cache(maxsize=2)
+def _macros(console: bool) -> dict[str, Any]:
     macros: dict[str, Any] = {}
     for path in sorted(templates_dir().glob("messages*.txt.j2")):
         module = environment(console).get_template(path.name).make_module()
