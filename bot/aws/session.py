@@ -18,6 +18,7 @@ import threading
 from typing import Any
 
 import boto3
+import botocore.handlers
 import botocore.loaders
 import botocore.session
 from botocore.hooks import HierarchicalEmitter
@@ -25,6 +26,8 @@ from botocore.hooks import HierarchicalEmitter
 _lock = threading.Lock()
 _loader: botocore.loaders.Loader | None = None
 _builtin_handlers: HierarchicalEmitter | None = None
+# What _builtin_handlers was built from: a library may add to botocore's list later (moto's mock does).
+_built_from: tuple[Any, ...] = ()
 
 
 class _SearchPaths(list[str]):
@@ -36,17 +39,20 @@ class _SearchPaths(list[str]):
 
 
 def _shared() -> tuple[botocore.loaders.Loader, HierarchicalEmitter]:
-    global _loader, _builtin_handlers
+    global _loader, _builtin_handlers, _built_from
     with _lock:
-        if _loader is None or _builtin_handlers is None:
+        builtins = tuple(botocore.handlers.BUILTIN_HANDLERS)
+        if _builtin_handlers is None or builtins != _built_from:
             template = HierarchicalEmitter()
             # Registers botocore's built-in handlers on `template`, exactly as for any session.
-            first = botocore.session.Session(event_hooks=template)
-            # AWS_DATA_PATH (or data_path in the config file) read as botocore's create_loader reads it.
-            data_path = first.get_config_variable("data_path")
-            extra = [os.path.expanduser(os.path.expandvars(p)) for p in (data_path or "").split(os.pathsep) if p]
-            _loader = botocore.loaders.Loader(extra_search_paths=_SearchPaths(extra))
-            _builtin_handlers = template
+            plain = botocore.session.Session(event_hooks=template)
+            _builtin_handlers, _built_from = template, builtins
+            if _loader is None:
+                # AWS_DATA_PATH (or data_path in the config file) read as botocore's create_loader reads it.
+                data_path = plain.get_config_variable("data_path") or ""
+                extra = [os.path.expanduser(os.path.expandvars(p)) for p in data_path.split(os.pathsep) if p]
+                _loader = botocore.loaders.Loader(extra_search_paths=_SearchPaths(extra))
+        assert _loader is not None
         return _loader, _builtin_handlers
 
 

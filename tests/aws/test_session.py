@@ -55,3 +55,18 @@ def test_credentials_and_region_stay_per_session() -> None:
     assert two.get_credentials().access_key == "AKIDTWO"
     assert (one.region_name, two.region_name) == ("us-east-1", "eu-west-1")
     assert one.client("support").meta.service_model is not None
+
+
+def test_a_handler_a_library_adds_to_botocores_built_ins_later_reaches_new_sessions(monkeypatch) -> None:
+    # moto's in-process mock appends its stubber to botocore's list when it is imported.
+    import botocore.handlers
+
+    new_session(region_name="us-east-1")  # the shared handlers are built before the library comes
+
+    def stub(**_: object) -> None:
+        return None
+
+    added = [*botocore.handlers.BUILTIN_HANDLERS, ("before-send", stub)]
+    monkeypatch.setattr(botocore.handlers, "BUILTIN_HANDLERS", added)
+    assert _handlers(new_session(region_name="us-east-1")) == _handlers(boto3.session.Session(region_name="us-east-1"))
+    assert "stub" in str(_handlers(new_session(region_name="us-east-1"))[("before-send",)])
