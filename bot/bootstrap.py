@@ -30,6 +30,7 @@ from bot.accounts.directory import AccountDirectory, build_directory
 from bot.accounts.routing import AccountGateways
 from bot.accounts.sessions import AccountSessions, account_gateways
 from bot.aws.gateway import SupportGateway
+from bot.aws.session import new_session
 from bot.cases.service import CaseService, is_retryable
 from bot.config import EVENTS_POLL_INTERVAL_SECONDS, Settings
 from bot.digest.refresh import CheckRefresher
@@ -151,7 +152,7 @@ def build_services(
     services.poller = new_poller()
     live: list[Callable[[], EventConsumer]] = []
     if settings.events_on:
-        queue = events or EventQueue(sqs_client(settings.events_queue_url))
+        queue = events or EventQueue(sqs_client(settings.events_queue_url, session=new_session()))
         handler = CaseEventHandler(sync=sync, watches=watches, gateway_for=single_gateway(gateway))
 
         def new_consumer() -> EventConsumer:
@@ -314,7 +315,7 @@ def start_sandbox(options: SandboxOptions) -> SandboxServer:
 def _sandbox_session() -> boto3.session.Session:
     # The sandbox ignores signatures, but botocore insists on signing with something; these
     # credentials are its management account's (the first), from which the others' roles are assumed.
-    return boto3.session.Session(aws_access_key_id="sandbox", aws_secret_access_key="sandbox", region_name="us-east-1")
+    return new_session(aws_access_key_id="sandbox", aws_secret_access_key="sandbox", region_name="us-east-1")
 
 
 def sandbox_settings(settings: Settings, sandbox: SandboxServer, env: dict[str, str] | None = None) -> Settings:

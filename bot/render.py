@@ -192,9 +192,14 @@ def _number(value: Any) -> str:
         return "0"
 
 
-@lru_cache(maxsize=2)
 def environment(console: bool = False) -> Environment:
     """The templates for Slack; `console=True`: the same for a terminal, where nothing is escaped."""
+    # One key per environment: lru_cache tells environment(), environment(False) and console=False apart.
+    return _environment(bool(console))
+
+
+@lru_cache(maxsize=2)
+def _environment(console: bool) -> Environment:
     env = Environment(
         loader=FileSystemLoader(str(templates_dir())),
         undefined=StrictUndefined,

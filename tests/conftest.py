@@ -23,6 +23,26 @@ def _keep_loopback_off_proxies() -> None:
 _keep_loopback_off_proxies()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that mostly wait (a wall-clock minute, a killed process's lease) start first, the longest
+    first, each followed by a quick one: xdist deals tests out two at a time (pyproject's addopts), so each
+    worker gets one long wait and the others run the rest meanwhile, rather than one worker waiting
+    alone at the end of the run. The order is the same in every worker, as xdist requires."""
+
+    def expected_seconds(item: pytest.Item) -> float:
+        marker = item.get_closest_marker("slow")
+        return float(marker.kwargs.get("seconds", 10)) if marker else 0.0
+
+    slow = sorted((i for i in items if expected_seconds(i)), key=expected_seconds, reverse=True)
+    quick = [i for i in items if not expected_seconds(i)]
+    ordered: list[pytest.Item] = []
+    for item in slow:
+        ordered.append(item)
+        if quick:
+            ordered.append(quick.pop(0))
+    items[:] = ordered + quick
+
+
 @pytest.fixture
 def sandbox() -> Iterator[Any]:
     """The AWS Support emulator with its engineer off (reply_delay_seconds=-1): tests call add_aws_reply."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+from bot.aws.session import new_session
 from bot.bootstrap import sandbox_gateway
 from bot.check import run_checks
 from bot.config import load_settings
@@ -66,7 +67,6 @@ def test_aws_error_text_is_printed_as_text_not_html_escaped(fake_slack, sandbox)
 
 def test_each_account_line_shows_aws_error_text_as_text() -> None:
     """With BOT_ACCOUNTS_FILE, `check` prints one line per account: AWS's words in them stay as AWS wrote them."""
-    import boto3
 
     from bot.accounts.check import check_accounts
     from bot.accounts.config import Account
@@ -79,7 +79,7 @@ def test_each_account_line_shows_aws_error_text_as_text() -> None:
         server.accounts.account("sandbox-2").inject_fault(
             "DescribeSeverityLevels", "ValidationException", message='Value "<all>" & more failed', count=5
         )
-        base = boto3.session.Session(aws_access_key_id="sandbox", aws_secret_access_key="s", region_name="us-east-1")
+        base = new_session(aws_access_key_id="sandbox", aws_secret_access_key="s", region_name="us-east-1")
         sessions = AccountSessions(base_session=base, sts_endpoint_url=server.url, time_fetcher=server.clock.now)
         directory = AccountDirectory(
             [

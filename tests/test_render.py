@@ -154,3 +154,16 @@ def test_every_template_compiles() -> None:
     assert names
     for name in names:
         render.environment().get_template(name)
+
+
+def test_templates_compile_once_per_process_however_the_environment_is_asked_for() -> None:
+    # Each way of asking was a key of its own in a two-entry cache: asking three ways evicted the
+    # environment, and every request after that compiled every template again (a third of a second).
+    render.warm_up()
+    slack, console = render.environment(), render.environment(console=True)
+    render.text("unexpected_error")
+    render.console_text("unexpected_error")
+    render.warm_up()
+    assert render.environment() is render.environment(False) is render.environment(console=False) is slack
+    assert render.environment(True) is render.environment(console=True) is console
+    assert render._message_macros() is render._message_macros(False) is render._message_macros(console=False)

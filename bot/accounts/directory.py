@@ -20,6 +20,7 @@ from botocore.config import Config
 from bot.accounts.config import DEFAULT_ALIAS, RESERVED_ALIASES, Account, AccountsConfig, slug
 from bot.accounts.errors import AccountNotAllowed, UnknownAccount
 from bot.accounts.sessions import aws_problem
+from bot.aws.session import new_session
 from bot.store.backend import Store
 
 logger = logging.getLogger(__name__)
@@ -172,7 +173,7 @@ def build_directory(
     accounts = list(config.accounts)
     problems: list[str] = []
     if config.discovery is not None:
-        session = base_session or boto3.session.Session()
+        session = base_session or new_session()
         try:
             listed = list_organization_accounts(session, region=region, endpoint_url=organizations_endpoint_url)
         except _DiscoveryFailed as failure:

@@ -17,8 +17,6 @@ from typing import Any
 
 import boto3
 import botocore.exceptions
-import botocore.loaders
-import botocore.session
 from botocore.config import Config
 from botocore.credentials import (
     CredentialProvider,
@@ -31,6 +29,7 @@ from botocore.credentials import (
 from bot.accounts.config import Account
 from bot.accounts.errors import AccountUnreachable
 from bot.aws.gateway import SupportGateway
+from bot.aws.session import new_botocore_session, new_session
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +81,7 @@ class AccountSessions:
         duration_seconds: int = DEFAULT_DURATION_SECONDS,
         time_fetcher: Callable[[], datetime] = _local_now,
     ) -> None:
-        self._base = base_session or boto3.session.Session()
+        self._base = base_session or new_session()
         self._region = region
         self._sts_endpoint_url = sts_endpoint_url
         self._duration = duration_seconds
@@ -92,7 +91,6 @@ class AccountSessions:
         self._sessions: dict[str, boto3.session.Session] = {}
         self._lock = threading.Lock()
         self._assumed: Counter[str] = Counter()
-        self._loader = botocore.loaders.create_loader()
 
     @property
     def base_session(self) -> boto3.session.Session:
@@ -152,9 +150,8 @@ class AccountSessions:
             return self._assumed[alias]
 
     def _new_session(self, account: Account) -> boto3.session.Session:
-        core = botocore.session.Session()
-        # One loader for all accounts: each service model is read and kept in memory once, not once per account.
-        core.register_component("data_loader", self._loader)
+        # The process's one loader: each service model is read and kept in memory once, not once per account.
+        core = new_botocore_session()
         credentials = DeferredRefreshableCredentials(
             refresh_using=partial(self.assume, account), method=_AssumedRole.METHOD, time_fetcher=self._time_fetcher
         )

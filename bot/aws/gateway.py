@@ -22,6 +22,7 @@ from botocore.config import Config
 
 from bot.aws import model, records
 from bot.aws.errors import ERROR_KEYS, aws_errors, error_from_client_error, incomplete_answer
+from bot.aws.session import new_session
 from bot.aws.trusted_advisor import TrustedAdvisorCalls
 from bot.domain import OPTION_KEY_PREFIX, Attachment, Case, Communication, NewCase, Service, Severity
 from bot.errors import AwsError, CaseNotFound, UserInputError
@@ -125,7 +126,7 @@ class SupportGateway(TrustedAdvisorCalls):
             max_pool_connections=50,
         )
         with aws_errors():
-            session = session or boto3.session.Session()
+            session = session or new_session()
             self.client = session.client("support", config=config, endpoint_url=endpoint_url)
         self._session = session
         self._region = region

@@ -11,7 +11,8 @@ import functools
 from dataclasses import dataclass
 
 import botocore.model
-import botocore.session
+
+from bot.aws.session import new_botocore_session
 
 SERVICE = "support"
 # The API reference, AttachmentSetSizeLimitExceeded: "three attachments and 5 MB per attachment".
@@ -23,7 +24,7 @@ ATTACHMENT_SET_LIFETIME_SECONDS = 3600
 
 @functools.cache
 def service_model() -> botocore.model.ServiceModel:
-    return botocore.session.get_session().get_service_model(SERVICE)
+    return new_botocore_session().get_service_model(SERVICE)
 
 
 def _bound(shape: str, key: str) -> int:

@@ -11,6 +11,7 @@ import pytest
 
 from bot.accounts.config import Account
 from bot.accounts.sessions import AccountSessions
+from bot.aws.session import new_session
 from bot.sandbox import SandboxServer
 from tests.accounts.e2e import ACCOUNTS
 from tests.support.fake_slack import FakeSlack
@@ -32,7 +33,7 @@ def sandbox3() -> Iterator[SandboxServer]:
 @pytest.fixture
 def base_session() -> boto3.session.Session:
     """The bot's own credentials (the sandbox's management account)."""
-    return boto3.session.Session(aws_access_key_id="sandbox", aws_secret_access_key="s", region_name="us-east-1")
+    return new_session(aws_access_key_id="sandbox", aws_secret_access_key="s", region_name="us-east-1")
 
 
 @pytest.fixture

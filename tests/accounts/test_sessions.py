@@ -10,6 +10,7 @@ import pytest
 from bot import render
 from bot.accounts.errors import AccountUnreachable
 from bot.accounts.sessions import ROLE_SESSION_NAME, AccountSessions, account_gateways
+from bot.aws.session import new_session
 from bot.domain import NewCase
 from bot.errors import AwsError
 from tests.accounts.conftest import member
@@ -66,7 +67,7 @@ def test_credentials_refresh_themselves_before_they_expire(sandbox3, sessions):
     assert second_key != first_key and second_key.startswith("ASIA200000000002")
     # Long past the first key's expiry: the sandbox refuses it, while the session has moved on.
     sandbox3.advance_clock(3 * 3600)
-    stale = boto3.session.Session(
+    stale = new_session(
         aws_access_key_id=first_key, aws_secret_access_key="s", aws_session_token="t", region_name="us-east-1"
     ).client("support", endpoint_url=sandbox3.url)
     with pytest.raises(botocore.exceptions.ClientError) as caught:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime
+import functools
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from botocore.stub import Stubber
 
 from bot.aws.gateway import ERROR_KEYS, SupportGateway
+from bot.aws.session import new_session
 from bot.domain import Attachment, NewCase
 from bot.errors import AwsError
 
@@ -49,10 +51,13 @@ CALLS: dict[str, tuple[Call, ...]] = {
 PAGE_TOKENS = ("nextToken",)  # a whole answer is one page: no token at the top
 
 
+@functools.cache
 def _session() -> boto3.session.Session:
-    return boto3.session.Session(aws_access_key_id="AKID", aws_secret_access_key="secret", region_name="us-east-1")
+    # One session for every gateway here: each gateway still gets its own clients, and so its own Stubbers.
+    return new_session(aws_access_key_id="AKID", aws_secret_access_key="secret", region_name="us-east-1")
 
 
+@functools.cache
 def _model() -> botocore.model.ServiceModel:
     return _session().client("support").meta.service_model
 

@@ -4,6 +4,8 @@ tests/sync/test_crash.py does); the other faults come from the sandbox and FakeS
 
 from __future__ import annotations
 
+import pytest
+
 from bot.bootstrap import sandbox_gateway
 from tests.cases.helpers import fast_retries, link_case, open_case_at_aws, sent_texts
 from tests.support.http import request
@@ -21,6 +23,7 @@ def confirmed(slack, ts) -> bool:
     return any(c.status == 200 for c in slack.calls("reactions.add", lambda c: c.params["timestamp"] == ts))
 
 
+@pytest.mark.slow(seconds=12)
 def test_kill_9_before_during_and_after_the_aws_call_sends_each_reply_once(bot_factory, fake_slack, sandbox):
     setup = bot_factory()
     case, card = linked(setup)

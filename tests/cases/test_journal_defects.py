@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from tests.cases.helpers import attributed, fast_retries, link_case, open_case_at_aws, sent_texts
 from tests.cases.test_modal import open_modal, values
 
@@ -50,6 +52,7 @@ def test_a_reply_equal_to_an_earlier_one_is_sent_not_taken_for_it(bot):
     assert sent_texts(bot, case.case_id) == ["thanks", "thanks"]
 
 
+@pytest.mark.slow(seconds=6)
 def test_throttling_for_seconds_delays_a_thread_reply_but_never_drops_it(bot):
     # 10: three quick tries, then the reply was dropped and reported failed.
     case, card = linked(bot)

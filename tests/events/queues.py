@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import boto3
 from botocore.config import Config
 
+from bot.aws.session import new_session
 from bot.sandbox import SandboxServer
 from bot.sandbox.case_events import support_case_update
 
@@ -26,7 +27,7 @@ _names = itertools.count(1)
 
 
 def boto_session() -> boto3.session.Session:
-    return boto3.session.Session(aws_access_key_id="AKIDTEST", aws_secret_access_key="secret", region_name="us-east-1")
+    return new_session(aws_access_key_id="AKIDTEST", aws_secret_access_key="secret", region_name="us-east-1")
 
 
 def plain_client(endpoint: str) -> Any:

@@ -97,7 +97,8 @@ def test_an_event_reaches_the_handler_once_and_is_deleted(queues: Queues, start_
     queues.send(event_body(communication_id="comm-42"))
 
     assert wait_until(lambda: recorder.events, timeout=10)
-    assert wait_until(lambda: drained(queues), timeout=10)
+    # The deleted counter moves once DeleteMessageBatch has answered, a moment after the queue is empty.
+    assert wait_until(lambda: drained(queues) and consumer.health()["messages_deleted"] >= 1, timeout=10)
     [event] = recorder.events
     assert (event.case_id, event.communication_id, event.event_name, event.origin) == (
         "case-123456789012-muen-2026-0000000000000001",
@@ -118,7 +119,10 @@ def test_duplicates_in_a_batch_reach_the_handler_once(queues: Queues, start_cons
     recorder = Recorder()
     consumer = start_consumer(queues, recorder)
 
-    assert wait_until(lambda: drained(queues) and len(recorder.events) == 2, timeout=10)
+    assert wait_until(
+        lambda: drained(queues) and len(recorder.events) == 2 and consumer.health()["messages_deleted"] >= 4,
+        timeout=10,
+    )
     assert sorted(e.communication_id for e in recorder.events) == ["comm-1", "comm-2"]
     health = consumer.health()
     assert (health["messages_duplicates"], health["messages_deleted"]) == (2, 4)
@@ -189,7 +193,11 @@ def test_retry_later_brings_the_message_back_after_a_growing_backoff(
     consumer = start_consumer(queues, recorder, endpoint=proxy.url, visibility_seconds=30)
     queues.send(event_body())
 
-    assert wait_until(lambda: len(recorder.calls) == 3 and drained(queues), timeout=60)
+    # The deleted counter moves once DeleteMessageBatch has answered, a moment after the queue is empty.
+    assert wait_until(
+        lambda: len(recorder.calls) == 3 and drained(queues) and consumer.health()["messages_deleted"] >= 1,
+        timeout=60,
+    )
     (first, _), (second, _), (third, _) = recorder.calls
     assert 0.9 <= second - first < 20
     assert 1.9 <= third - second < 20

@@ -242,6 +242,7 @@ def test_a_case_opened_outside_slack_is_carded_in_a_watching_channel_by_its_even
     assert bot.services.poller.health()["cycles"] == 1
 
 
+@pytest.mark.slow(seconds=9)
 def test_a_kill_9_between_the_post_and_the_delete_redelivers_and_posts_nothing_more(
     bot_factory, live: LiveQueue, fake_slack, sandbox: SandboxServer
 ) -> None:

@@ -10,6 +10,7 @@ import pytest
 from botocore.config import Config
 
 from bot.aws.gateway import SupportGateway
+from bot.aws.session import new_session
 from bot.bootstrap import sandbox_gateway
 from bot.sandbox import SandboxServer
 
@@ -27,7 +28,7 @@ def server() -> Iterator[SandboxServer]:
 @pytest.fixture(scope="session")
 def boto_session() -> boto3.session.Session:
     # One session for every test: botocore loads the Support model once per session.
-    return boto3.session.Session(
+    return new_session(
         aws_access_key_id="AKIDSANDBOX", aws_secret_access_key="secret", region_name="us-east-1"
     )
 

@@ -8,11 +8,11 @@ import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import botocore.exceptions
 import pytest
 from botocore.config import Config
 
+from bot.aws.session import new_session
 from bot.sandbox import SandboxServer
 from bot.sandbox.accounts import account_count_from_env
 from tests.sandbox.helpers import open_case
@@ -31,12 +31,12 @@ def sandbox3() -> Iterator[SandboxServer]:
 
 
 def own(server: SandboxServer, service: str) -> Any:
-    session = boto3.session.Session(aws_access_key_id="sandbox", aws_secret_access_key="s", region_name="us-east-1")
+    session = new_session(aws_access_key_id="sandbox", aws_secret_access_key="s", region_name="us-east-1")
     return session.client(service, endpoint_url=server.url, config=NO_RETRY)
 
 
 def assumed_client(server: SandboxServer, credentials: dict[str, Any], service: str = "support") -> Any:
-    session = boto3.session.Session(
+    session = new_session(
         aws_access_key_id=credentials["AccessKeyId"],
         aws_secret_access_key=credentials["SecretAccessKey"],
         aws_session_token=credentials["SessionToken"],

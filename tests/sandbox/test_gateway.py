@@ -12,6 +12,7 @@ import pytest
 
 from bot import render
 from bot.aws.gateway import ERROR_KEYS, SupportGateway
+from bot.aws.session import new_session
 from bot.domain import Attachment, NewCase
 from bot.errors import AttachmentProblem, AwsError, CaseNotFound
 from bot.sandbox import SandboxServer
@@ -311,7 +312,7 @@ def test_missing_credentials(server: SandboxServer, tmp_path: Path, monkeypatch:
         monkeypatch.setenv(name, str(empty))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
-    gateway = SupportGateway(endpoint_url=server.url, session=boto3.session.Session(region_name="us-east-1"))
+    gateway = SupportGateway(endpoint_url=server.url, session=new_session(region_name="us-east-1"))
 
     with pytest.raises(AwsError) as caught:
         gateway.severity_levels()

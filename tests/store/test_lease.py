@@ -145,6 +145,7 @@ def test_expiry_is_measured_by_the_databases_clock_not_the_replicas(pg: Store, m
     assert not contender.held_by("replica-b") and contender.holder == "slow-clock-replica"
 
 
+@pytest.mark.slow(seconds=7)
 def test_processes_contend_and_another_takes_over_soon_after_the_holder_is_killed(pg: Store, pg_url: str) -> None:
     ttl = 3.0
     context = multiprocessing.get_context("spawn")

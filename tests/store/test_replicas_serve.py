@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from bot.replicas import LEASE_TTL_SECONDS
 from tests.support.replicas import Replica, start_replica, wait_for
 from tests.sync.helpers import communication_messages, linked_case, shown_text
@@ -19,6 +21,7 @@ def holders(replicas: list[Replica]) -> list[Replica]:
     return [replica for replica in replicas if replica.lease().get("held_here")]
 
 
+@pytest.mark.slow(seconds=30)
 def test_two_replicas_one_poller_and_a_takeover_after_kill_9(
     bot_factory: Callable, pg_url: str, fake_slack, sandbox, tmp_path: Path
 ) -> None:

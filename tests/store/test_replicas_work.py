@@ -91,6 +91,7 @@ def test_a_thread_reply_delivered_to_both_replicas_reaches_aws_once(
     assert len(checkmarks(fake_slack, event["ts"])) == 1
 
 
+@pytest.mark.slow(seconds=8)
 def test_a_replica_killed_while_sending_a_reply_leaves_it_to_the_other_which_sends_it_once(
     bot_factory: Callable, pg_url: str, fake_slack: FakeSlack, sandbox, two_replicas
 ) -> None:
@@ -148,6 +149,7 @@ def digest_posts(fake_slack: FakeSlack, channel: str = "C1") -> list:
     )
 
 
+@pytest.mark.slow(seconds=120)
 def test_each_schedule_slot_is_posted_once_by_two_replicas_and_across_a_takeover(
     bot_factory: Callable, pg_url: str, fake_slack: FakeSlack, sandbox, two_replicas
 ) -> None:

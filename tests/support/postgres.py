@@ -154,7 +154,16 @@ def start_cluster(*, durable: bool = False) -> PostgresCluster:
         unavailable("psycopg is not installed (pip install -e '.[dev]')")
     cluster = PostgresCluster(bin_dir)
     try:
-        return cluster.init().start(durable=durable)
+        cluster.init()
+        for _ in range(2):
+            try:
+                return cluster.start(durable=durable)
+            except RuntimeError:
+                # Parallel workers each pick a free port: another may bind ours between the look and the start.
+                if "already in use" not in cluster._log_tail():
+                    raise
+                cluster.port = _free_port()
+        return cluster.start(durable=durable)
     except (RuntimeError, OSError, subprocess.TimeoutExpired) as error:
         cluster.destroy()
         unavailable(f"could not start a PostgreSQL test cluster: {error}")
@@ -162,7 +171,7 @@ def start_cluster(*, durable: bool = False) -> PostgresCluster:
 
 @pytest.fixture(scope="session")
 def postgres_cluster() -> Iterator[PostgresCluster]:
-    """One throwaway cluster per test session, stopped and deleted at the end."""
+    """One throwaway cluster per test session (per xdist worker: each its own folder and port), deleted at the end."""
     cluster = start_cluster()
     try:
         yield cluster

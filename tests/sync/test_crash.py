@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.support.fake_slack import BOT_TOKEN
 from tests.support.http import request
 from tests.sync.helpers import communication_messages, open_case, payload, shown_text, status_messages
@@ -88,6 +90,7 @@ def cycles(url: str) -> int:
     return response.json["workers"]["poller"]["cycles"]
 
 
+@pytest.mark.slow(seconds=15)
 def test_sigkill_during_cycles_loses_and_doubles_nothing(bot_factory, fake_slack, sandbox):
     setup = bot_factory()
     case = open_case(setup)
