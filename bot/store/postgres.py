@@ -140,9 +140,7 @@ def _connection_options(url: str) -> dict[str, Any]:
     return {key: value for key, value in options.items() if key not in given}
 
 
-_CLAIM = (
-    "INSERT INTO kv (table_name, key, value) VALUES (%s, %s, %s::jsonb) ON CONFLICT (table_name, key) DO NOTHING"
-)
+_CLAIM = "INSERT INTO kv (table_name, key, value) VALUES (%s, %s, %s::jsonb) ON CONFLICT (table_name, key) DO NOTHING"
 # One statement, one round trip: set_config(..., true) holds for this statement's own transaction,
 # and PostgreSQL reads synchronous_commit when that transaction commits.
 _CLAIM_UNFLUSHED = (
