@@ -85,14 +85,19 @@ def cpu_per_request(apps: dict[str, tuple[Wsgi, Callable[[], None]]], text: str,
             call(wsgi, command_environ(text, fake.response_url(), n))
         settle()
     spent: dict[str, list[float]] = {name: [] for name in apps}
+    walls: dict[str, list[float]] = {name: [] for name in apps}
     for n in range(count):
         for name, (wsgi, settle) in apps.items():
             environ = command_environ(text, fake.response_url(), n)
-            started = time.process_time()
+            started, wall = time.process_time(), time.perf_counter()
             call(wsgi, environ)
             spent[name].append(time.process_time() - started)
+            walls[name].append(time.perf_counter() - wall)
             settle()
-    return {name: (statistics.fmean(s) * 1000, statistics.median(s) * 1000) for name, s in spent.items()}
+    return {
+        name: (statistics.fmean(s) * 1000, statistics.median(s) * 1000, statistics.median(walls[name]) * 1000)
+        for name, s in spent.items()
+    }
 
 
 class Inline(Executor):
@@ -172,13 +177,13 @@ def main(argv: list[str] | None = None) -> int:
             cleanup.insert(0, services.close)
             apps[store] = (wsgi, lambda services=services: services.work.wait_idle(timeout=30))
 
-        print("ms CPU per request, mean / median")
+        print("ms CPU per request, mean / median (bot/bare means); wall ms per request, median")
         for name, text in commands.items():
             figures = cpu_per_request(apps, text, fake, args.requests)
             bare_mean = figures["bare"][0]
             cells = [
-                f"{app} {mean:5.2f} / {median:5.2f} ({mean / bare_mean:4.2f}x)"
-                for app, (mean, median) in figures.items()
+                f"{app} {mean:5.2f} / {median:5.2f} ({mean / bare_mean:4.2f}x) wall {wall:5.1f}"
+                for app, (mean, median, wall) in figures.items()
             ]
             print(f"{name:<5} | " + " | ".join(cells))
         if args.profile:
