@@ -218,12 +218,12 @@ def main(argv: list[str] | None = None) -> int:
                 shift = turn % len(apps)
                 for store, app in apps[shift:] + apps[:shift]:
                     samples = fire(app, text, args.concurrency)
+                    if os.environ.get("BENCH_DEBUG"):
+                        print(name, store or "bare", "round", turn, [round(s * 1000) for s in sorted(samples)])
                     if store is None:
                         bare_samples += samples
                         continue
                     bot_samples[store] += samples
-                    if os.environ.get("BENCH_DEBUG"):
-                        print(name, store, "round", [round(s * 1000) for s in sorted(samples)])
             measured[name] = (bare_samples, bot_samples)
 
         print(
