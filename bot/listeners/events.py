@@ -55,5 +55,6 @@ def note_case_reply(body: dict, context: BoltContext, next: Callable[[], None]) 
 
 
 def register(app: App) -> None:
-    app.middleware(note_case_reply)
-    app.event("message")(thread_message)
+    # The listener's own middleware runs before Bolt acks the event, on message events only: other
+    # requests (slash commands above all) do not pay for it before their ack.
+    app.event("message", middleware=[note_case_reply])(thread_message)

@@ -43,8 +43,11 @@ class Table(Protocol):
 
     def delete(self, key: str) -> None: ...
 
-    def claim(self, key: str, value: Any = True) -> bool:
-        """Insert `key` only if absent; True when this call wrote it (first caller wins, in any process)."""
+    def claim(self, key: str, value: Any = True, *, durable: bool = True) -> bool:
+        """Insert `key` only if absent; True when this call wrote it (first caller wins, in any process).
+
+        `durable=False` lets the commit return before the write is on disk, where the backend can
+        (a crash of the database server may then forget the claim); atomicity is the same."""
         ...
 
     def update(self, key: str, change: Callable[[Any], Any], default: Any = None) -> Any:

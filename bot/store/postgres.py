@@ -140,6 +140,16 @@ def _connection_options(url: str) -> dict[str, Any]:
     return {key: value for key, value in options.items() if key not in given}
 
 
+_CLAIM = "INSERT INTO kv (table_name, key, value) VALUES (%s, %s, %s::jsonb) ON CONFLICT (table_name, key) DO NOTHING"
+# One statement, one round trip: set_config(..., true) holds for this statement's own transaction,
+# and PostgreSQL reads synchronous_commit when that transaction commits.
+_CLAIM_UNFLUSHED = (
+    "WITH unflushed AS (SELECT set_config('synchronous_commit', 'off', true))"
+    " INSERT INTO kv (table_name, key, value) SELECT %s, %s, %s::jsonb FROM unflushed"
+    " ON CONFLICT (table_name, key) DO NOTHING"
+)
+
+
 class PostgresTable:
     """One store table: the rows of `kv` with this table_name."""
 
@@ -178,15 +188,17 @@ class PostgresTable:
         with self._store.connection() as conn:
             conn.execute("DELETE FROM kv WHERE table_name = %s AND key = %s", (self.name, key))
 
-    def claim(self, key: str, value: Any = True) -> bool:
-        """Insert `key` only if absent; True when this call wrote it (first caller wins, in any process)."""
+    def claim(self, key: str, value: Any = True, *, durable: bool = True) -> bool:
+        """Insert `key` only if absent; True when this call wrote it (first caller wins, in any process).
+
+        `durable=False`: the commit does not wait for its WAL to reach the disk (synchronous_commit
+        off for this one statement). Other sessions see the row, and the unique key decides between
+        racing claims, exactly as before; only a crash of the PostgreSQL server itself within
+        wal_writer_delay x 3 (0.6 s) may forget it, and then only if nothing durable was committed
+        after it (a later durable commit flushes the WAL up to itself, this claim included)."""
         data = encode(value)
         with self._store.connection() as conn:
-            cursor = conn.execute(
-                "INSERT INTO kv (table_name, key, value) VALUES (%s, %s, %s::jsonb)"
-                " ON CONFLICT (table_name, key) DO NOTHING",
-                (self.name, key, data),
-            )
+            cursor = conn.execute(_CLAIM if durable else _CLAIM_UNFLUSHED, (self.name, key, data))
             return cursor.rowcount == 1
 
     def update(self, key: str, change: Callable[[Any], Any], default: Any = None) -> Any:

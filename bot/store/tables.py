@@ -115,10 +115,11 @@ class Table:
     def delete(self, key: str) -> None:
         self._store._write(lambda db: db.execute(self._sql["delete"], (key,)))
 
-    def claim(self, key: str, value: Any = True) -> bool:
+    def claim(self, key: str, value: Any = True, *, durable: bool = True) -> bool:
         """Write `key` only if absent; True when this call wrote it (first delivery wins).
 
-        One INSERT OR IGNORE: atomic in the database itself, not only within this process."""
+        One INSERT OR IGNORE: atomic in the database itself, not only within this process. `durable`
+        changes nothing here: in WAL mode with synchronous=NORMAL a commit never waits for the disk."""
         encoded = _encode(value)
         return self._store._write(lambda db: db.execute(self._sql["claim"], (key, encoded)).rowcount == 1)
 

@@ -388,7 +388,7 @@ class _DownTable:
 
     name = "requests"
 
-    def claim(self, key: str, value: object = True) -> bool:
+    def claim(self, key: str, value: object = True, *, durable: bool = True) -> bool:
         from bot.store.backend import StoreError
 
         raise StoreError("connection refused")

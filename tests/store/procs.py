@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 
-def claim_keys(url: str, keys: list[str], start: Any) -> list[str]:
+def claim_keys(url: str, keys: list[str], start: Any, durable: bool = True) -> list[str]:
     """Claim every key; the keys this process won."""
     from bot.store.postgres import PostgresStore
 
@@ -13,7 +13,7 @@ def claim_keys(url: str, keys: list[str], start: Any) -> list[str]:
     try:
         events = store.table("events")
         start.wait(60)
-        return [key for key in keys if events.claim(key, {"pid": __import__("os").getpid()})]
+        return [key for key in keys if events.claim(key, {"pid": __import__("os").getpid()}, durable=durable)]
     finally:
         store.close()
 

@@ -109,11 +109,12 @@ def test_a_value_that_is_not_json_is_refused_and_nothing_is_written(store: Store
     assert meta.get("kept") == 1
 
 
-def test_claim_is_won_by_the_first_caller_only(store: Store) -> None:
+@pytest.mark.parametrize("durable", [True, False])
+def test_claim_is_won_by_the_first_caller_only(store: Store, durable: bool) -> None:
     events = store.table("events")
 
-    assert events.claim("Ev1", {"by": "first"}) is True
-    assert events.claim("Ev1", {"by": "second"}) is False
+    assert events.claim("Ev1", {"by": "first"}, durable=durable) is True
+    assert events.claim("Ev1", {"by": "second"}, durable=durable) is False
     assert events.get("Ev1") == {"by": "first"}
     assert events.claim("Ev2") is True
     assert events.get("Ev2") is True
@@ -126,11 +127,12 @@ def test_claim_loses_to_a_put(store: Store) -> None:
     assert store.table("events").get("Ev1") == "put"
 
 
-def test_claim_under_concurrency_from_threads_has_exactly_one_winner(store: Store) -> None:
+@pytest.mark.parametrize("durable", [True, False])
+def test_claim_under_concurrency_from_threads_has_exactly_one_winner(store: Store, durable: bool) -> None:
     events = store.table("events")
     wins: list[tuple[int, bool]] = []
 
-    run_together(16, lambda n: wins.append((n, events.claim("Ev-race", n))))
+    run_together(16, lambda n: wins.append((n, events.claim("Ev-race", n, durable=durable))))
 
     winners = [n for n, won in wins if won]
     assert len(wins) == 16

@@ -48,10 +48,13 @@ def in_processes(target: Callable, args_for: Callable[[int, object], tuple]) -> 
 # Atomic across processes -----------------------------------------------------------------------
 
 
-def test_claim_under_concurrency_from_processes_has_exactly_one_winner_per_key(pg: PostgresStore, pg_url: str) -> None:
+@pytest.mark.parametrize("durable", [True, False])
+def test_claim_under_concurrency_from_processes_has_exactly_one_winner_per_key(
+    pg: PostgresStore, pg_url: str, durable: bool
+) -> None:
     keys = [f"Ev{n}" for n in range(100)]
 
-    won = in_processes(procs.claim_keys, lambda n, start: (pg_url, keys, start))
+    won = in_processes(procs.claim_keys, lambda n, start: (pg_url, keys, start, durable))
 
     all_wins = [key for wins in won for key in wins]
     assert len(won) == PROCESSES, "every process claimed every key"
@@ -59,6 +62,34 @@ def test_claim_under_concurrency_from_processes_has_exactly_one_winner_per_key(p
     # process's 100 claims before the others wake), so only the outcome is asserted.
     assert sorted(all_wins) == sorted(keys), "every key won exactly once"
     assert len(pg.table("events")) == 100
+
+
+def test_an_unflushed_claim_commits_without_waiting_for_the_disk_and_leaves_its_connection_durable(
+    pg_url: str,
+) -> None:
+    """The replay guard's claim: synchronous_commit off for its own one-statement transaction only;
+    every later write on the pooled connection it used still waits for the disk."""
+    from bot.store.postgres import _CLAIM_UNFLUSHED
+
+    # The test cluster runs with synchronous_commit off altogether; this database has it on, as in production.
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{pg_url.rsplit("/", 1)[-1]}" SET synchronous_commit = on')
+    store = PostgresStore.connect(pg_url, pool_size=1)
+    try:
+        requests = store.table("requests")
+        assert requests.claim("v0=sig", 1, durable=False) is True
+        assert requests.claim("v0=sig", 2, durable=False) is False
+        assert requests.get("v0=sig") == 1
+        with store.connection() as conn:
+            assert conn.execute("SHOW synchronous_commit").fetchone() == ("on",)
+            # What the claim's own transaction commits with (the same CTE, read instead of inserting):
+            seen = (
+                _CLAIM_UNFLUSHED.split(" INSERT", 1)[0] + " SELECT current_setting('synchronous_commit') FROM unflushed"
+            )
+            assert conn.execute(seen).fetchone() == ("off",)
+            assert conn.execute("SHOW synchronous_commit").fetchone() == ("on",)
+    finally:
+        store.close()
 
 
 def test_update_under_concurrency_from_processes_loses_no_increment(pg: PostgresStore, pg_url: str) -> None:

@@ -257,7 +257,7 @@ class FakeSlack:
         class Handler(_Handler):
             owner = fake
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(
@@ -1109,6 +1109,13 @@ class FakeSlack:
             for file in done:
                 file.setdefault("shares", {}).setdefault("public", {})[channel] = [{"ts": message["ts"]}]
         return {"files": copy.deepcopy(done)}
+
+
+class _Server(ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5: a burst of after-ack answers (20 `show`s finishing
+    # at once) overflowed it and the kernel reset connections, answers the bot had sent, lost.
+    # Slack's servers take a burst; so does waitress (backlog 1024).
+    request_queue_size = 1024
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -215,3 +215,29 @@ def test_latency_delays_answers(fake_slack: FakeSlack, client: WebClient) -> Non
     client.auth_test()
 
     assert time.monotonic() - started >= 0.3
+
+
+def test_a_burst_of_answers_on_response_urls_is_served_without_a_reset(fake_slack: FakeSlack) -> None:
+    """Answers 64 at a time, as the after-ack work of a burst of `show`s sends them: every one is
+    taken (with socketserver's listen backlog of 5, connections were reset and answers lost)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bot.slack.client import webhook_client
+
+    urls = [fake_slack.response_url() for _ in range(64 * 5)]
+    summary = {
+        "text": "a case summary",
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 2900}}],
+    }
+
+    def answer(url: str) -> int | str:
+        try:
+            # The bot's poster: no resend after a reset (slack_sdk's default would hide one).
+            return webhook_client(url, timeout=10).send_dict(summary).status_code
+        except OSError as error:
+            return repr(error)
+
+    with ThreadPoolExecutor(max_workers=64) as pool:
+        statuses = list(pool.map(answer, urls))
+    assert [s for s in statuses if s != 200] == []
+    assert len(fake_slack.calls("response_url")) == len(urls)
