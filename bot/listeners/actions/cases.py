@@ -118,6 +118,7 @@ def _redraw_create_form(
             service=service,
             categories=categories,
             account=account,
+            picked=True,
         )
         client.views_update(view_id=view["id"], hash=view.get("hash"), view=new_view)
     except BotError as error:
