@@ -79,15 +79,11 @@ def create_case_view(
         account=next((c for c in choices if c["alias"] == alias), None),
         # Dependent fields change block IDs with the account, so Slack drops what was picked for another.
         suffix=f":{alias}" if choices else "",
-        account_note=render.text(note, accounts=unreachable, chosen=alias)
-        if unreachable and choices
-        else "",
+        account_note=render.text(note, accounts=unreachable, chosen=alias) if unreachable and choices else "",
     )
 
 
-def _reachable(
-    services: Services, channel: str, alias: str
-) -> tuple[list[Severity], str, list[dict[str, str]]]:
+def _reachable(services: Services, channel: str, alias: str) -> tuple[list[Severity], str, list[dict[str, str]]]:
     """(severities, the account the form opens in, the accounts passed over and why): the preferred
     account when AWS Support answers there, else the first other account of the channel that does
     (those already known to be out of reach last). None answering: AccountsUnreachable names each."""
