@@ -49,7 +49,7 @@ def unexpected_in_listener(
     """Bolt's listener error handler: a listener raised on Bolt's thread (before or after its ack;
     after it, `response` is None and the answer goes by response_url or privately)."""
     if isinstance(error, BotError):
-        text = render.error_text(error)
+        text = str(render.error_text(error))
     else:
         logger.error("listener failed on %s", body.get("type") or "a command", exc_info=error)
         text = str(render.text("unexpected_error"))

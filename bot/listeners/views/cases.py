@@ -259,11 +259,11 @@ def _refuse_unless_fields_are_of(services: Services, form: Form, alias: str) -> 
     try:
         services.gateway.in_account(alias).severity_levels()
     except AwsError as error:
-        message, params = "create_account_cannot_open", {"accounts": [_problem(services, alias, error)]}
+        form.errors.clear()
+        form.error("account", "create_account_cannot_open", accounts=[_problem(services, alias, error)])
     else:
-        message, params = "create_account_fields_stale", {"alias": alias}
-    form.errors.clear()
-    form.error("account", message, **params)
+        form.errors.clear()
+        form.error("account", "create_account_fields_stale", alias=alias)
 
 
 def submit_reply(ack: Ack, body: dict, view: dict, client: WebClient, context: BoltContext) -> None:
