@@ -14,6 +14,7 @@ from slack_bolt.authorization.authorize import Authorize
 from slack_bolt.middleware import Middleware
 
 from bot.listeners import register_listeners
+from bot.listeners.boundary import unexpected_in_listener
 from bot.services import Services
 from bot.slack.client import RateLimitedRespond, slack_client
 from bot.slack.identity import BotIdentity
@@ -76,6 +77,8 @@ def build_app(services: Services) -> App:
         request_verification_enabled=False,
     )
     app.use(ProvideServices(services, listeners))
+    # One boundary for what a listener raises on Bolt's thread: an answer to the person, one traceback.
+    app.error(unexpected_in_listener)
     register_listeners(app)
     return app
 

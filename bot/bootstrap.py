@@ -167,7 +167,7 @@ def build_services(
     )
     # One clock for the whole digest feature: the schedules read the digests' (tests travel in time with it).
     schedules = services.schedules = Schedules(store, default_zone=settings.digest_timezone, clock=_clock_of(digests))
-    refresher = services.refresher = CheckRefresher(digests, schedules, store)
+    refresher = services.refresher = CheckRefresher(digests, schedules, store, journal=journal, runner=cases.runner)
 
     def new_scheduler() -> ScheduleWorker:
         return ScheduleWorker(schedules, digests, refresher)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -99,9 +100,9 @@ class Services:
         """The gateway per account behind `gateway` when the bot serves several; None with one."""
         return self.gateway if isinstance(self.gateway, AccountGateways) else None
 
-    @property
+    @functools.cached_property
     def search_pages(self) -> SearchPages:
-        """The kept results of `search`, for its Next pages (no state of its own beyond the store)."""
+        """The kept results of `search`, for its Next pages; one per process (it paces its pruning)."""
         return SearchPages(self.store)
 
     def case_id_for(self, channel: str, ref: str) -> str:

@@ -4,12 +4,15 @@ meanwhile). A token lives as long as Slack lets the answer be replaced (30 minut
 and where, is checked at each click, and the cases shown are those the channel may use then.
 
 Records this module owns in the store:
-- searches: token -> {"user", "channel", "q", "at", "cases": [case fields], "total", "unreachable"}
+- searches: token -> {"user", "channel", "q", "at", "cases": [case fields], "total", "unreachable"};
+  the token starts with when it was kept ("<hex seconds>.<random>"), so that pruning by age reads
+  keys, never the records of up to 500 cases each.
 """
 
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
@@ -20,6 +23,7 @@ from bot.errors import NotAllowed, UserInputError
 from bot.store.backend import Store
 
 TTL_SECONDS = 30 * 60  # a response_url replaces the answer for 30 minutes: no Next is clicked later
+PRUNE_EVERY_SECONDS = 60  # per process: expired searches wait a minute more at most, unread
 MAX_KEPT = 500  # 100 pages of 5: more than anyone pages through, and a record of a few hundred KB at most
 # What a result line shows of a case; its communications are never kept.
 KEPT_FIELDS = tuple(
@@ -39,6 +43,8 @@ class KeptSearch:
 class SearchPages:
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._pruned_at: float | None = None
+        self._prune_lock = threading.Lock()
 
     @property
     def table(self) -> Any:
@@ -46,8 +52,8 @@ class SearchPages:
 
     def keep(self, result: SearchResult, *, text: str, user: str, channel: str) -> KeptSearch:
         now = self.store.now()
-        self._prune(now)
-        token = secrets.token_urlsafe(12)
+        self._prune_when_due(now)
+        token = f"{int(now):x}.{secrets.token_urlsafe(12)}"
         kept = result.cases[:MAX_KEPT]
         self.table.put(
             token,
@@ -76,7 +82,26 @@ class SearchPages:
         unreachable = [(str(a), str(i), str(c)) for a, i, c in record.get("unreachable") or []]
         return KeptSearch(token, str(record.get("q") or ""), shown, total, unreachable)
 
-    def _prune(self, now: float) -> None:
-        old = [key for key, record in self.table.items() if now - float((record or {}).get("at") or 0) > TTL_SECONDS]
-        for key in old:
-            self.table.delete(key)
+    def _prune_when_due(self, now: float) -> None:
+        with self._prune_lock:
+            if self._pruned_at is not None and now - self._pruned_at < PRUNE_EVERY_SECONDS:
+                return
+            self._pruned_at = now
+        for key in list(self.table.keys()):
+            kept_at = _kept_at(key)
+            if kept_at is None:
+                # Kept by the previous release (a token without its time): its record says when.
+                record = self.table.get(key)
+                kept_at = float(record.get("at") or 0) if isinstance(record, dict) else 0.0
+            if now - kept_at > TTL_SECONDS:
+                self.table.delete(key)
+
+
+def _kept_at(token: str) -> float | None:
+    stamp, dot, _ = token.partition(".")
+    if not dot or not stamp.isascii() or not stamp.isalnum():
+        return None
+    try:
+        return float(int(stamp, 16))
+    except ValueError:
+        return None

@@ -1,12 +1,78 @@
-"""A refresh whose follow-up the scheduler worker still owes, as recorded in the store (refresh.py)."""
+"""What clicking Refresh checks did, and a refresh whose follow-up the scheduler worker still owes, as
+recorded in the store (refresh.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.domain import parse_aws_time
+
+
+@dataclass(frozen=True)
+class RefreshOutcome:
+    """What clicking "Refresh checks" did."""
+
+    started: tuple[str, ...] = ()
+    running: tuple[str, ...] = ()  # a refresh someone else asked for is still under way
+    automatic: int = 0  # checks Trusted Advisor refreshes by itself
+    waiting: tuple[tuple[str, int], ...] = ()  # (check ID, ms until it may be refreshed again)
+    failed: int = 0
+    already_pending: bool = False
+    # With several accounts: what each account follows, and the accounts that could not be asked.
+    followed_in: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    unreachable: tuple[tuple[str, str, str], ...] = ()  # (alias, account ID, AWS code)
+
+    @property
+    def followed(self) -> tuple[str, ...]:
+        return self.started + self.running
+
+    @classmethod
+    def merged(cls, outcomes: Sequence[RefreshOutcome]) -> RefreshOutcome:
+        """One answer for a roll-up: the accounts' outcomes added up."""
+        return cls(
+            started=tuple(c for o in outcomes for c in o.started),
+            running=tuple(c for o in outcomes for c in o.running),
+            automatic=sum(o.automatic for o in outcomes),
+            waiting=tuple(w for o in outcomes for w in o.waiting),
+            failed=sum(o.failed for o in outcomes),
+            followed_in=tuple(f for o in outcomes for f in o.followed_in),
+            unreachable=tuple(u for o in outcomes for u in o.unreachable),
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        """As JSON for the work journal (the progress of a refresh being started, and its outcome)."""
+        return {
+            "started": list(self.started),
+            "running": list(self.running),
+            "automatic": self.automatic,
+            "waiting": [list(w) for w in self.waiting],
+            "failed": self.failed,
+            "already_pending": self.already_pending,
+            "followed_in": [[alias, list(ids)] for alias, ids in self.followed_in],
+            "unreachable": [list(u) for u in self.unreachable],
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> RefreshOutcome:
+        return cls(
+            started=tuple(str(c) for c in record.get("started") or ()),
+            running=tuple(str(c) for c in record.get("running") or ()),
+            automatic=int(record.get("automatic") or 0),
+            waiting=tuple((str(c), int(ms)) for c, ms in record.get("waiting") or ()),
+            failed=int(record.get("failed") or 0),
+            already_pending=bool(record.get("already_pending")),
+            followed_in=tuple((str(a), tuple(str(c) for c in ids)) for a, ids in record.get("followed_in") or ()),
+            unreachable=tuple((str(a), str(i), str(c)) for a, i, c in record.get("unreachable") or ()),
+        )
+
+    @property
+    def next_refreshable_in(self) -> timedelta | None:
+        if not self.waiting:
+            return None
+        return timedelta(milliseconds=min(ms for _, ms in self.waiting))
 
 
 @dataclass(frozen=True)

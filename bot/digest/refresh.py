@@ -8,22 +8,26 @@ worker (worker.py) still posts the follow-up after a restart, and never posts it
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from bot.accounts.config import Account
 from bot.accounts.errors import AccountsUnreachable
 from bot.aws.gateway import SupportGateway
-from bot.digest.pending import PendingRefresh, pending_key
+from bot.digest.pending import PendingRefresh, RefreshOutcome, pending_key
 from bot.digest.schedule import Schedules
 from bot.digest.service import DigestService
 from bot.digest.shaping import RefreshReport
-from bot.domain import RefreshStatus
+from bot.domain import RefreshStatus, parse_aws_time
 from bot.errors import AwsError, BotError
 from bot.store.backend import Store, Table
+from bot.store.journal import Journal
+from bot.work import Job, JournalWork
 
 logger = logging.getLogger(__name__)
 
@@ -38,44 +42,9 @@ PARALLEL_ACCOUNTS = 4  # a roll-up's accounts refreshed at once, as the roll-up 
 # Records of the "digests" table beside the channel IDs (which never start with "@").
 AUTO_REFRESH_KEY = "@auto-refresh"  # checks learned to refresh by themselves
 PENDING_REFRESHES_KEY = "@refreshes"  # refreshes whose follow-up the worker still owes
+REFRESH_KIND = "digest_refresh"  # work journal records: a click on Refresh checks being carried out
 
-
-@dataclass(frozen=True)
-class RefreshOutcome:
-    """What clicking "Refresh checks" did."""
-
-    started: tuple[str, ...] = ()
-    running: tuple[str, ...] = ()  # a refresh someone else asked for is still under way
-    automatic: int = 0  # checks Trusted Advisor refreshes by itself
-    waiting: tuple[tuple[str, int], ...] = ()  # (check ID, ms until it may be refreshed again)
-    failed: int = 0
-    already_pending: bool = False
-    # With several accounts: what each account follows, and the accounts that could not be asked.
-    followed_in: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    unreachable: tuple[tuple[str, str, str], ...] = ()  # (alias, account ID, AWS code)
-
-    @property
-    def followed(self) -> tuple[str, ...]:
-        return self.started + self.running
-
-    @classmethod
-    def merged(cls, outcomes: Sequence[RefreshOutcome]) -> RefreshOutcome:
-        """One answer for a roll-up: the accounts' outcomes added up."""
-        return cls(
-            started=tuple(c for o in outcomes for c in o.started),
-            running=tuple(c for o in outcomes for c in o.running),
-            automatic=sum(o.automatic for o in outcomes),
-            waiting=tuple(w for o in outcomes for w in o.waiting),
-            failed=sum(o.failed for o in outcomes),
-            followed_in=tuple(f for o in outcomes for f in o.followed_in),
-            unreachable=tuple(u for o in outcomes for u in o.unreachable),
-        )
-
-    @property
-    def next_refreshable_in(self) -> timedelta | None:
-        if not self.waiting:
-            return None
-        return timedelta(milliseconds=min(ms for _, ms in self.waiting))
+Asked = Callable[[str, RefreshOutcome], RefreshOutcome]  # notes one account's outcome as progress
 
 
 class CheckRefresher:
@@ -83,10 +52,15 @@ class CheckRefresher:
     follow-up; reads the digest service's clock and gateway, and posts through it in the zone of the
     channel's schedule."""
 
-    def __init__(self, digests: DigestService, schedules: Schedules, store: Store) -> None:
+    def __init__(
+        self, digests: DigestService, schedules: Schedules, store: Store, *, journal: Journal, runner: JournalWork
+    ) -> None:
         self.digests = digests
         self.schedules = schedules
         self.store = store
+        self.journal = journal
+        self.runner = runner
+        runner.handle(REFRESH_KIND, self)
         self.poll_seconds = REFRESH_POLL_SECONDS
         self.deadline = REFRESH_DEADLINE
 
@@ -124,44 +98,79 @@ class CheckRefresher:
         """Ask Trusted Advisor to refresh every check that may be refreshed now, in the digest's account
         (`account` as its button names it: "" the channel's default, an alias, or "all" for every
         account the channel may use, each refused unless usable there); the scheduler worker then
-        waits for them and posts the follow-up in the digest's thread."""
-        now = self.digests.clock()
-        key = pending_key(channel, thread_ts)
-        if key in self._pending():
+        waits for them and posts the follow-up in the digest's thread.
+
+        The click is a work journal record before any AWS call, its progress saved account by account:
+        a bot killed among the calls has them made again at its next start (or by another replica;
+        a refresh asked twice is harmless at AWS), and the follow-up is still owed, once."""
+        self.digests.accounts_for(channel, account)  # refused here, before anything is recorded
+        data = {"channel": channel, "thread_ts": thread_ts, "user": user, "account": account}
+        data["started_at"] = self.digests.clock().isoformat()
+        key = f"refresh:{channel}:{thread_ts}:{time.time_ns()}"
+        lease = self.journal.record(key, REFRESH_KIND, f"digest-refresh:{channel}:{thread_ts}", data)
+        if lease is None:
             return RefreshOutcome(already_pending=True)
+        return RefreshOutcome.from_record(self.runner.run(lease))
+
+    # The journal's handler of a click (bot.work.Handler) ------------------------------------
+
+    def run(self, job: Job) -> dict[str, Any]:
+        channel, thread_ts, account = job.data["channel"], job.data["thread_ts"], job.data["account"]
+        done: dict[str, Any] = dict(job.progress.get("accounts") or {})
+        if not done and pending_key(channel, thread_ts) in self._pending():
+            return RefreshOutcome(already_pending=True).to_record()
         targets = self.digests.accounts_for(channel, account)
+        lock = threading.Lock()
+
+        def asked(alias: str, outcome: RefreshOutcome) -> RefreshOutcome:
+            with lock:  # accounts of a roll-up end in parallel: one progress record, each added once
+                done[alias] = outcome.to_record()
+                job.save(accounts=dict(done))
+            return outcome
+
         if len(targets) <= 1:
             alias = targets[0].alias if targets else ""
-            outcome = self._refresh_in(alias)
-            outcome = replace(outcome, followed_in=((alias, outcome.followed),) if outcome.followed else ())
+            outcome = self._outcome_in(alias, done, asked)
         else:
-            outcome = self._refresh_all(targets)
+            outcome = self._refresh_all(targets, done, asked)
         if outcome.followed:
+            now = self.digests.clock()
+            started_at = parse_aws_time(job.data.get("started_at")) or now
             pending = PendingRefresh(
                 channel=channel,
                 thread_ts=thread_ts,
                 checks=dict(outcome.followed_in),
-                user=user,
-                started_at=now,
+                user=job.data.get("user", ""),
+                started_at=started_at,
                 next_poll_at=now + timedelta(seconds=self.poll_seconds),
-                deadline=now + self.deadline,
+                deadline=started_at + self.deadline,
                 account=account,
             )
-            # Recorded before anyone relies on it: a restart still posts the follow-up.
+            # Recorded before this record ends: a restart in between finds it (and does not add another).
             if not self._save_pending(pending, only_if_absent=True):
-                return RefreshOutcome(already_pending=True)
-        return outcome
+                return RefreshOutcome(already_pending=True).to_record()
+            self.schedules.wake()  # the worker follows the refresh to its follow-up
+        return outcome.to_record()
 
-    def _refresh_all(self, accounts: Sequence[Account]) -> RefreshOutcome:
+    def failed(self, job: Job, error: BotError) -> None:
+        # Resumed after a restart, nobody waits for the answer: the clicker was told of nothing yet.
+        logger.warning("refresh of %s's digest not started: %s", job.data.get("channel"), error)
+
+    def _outcome_in(self, alias: str, done: dict[str, Any], asked: Asked) -> RefreshOutcome:
+        if alias in done:
+            return RefreshOutcome.from_record(done[alias])
+        outcome = self._refresh_in(alias)
+        return asked(alias, replace(outcome, followed_in=((alias, outcome.followed),) if outcome.followed else ()))
+
+    def _refresh_all(self, accounts: Sequence[Account], done: dict[str, Any], asked: Asked) -> RefreshOutcome:
         """Every account at once; one that cannot be asked is named and never stops the others."""
 
         def one(account: Account) -> RefreshOutcome:
             try:
-                outcome = self._refresh_in(account.alias)
+                return self._outcome_in(account.alias, done, asked)
             except AwsError as error:
                 problem = (account.alias, self.digests.account_id_of(account), error.code or error.key)
-                return RefreshOutcome(unreachable=(problem,))
-            return replace(outcome, followed_in=((account.alias, outcome.followed),) if outcome.followed else ())
+                return asked(account.alias, RefreshOutcome(unreachable=(problem,)))
 
         with ThreadPoolExecutor(max_workers=min(PARALLEL_ACCOUNTS, len(accounts))) as pool:
             outcomes = list(pool.map(one, accounts))

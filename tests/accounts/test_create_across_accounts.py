@@ -167,3 +167,52 @@ def test_no_reachable_account_gets_a_clear_answer_naming_each(accounts_bot_facto
     assert "assuming its role was denied" in text and "no Business or Enterprise support plan" in text
     assert "Traceback" not in text
     assert len(bot.slack.calls("views.open")) == before
+
+
+def pick(bot, view, alias, state=None):
+    """The person picks `alias` in the form's Account field; the form as Slack redraws it."""
+    before = len(bot.slack.calls("views.update"))
+    picked = {**account_state(alias)["account"]["account"], "action_id": "account", "block_id": "account"}
+    bot.requests.block_actions(picked, view=view, state_values={**account_state(alias), **(state or {})})
+    return bot.slack.wait_for("views.update", count=before + 1)[-1].params["view"]
+
+
+def test_picking_an_unreachable_account_keeps_it_shown_says_why_and_refuses_to_open_there(
+    accounts_bot_factory, accounts_sandbox
+):
+    accounts_sandbox.accounts.deny_assume_role("sandbox-3")  # stage
+    bot = accounts_bot_factory()
+    view = open_form(bot, "C1")  # main, the channel's default
+    redrawn = pick(bot, view, "stage")
+    # The person's choice stays: the form is stage's, not silently main's.
+    assert redrawn["blocks"][0]["element"]["initial_option"]["value"] == "stage"
+    assert json.loads(redrawn["private_metadata"])["account"] == "stage"
+    note = next(b for b in redrawn["blocks"] if b["block_id"] == "account_note")["elements"][0]["text"]
+    assert "stage (200000000003)" in note and "assuming its role was denied" in note
+    assert "opened in" not in note
+    # No field belongs to another account than the one shown.
+    ids = [b["block_id"] for b in redrawn["blocks"]]
+    assert not [i for i in ids if i.split(":")[0] in ("service", "category", "severity") and ":stage" not in i]
+
+    # Submitting for stage is refused on the Account field, whatever fields came with it (here main's,
+    # as when the redraw had not reached the person yet); nothing is opened anywhere.
+    state = {**values(), **account_state("stage")}
+    for name in ("service", "severity"):
+        state[f"{name}:main"] = state.pop(name)
+    state[f"category:main:{SERVICE}"] = state.pop("category")
+    answer = bot.requests.view_submission(redrawn, values=state)
+    assert answer.body["response_action"] == "errors"
+    assert list(answer.body["errors"]) == ["account"]
+    error = answer.body["errors"]["account"]
+    assert "stage" in error and "assuming its role was denied" in error and "Traceback" not in error
+    bot.services.work.wait_idle(timeout=10)
+    assert all(sandbox_of(bot, a).calls["CreateCase"] == 0 for a in ("main", "prod", "stage"))
+
+
+def test_a_submitted_account_whose_fields_are_another_accounts_is_refused(accounts_bot):
+    view = open_form(accounts_bot, "C1")  # main's fields
+    state = {**with_account("main"), **account_state("stage")}  # stage picked, the redraw not arrived
+    answer = accounts_bot.requests.view_submission(view, values=state)
+    assert answer.body["response_action"] == "errors" and list(answer.body["errors"]) == ["account"]
+    accounts_bot.services.work.wait_idle(timeout=10)
+    assert all(sandbox_of(accounts_bot, a).calls["CreateCase"] == 0 for a in ("main", "prod", "stage"))

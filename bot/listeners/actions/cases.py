@@ -12,6 +12,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import render
 from bot.errors import BotError
+from bot.listeners.boundary import guarded
 from bot.services import Services
 
 logger = logging.getLogger(__name__)
@@ -26,10 +27,12 @@ def _case_id(body: dict) -> str:
 
 
 def _fail(client: WebClient, channel: str, user: str, error: BotError) -> None:
+    _tell(client, channel, user, render.error_text(error))
+
+
+def _tell(client: WebClient, channel: str, user: str, reason: str) -> None:
     try:
-        client.chat_postEphemeral(
-            channel=channel, user=user, text=render.text("action_failed", reason=render.error_text(error))
-        )
+        client.chat_postEphemeral(channel=channel, user=user, text=render.text("action_failed", reason=reason))
     except SlackApiError as exc:
         logger.warning("could not report a failed action to %s: %s", user, exc.response.get("error"))
 
@@ -76,13 +79,11 @@ def _after_ack(body: dict, client: WebClient, context: BoltContext, work: Callab
     user, channel = _where(body)
     case_id = _case_id(body)
 
-    def run() -> None:
-        try:
-            work(services, case_id, user, channel)
-        except BotError as error:
-            _fail(client, channel, user, error)
+    def answer(text: str) -> None:
+        _tell(client, channel, user, text)
 
-    services.work.submit(run, key=case_id)
+    job = guarded(f"case button on {case_id}", answer, lambda: work(services, case_id, user, channel))
+    services.work.submit(job, key=case_id)
 
 
 def resolve_button(ack: Ack, body: dict, client: WebClient, context: BoltContext) -> None:
@@ -118,6 +119,7 @@ def _redraw_create_form(
             service=service,
             categories=categories,
             account=account,
+            picked=True,
         )
         client.views_update(view_id=view["id"], hash=view.get("hash"), view=new_view)
     except BotError as error:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -10,10 +9,8 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext, Respond
 
 from bot import render
-from bot.errors import BotError
+from bot.listeners.boundary import guarded
 from bot.services import Services
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -43,16 +40,10 @@ def _after_ack(services: Services, respond: Respond, name: str, key: str, work: 
     digest run in order, so a double click finds the first refresh already recorded. Known failures
     become a message a person can act on; the unknown are logged here."""
 
-    def run() -> None:
-        try:
-            work()
-        except BotError as error:
-            respond(response_type="ephemeral", replace_original=False, text=render.error_text(error))
-        except Exception:
-            logger.exception("digest button %s failed", name)
-            respond(response_type="ephemeral", replace_original=False, text=render.text("unexpected_error"))
+    def answer(text: str) -> None:
+        respond(response_type="ephemeral", replace_original=False, text=text)
 
-    services.work.submit(run, key=key)
+    services.work.submit(guarded(f"digest button {name}", answer, work), key=key)
 
 
 def refresh(ack: Ack, body: dict, action: dict, respond: Respond, context: BoltContext) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from slack_bolt import Ack, App, BoltContext, Respond
 
 from bot import render
-from bot.errors import BotError
+from bot.listeners.boundary import guarded
 from bot.services import Services
 
 
@@ -21,14 +21,12 @@ def _after_ack(
     services: Services = context["services"]
     user, channel = _where(body)
     value = body["actions"][0].get("value", "")
+    action = body["actions"][0].get("action_id", "")
 
-    def run() -> None:
-        try:
-            work(services, value, user, channel)
-        except BotError as error:
-            respond(response_type="ephemeral", replace_original=False, text=render.error_text(error))
+    def answer(text: str) -> None:
+        respond(response_type="ephemeral", replace_original=False, text=text)
 
-    services.work.submit(run)
+    services.work.submit(guarded(f"search button {action}", answer, lambda: work(services, value, user, channel)))
 
 
 def next_button(ack: Ack, body: dict, respond: Respond, context: BoltContext) -> None:

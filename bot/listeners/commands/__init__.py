@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import Callable
 
 from slack_bolt import Ack, App, BoltContext, Respond
@@ -11,11 +10,10 @@ from slack_sdk import WebClient
 
 from bot import render
 from bot.errors import BotError, UserInputError
+from bot.listeners.boundary import guarded
 from bot.listeners.commands import accounts, cases, digest, search, watch
 from bot.listeners.commands.request import CommandRequest
 from bot.services import Services
-
-logger = logging.getLogger(__name__)
 
 COMMAND = "/aws-support"
 HELP = "help"
@@ -97,14 +95,10 @@ def handle_command(ack: Ack, command: dict, respond: Respond, client: WebClient,
             return
     ack()
 
-    def run() -> None:
-        try:
-            handler(services, request, respond, client)
-        except BotError as error:
-            respond(response_type="ephemeral", replace_original=False, text=render.error_text(error))
-        except Exception:
-            logger.exception("/aws-support %s failed", name)
-            respond(response_type="ephemeral", replace_original=False, text=render.text("unexpected_error"))
+    def answer(text: str) -> None:
+        respond(response_type="ephemeral", replace_original=False, text=text)
+
+    run = guarded(f"/aws-support {name}", answer, lambda: handler(services, request, respond, client))
 
     if name in INLINE:
         run()

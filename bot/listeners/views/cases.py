@@ -50,11 +50,19 @@ def create_case_view(
     service: dict[str, Any] | None = None,
     categories: list[Category] | None = None,
     account: str = "",
+    picked: bool = False,
 ) -> dict[str, Any]:
+    """`picked`: the person chose `account` in the form; it stays shown even when out of reach (no
+    fields of another account then), rather than the form moving to another account under them."""
     alias = form_account(services, channel, account)
     # Severities, services and categories are the chosen account's: its support plan decides them.
-    severities, alias, unreachable = _reachable(services, channel, alias)
-    default = next((s for s in severities if s.code == DEFAULT_SEVERITY), severities[0])
+    if picked and alias == account:
+        severities, unreachable = _severities_of(services, alias)
+        note = "create_chosen_unreachable"
+    else:
+        severities, alias, unreachable = _reachable(services, channel, alias)
+        note = "create_account_unreachable"
+    default = next((s for s in severities if s.code == DEFAULT_SEVERITY), severities[0] if severities else None)
     usable = services.accounts.usable_in(channel) if alias else []
     choices = [{"alias": a.alias, "id": services.accounts.account_id(a)} for a in usable] if len(usable) > 1 else []
     metadata = {"channel": channel, "account": alias} if alias else {"channel": channel}
@@ -71,15 +79,11 @@ def create_case_view(
         account=next((c for c in choices if c["alias"] == alias), None),
         # Dependent fields change block IDs with the account, so Slack drops what was picked for another.
         suffix=f":{alias}" if choices else "",
-        account_note=render.text("create_account_unreachable", accounts=unreachable, chosen=alias)
-        if unreachable and choices
-        else "",
+        account_note=render.text(note, accounts=unreachable, chosen=alias) if unreachable and choices else "",
     )
 
 
-def _reachable(
-    services: Services, channel: str, alias: str
-) -> tuple[list[Severity], str, list[dict[str, str]]]:
+def _reachable(services: Services, channel: str, alias: str) -> tuple[list[Severity], str, list[dict[str, str]]]:
     """(severities, the account the form opens in, the accounts passed over and why): the preferred
     account when AWS Support answers there, else the first other account of the channel that does
     (those already known to be out of reach last). None answering: AccountsUnreachable names each."""
@@ -98,6 +102,19 @@ def _reachable(
             continue
         return severities, candidate, [{"alias": a, "id": i, "code": c} for a, i, c in passed]
     raise AccountsUnreachable(passed)
+
+
+def _severities_of(services: Services, alias: str) -> tuple[list[Severity], list[dict[str, str]]]:
+    """(the account's severities, []) or, when AWS Support cannot be reached there, ([], why)."""
+    try:
+        return services.gateway.in_account(alias).severity_levels(), []
+    except AwsError as error:
+        return [], [_problem(services, alias, error)]
+
+
+def _problem(services: Services, alias: str, error: AwsError) -> dict[str, str]:
+    account_id = services.accounts.account_id(services.accounts.require(alias))
+    return {"alias": alias, "id": account_id, "code": error.code or error.key}
 
 
 def reply_view(case: Any, *, channel: str, reopen: bool) -> dict[str, Any]:
@@ -195,6 +212,8 @@ def submit_create_case(ack: Ack, body: dict, view: dict, client: WebClient, cont
     cc = form.emails("cc")
     files = form.attachments("attachments")
     account = _chosen_account(services, form, channel, _metadata(view).get("account", ""))
+    if account and form.block_id("account") in form.values:
+        _refuse_unless_fields_are_of(services, form, account)
     if form.errors:
         ack(response_action="errors", errors=form.errors)
         return
@@ -229,6 +248,22 @@ def _chosen_account(services: Services, form: Form, channel: str, shown: str) ->
         form.error(where, "account_not_in_channel", alias=first.alias, account_id=services.accounts.account_id(first))
         return ""
     return account.alias
+
+
+def _refuse_unless_fields_are_of(services: Services, form: Form, alias: str) -> None:
+    """Service, Category and Severity carry their account in their block IDs: a case is opened only
+    with the fields of the account the form names, and only when AWS Support answers there. Else the
+    one error is on the Account field (the other fields' errors would be another account's)."""
+    if form.block_id("severity") == f"severity:{alias}":
+        return
+    try:
+        services.gateway.in_account(alias).severity_levels()
+    except AwsError as error:
+        form.errors.clear()
+        form.error("account", "create_account_cannot_open", accounts=[_problem(services, alias, error)])
+    else:
+        form.errors.clear()
+        form.error("account", "create_account_fields_stale", alias=alias)
 
 
 def submit_reply(ack: Ack, body: dict, view: dict, client: WebClient, context: BoltContext) -> None:

@@ -1,0 +1,96 @@
+"""The one error boundary of the listeners: a known failure (BotError) becomes its message, an
+unexpected one a short "something went wrong on our side" and one logged traceback; the person
+always hears back, where they asked, and never sees the exception's text.
+
+Two places run listener code: Bolt's listener thread (errors reach `unexpected_in_listener`, wired
+as `app.error`) and the work pool after an ack (`after_ack` wraps each job)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import BoltResponse
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot import render
+from bot.errors import BotError
+
+logger = logging.getLogger(__name__)
+
+Answer = Callable[[str], None]  # tells the person a text, wherever the surface answers
+
+
+def guarded(name: str, answer: Answer, work: Callable[[], object]) -> Callable[[], None]:
+    """`work` as a job for after the ack: failures are answered through `answer`, the unknown logged."""
+
+    def run() -> None:
+        try:
+            work()
+        except BotError as error:
+            answer(render.error_text(error))
+        except Exception:  # the after-ack boundary: one traceback, one plain answer
+            logger.exception("%s failed", name)
+            answer(render.text("unexpected_error"))
+
+    return run
+
+
+def _json(body: dict[str, Any]) -> BoltResponse:
+    return BoltResponse(status=200, body=json.dumps(body), headers={"content-type": "application/json"})
+
+
+def unexpected_in_listener(
+    error: Exception, body: dict[str, Any], context: Any, client: WebClient, response: BoltResponse | None
+) -> BoltResponse | None:
+    """Bolt's listener error handler: a listener raised on Bolt's thread (before or after its ack;
+    after it, `response` is None and the answer goes by response_url or privately)."""
+    if isinstance(error, BotError):
+        text = str(render.error_text(error))
+    else:
+        logger.error("listener failed on %s", body.get("type") or "a command", exc_info=error)
+        text = str(render.text("unexpected_error"))
+    kind = body.get("type")
+    if response is None:
+        _answer_later(context, client, body, text)
+        return None
+    if kind == "view_submission":
+        # The modal stays open with what was typed; the answer sits on its first field.
+        blocks = list(((body.get("view") or {}).get("state") or {}).get("values") or {})
+        if blocks:
+            return _json({"response_action": "errors", "errors": {blocks[0]: text}})
+        _tell_privately(client, body, text)
+        return BoltResponse(status=200, body="")
+    if kind == "block_suggestion":
+        return _json({"options": []})
+    if kind is None and body.get("command"):
+        return _json({"response_type": "ephemeral", "text": text})
+    if kind == "event_callback":
+        return BoltResponse(status=200, body="")  # a 500 makes Slack redeliver the event
+    _answer_later(context, client, body, text)
+    return BoltResponse(status=200, body="")
+
+
+def _answer_later(context: Any, client: WebClient, body: dict[str, Any], text: str) -> None:
+    respond = context.get("respond") if context is not None else None
+    if respond is None:
+        _tell_privately(client, body, text)
+        return
+    try:
+        respond(response_type="ephemeral", replace_original=False, text=text)
+    except Exception:  # noqa: BLE001 - the answer itself failing: logged, nothing more to do
+        logger.warning("could not answer a failed %s", body.get("type") or "command", exc_info=True)
+
+
+def _tell_privately(client: WebClient, body: dict[str, Any], text: str) -> None:
+    """No response_url (a button in a modal): the person hears it from the bot directly."""
+    user = (body.get("user") or {}).get("id") or body.get("user_id")
+    if not user:
+        return
+    try:
+        client.chat_postMessage(channel=user, text=text)
+    except SlackApiError as exc:
+        logger.warning("could not tell %s of a failure: %s", user, exc.response.get("error"))
