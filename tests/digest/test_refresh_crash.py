@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import sqlite3
 
+import pytest
+
 from tests.support.http import request
 from tests.support.slack_requests import SlackRequests
 from tests.sync.test_crash import kill, start_bot, wait_until
@@ -23,6 +25,7 @@ def pending_refreshes(db_path: str) -> dict:
     return json.loads(row[0]) if row else {}
 
 
+@pytest.mark.slow(seconds=32)
 def test_kill_9_among_the_refresh_calls_still_follows_up_once_after_the_restart(fake_slack, sandbox, tmp_path):
     db_path = str(tmp_path / "bot.sqlite")
 
