@@ -150,6 +150,7 @@ def digest_posts(fake_slack: FakeSlack, channel: str = "C1") -> list:
 
 
 @pytest.mark.slow(seconds=120)
+@pytest.mark.timeout(300)  # waits on wall-clock minutes: up to 90 + 60 + 90 s when the machine is slow
 def test_each_schedule_slot_is_posted_once_by_two_replicas_and_across_a_takeover(
     bot_factory: Callable, pg_url: str, fake_slack: FakeSlack, sandbox, two_replicas
 ) -> None:
