@@ -90,6 +90,9 @@ class PendingRefresh:
     posting: bool = False  # set before the follow-up is posted: it is never posted twice
     # The digest's account, as its button named it: "" (the channel's default), an alias, or "all".
     account: str = ""
+    # The work journal record of the click that noted it: until that record ends (a replica died
+    # before it did, and it runs again), the follow-up waits, so the rerun finds it still owed.
+    job: str = ""
 
     @property
     def key(self) -> str:
@@ -110,6 +113,7 @@ class PendingRefresh:
             "next_poll_at": self.next_poll_at.isoformat(),
             "deadline": self.deadline.isoformat(),
             "posting": self.posting,
+            "job": self.job,
         }
 
     @classmethod
@@ -128,6 +132,7 @@ class PendingRefresh:
             next_poll_at=parse_aws_time(record["next_poll_at"]) or datetime.now(UTC),
             deadline=parse_aws_time(record["deadline"]) or datetime.now(UTC),
             posting=bool(record.get("posting")),
+            job=str(record.get("job") or ""),
         )
 
 

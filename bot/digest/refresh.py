@@ -145,6 +145,7 @@ class CheckRefresher:
                 next_poll_at=now + timedelta(seconds=self.poll_seconds),
                 deadline=started_at + self.deadline,
                 account=account,
+                job=job.entry.key,
             )
             # Recorded before this record ends: a restart in between finds it (and does not add another).
             if not self._save_pending(pending, only_if_absent=True):
@@ -270,13 +271,18 @@ class CheckRefresher:
                 logger.warning("refresh follow-up in %s may not have been posted; not retried", pending.channel)
                 self._drop_pending(pending)
                 continue
-            if pending.next_poll_at > now:
+            if pending.next_poll_at > now or self._click_unfinished(pending):
                 continue
             if self._follow_up(pending, now):
                 posted += 1
             else:
                 self._save_pending(replace(pending, next_poll_at=now + timedelta(seconds=self.poll_seconds)))
         return posted
+
+    def _click_unfinished(self, pending: PendingRefresh) -> bool:
+        # Settled before its click's record ends, a rerun of that record would note it owed again.
+        entry = self.journal.get(pending.job) if pending.job else None
+        return entry is not None and not entry.finished
 
     def _refresh_report(self, pending: PendingRefresh, now: datetime) -> RefreshReport | None:
         """None while the refresh is still under way and before its deadline. With several accounts,

@@ -65,7 +65,10 @@ def create_case_view(
     default = next((s for s in severities if s.code == DEFAULT_SEVERITY), severities[0] if severities else None)
     usable = services.accounts.usable_in(channel) if alias else []
     choices = [{"alias": a.alias, "id": services.accounts.account_id(a)} for a in usable] if len(usable) > 1 else []
-    metadata = {"channel": channel, "account": alias} if alias else {"channel": channel}
+    metadata: dict[str, Any] = {"channel": channel, "account": alias} if alias else {"channel": channel}
+    if picked and unreachable:
+        # Why the picked account has no fields: its submission is refused with it, before any AWS call.
+        metadata["unreachable"] = unreachable
     return render.view(
         "create_case_modal.json.j2",
         private_metadata=json.dumps(metadata),
@@ -186,7 +189,7 @@ def _form(view: dict[str, Any]) -> Form:
     return Form(values=view.get("state", {}).get("values", {}))
 
 
-def _metadata(view: dict[str, Any]) -> dict[str, str]:
+def _metadata(view: dict[str, Any]) -> dict[str, Any]:
     try:
         return json.loads(view.get("private_metadata") or "{}")
     except json.JSONDecodeError:
@@ -213,7 +216,7 @@ def submit_create_case(ack: Ack, body: dict, view: dict, client: WebClient, cont
     files = form.attachments("attachments")
     account = _chosen_account(services, form, channel, _metadata(view).get("account", ""))
     if account and form.block_id("account") in form.values:
-        _refuse_unless_fields_are_of(services, form, account)
+        _refuse_unless_fields_are_of(form, account, _metadata(view))
     if form.errors:
         ack(response_action="errors", errors=form.errors)
         return
@@ -250,20 +253,20 @@ def _chosen_account(services: Services, form: Form, channel: str, shown: str) ->
     return account.alias
 
 
-def _refuse_unless_fields_are_of(services: Services, form: Form, alias: str) -> None:
+def _refuse_unless_fields_are_of(form: Form, alias: str, shown: dict[str, Any]) -> None:
     """Service, Category and Severity carry their account in their block IDs: a case is opened only
-    with the fields of the account the form names, and only when AWS Support answers there. Else the
-    one error is on the Account field (the other fields' errors would be another account's)."""
+    with the fields of the account the form names. Else the one error is on the Account field (the
+    other fields' errors would be another account's), said from what the form knew when drawn: AWS
+    is not asked before the ack (Slack's 3 s)."""
     if form.block_id("severity") == f"severity:{alias}":
         return
-    try:
-        services.gateway.in_account(alias).severity_levels()
-    except AwsError as error:
-        form.errors.clear()
-        form.error("account", "create_account_cannot_open", accounts=[_problem(services, alias, error)])
+    unreachable = shown.get("unreachable") if shown.get("account") == alias else None
+    if unreachable:
+        message, params = "create_account_cannot_open", {"accounts": unreachable}
     else:
-        form.errors.clear()
-        form.error("account", "create_account_fields_stale", alias=alias)
+        message, params = "create_account_fields_stale", {"alias": alias}
+    form.errors.clear()
+    form.error("account", message, **params)
 
 
 def submit_reply(ack: Ack, body: dict, view: dict, client: WebClient, context: BoltContext) -> None:
