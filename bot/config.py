@@ -103,21 +103,8 @@ def load_settings(
         raise ConfigError("config_bad_events_queue_url", value=events_queue_url[:200])
     # An empty value means the default, as for every other setting.
     default_interval = EVENTS_POLL_INTERVAL_SECONDS if events_queue_url else 60
-    raw_interval = env.get("POLL_INTERVAL_SECONDS", "").strip() or str(default_interval)
-    try:
-        interval = float(raw_interval)
-    except ValueError as exc:
-        raise ConfigError("config_bad_interval", value=raw_interval) from exc
-    if not math.isfinite(interval) or interval < 1:
-        raise ConfigError("config_bad_interval", value=raw_interval)
-
-    raw_lease = env.get("BOT_JOURNAL_LEASE_SECONDS", "").strip() or "60"
-    try:
-        journal_lease = float(raw_lease)
-    except ValueError as exc:
-        raise ConfigError("config_bad_journal_lease", value=raw_lease) from exc
-    if not math.isfinite(journal_lease) or journal_lease < 1:
-        raise ConfigError("config_bad_journal_lease", value=raw_lease)
+    interval = _seconds(env, "POLL_INTERVAL_SECONDS", default_interval, minimum=1)
+    journal_lease = _seconds(env, "BOT_JOURNAL_LEASE_SECONDS", 60.0, minimum=1)
 
     zone = env.get("DIGEST_TIMEZONE", "UTC").strip() or "UTC"
     try:
