@@ -29,18 +29,23 @@ def get_json(url: str) -> tuple[int, dict]:
         return error.code, json.loads(error.read() or b"{}")
 
 
-def test_the_console_serves_slack_and_health_with_workers_alive(fake_slack, tmp_path):
-    port = free_port()
-    env = {
+def console_env(fake_slack, tmp_path, **extra: str) -> dict[str, str]:
+    """What `python -m bot --sandbox` needs to serve the fake Slack from tmp_path, plus `extra`."""
+    return {
         **os.environ,
         "SLACK_BOT_TOKEN": "xoxb-test-token",
         "SLACK_SIGNING_SECRET": "test-secret",
         "SLACK_API_URL": fake_slack.api_url,
         "BOT_DB_PATH": str(tmp_path / "bot.sqlite"),
         "BOT_SANDBOX_REPLY_SECONDS": "-1",
-        "PORT": str(port),
         "NO_PROXY": "127.0.0.1,localhost",
+        **extra,
     }
+
+
+def test_the_console_serves_slack_and_health_with_workers_alive(fake_slack, tmp_path):
+    port = free_port()
+    env = console_env(fake_slack, tmp_path, PORT=str(port))
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "--sandbox"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
@@ -118,15 +123,7 @@ def test_a_second_process_on_the_same_db_path_is_refused_until_the_first_is_gone
     """A rolling deploy starts the new process beside the old one: two pollers would post every AWS
     reply twice. The second is refused with one clear line; once the first dies (even by kill -9,
     the OS drops its lock), a new one starts on the same file."""
-    env = {
-        **os.environ,
-        "SLACK_BOT_TOKEN": "xoxb-test-token",
-        "SLACK_SIGNING_SECRET": "test-secret",
-        "SLACK_API_URL": fake_slack.api_url,
-        "BOT_DB_PATH": str(tmp_path / "bot.sqlite"),
-        "BOT_SANDBOX_REPLY_SECONDS": "-1",
-        "NO_PROXY": "127.0.0.1,localhost",
-    }
+    env = console_env(fake_slack, tmp_path)
     first_port, second_port, third_port = free_port(), free_port(), free_port()
     first = start_serving({**env, "PORT": str(first_port)})
     processes = [first]
@@ -169,17 +166,7 @@ def test_a_burst_of_slash_commands_right_after_a_start_is_acked_in_time(fake_sla
     AWS answers slowly meanwhile (the start's preloading and first poll wait on it): nothing of that
     may hold up an ack either."""
     port = free_port()
-    env = {
-        **os.environ,
-        "SLACK_BOT_TOKEN": "xoxb-test-token",
-        "SLACK_SIGNING_SECRET": "test-secret",
-        "SLACK_API_URL": fake_slack.api_url,
-        "BOT_DB_PATH": str(tmp_path / "bot.sqlite"),
-        "BOT_SANDBOX_REPLY_SECONDS": "-1",
-        "BOT_SANDBOX_LATENCY_SECONDS": "2",
-        "PORT": str(port),
-        "NO_PROXY": "127.0.0.1,localhost",
-    }
+    env = console_env(fake_slack, tmp_path, BOT_SANDBOX_LATENCY_SECONDS="2", PORT=str(port))
     process = start_serving(env)
     try:
         wait_healthy(port, process)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import queue
 import re
 import signal
@@ -16,22 +15,12 @@ from tests.events.queues import boto_session
 from tests.sandbox.helpers import open_case, wait_until
 from tests.support.http import request
 from tests.support.slack_requests import SlackRequests
-from tests.test_serve import free_port, get_json
+from tests.test_serve import console_env, free_port, get_json
 
 
 def test_the_sandbox_console_brings_an_aws_reply_by_its_event(fake_slack, tmp_path) -> None:
     port = free_port()
-    env = {
-        **os.environ,
-        "SLACK_BOT_TOKEN": "xoxb-test-token",
-        "SLACK_SIGNING_SECRET": "test-secret",
-        "SLACK_API_URL": fake_slack.api_url,
-        "BOT_DB_PATH": str(tmp_path / "bot.sqlite"),
-        "BOT_SANDBOX_REPLY_SECONDS": "-1",
-        "PORT": str(port),
-        "NO_PROXY": "127.0.0.1,localhost",
-        "LOG_LEVEL": "INFO",
-    }
+    env = console_env(fake_slack, tmp_path, PORT=str(port), LOG_LEVEL="INFO")
     env.pop("POLL_INTERVAL_SECONDS", None)
     env.pop("BOT_SANDBOX_EVENTS", None)
     process = subprocess.Popen(
