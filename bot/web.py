@@ -22,6 +22,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot.services import Services
 from bot.store.backend import StoreError, Table
+from bot.store.claims import Claims, GroupedClaims, fast_claims
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +39,11 @@ StartResponse = Callable[..., Any]
 
 def make_wsgi_app(app: App, services: Services) -> Callable[..., Iterable[bytes]]:
     slack = SlackRequestHandler(app, path=SLACK_PATH)
-    door = SlackDoor(
-        services.settings.slack_signing_secret,
-        ReplayGuard(services.store.table("requests"), prune=services.work.submit),
+    claimed = services.store.table("requests")
+    replays = ReplayGuard(
+        claimed, prune=services.work.submit, claims=fast_claims(services.store, claimed, services.work.submit)
     )
+    door = SlackDoor(services.settings.slack_signing_secret, replays)
 
     def wsgi(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -114,8 +116,15 @@ class SlackDoor:
 class ReplayGuard:
     """A signed request is served once: its signature is claimed in the store before dispatch.
 
-    Slack signs `v0:{timestamp}:{body}`, so a replay carries the same signature; the claim is the
-    store's atomic insert, so two threads (or replicas) receiving the same request serve it once.
+    Slack signs `v0:{timestamp}:{body}`, so a replay carries the same signature; the claim is atomic
+    for every process that can serve it, so two threads (or replicas) receiving the same request serve
+    it once. Claims are made the fast way (bot.store.claims), as every ack waits for one: in memory
+    first where the store is this process's alone, else many requests' claims in one transaction that
+    does not wait for the disk. Either way a crash (of the bot, or of the database server) may forget
+    the claims of its last moments, and a replay of one of those requests within Slack's 5 minutes is
+    served again. What such a request changes is keyed by what Slack gives once per action (the
+    trigger_id of a `reply`, a form's view id, a click's action ts) in the work journal, so the
+    replay finds its work there: at worst a read-only command is answered twice.
     """
 
     def __init__(
@@ -123,18 +132,17 @@ class ReplayGuard:
         table: Table,
         prune: Callable[[Callable[[], None]], None],
         clock: Callable[[], float] = time.monotonic,
+        claims: Claims | None = None,
     ) -> None:
         self.table = table
+        self._claims = claims or GroupedClaims(table, durable=False)
         self._prune = prune
         self._clock = clock
         self._pruned_at = clock()
         self._lock = threading.Lock()
 
     def claim(self, signature: str, timestamp: int) -> bool:
-        # Not waiting for the disk (PostgreSQL; SQLite never waits): a claim forgotten by a crash of the
-        # database server is one whose request recorded nothing durable after it (a later durable commit
-        # flushes it too), so at worst a read-only command could be replayed once, within the 5 minutes.
-        first = self.table.claim(signature, timestamp, durable=False)
+        first = self._claims.claim(signature, timestamp)
         self._maybe_prune()
         return first
 
@@ -154,6 +162,7 @@ class ReplayGuard:
         old = [key for key, stamp in self.table.items() if not isinstance(stamp, int) or stamp < horizon]
         for key in old:
             self.table.delete(key)
+        self._claims.forget(old)
         return len(old)
 
 

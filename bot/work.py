@@ -37,13 +37,16 @@ class AckFirst:
     """Work after an ack yields to requests still being answered: Slack's 3 s clock runs on those.
 
     Python threads share one interpreter lock, so a burst of after-ack AWS calls would otherwise
-    slow the acks of the requests behind them. A job waits (briefly, bounded) until no request is
-    in flight.
+    slow the acks of the requests behind them. A job waits (briefly, bounded) until no request has
+    been in flight for `settle_seconds`: Slack's requests come in bursts, and a moment between two
+    of them is not the end of the burst.
     """
 
-    def __init__(self, max_wait_seconds: float = 0.25) -> None:
+    def __init__(self, max_wait_seconds: float = 0.25, settle_seconds: float = 0.03) -> None:
         self.max_wait_seconds = max_wait_seconds
+        self.settle_seconds = settle_seconds
         self._in_flight = 0
+        self._last_finished = float("-inf")
         self._quiet = threading.Condition()
 
     def request_started(self) -> None:
@@ -53,12 +56,24 @@ class AckFirst:
     def request_finished(self) -> None:
         with self._quiet:
             self._in_flight -= 1
+            self._last_finished = time.monotonic()
             if self._in_flight == 0:
                 self._quiet.notify_all()
 
     def wait_until_quiet(self) -> None:
+        deadline = time.monotonic() + self.max_wait_seconds
         with self._quiet:
-            self._quiet.wait_for(lambda: self._in_flight == 0, timeout=self.max_wait_seconds)
+            while True:
+                now = time.monotonic()
+                if now >= deadline:
+                    return
+                if self._in_flight == 0:
+                    settled_at = self._last_finished + self.settle_seconds
+                    if now >= settled_at:
+                        return
+                    self._quiet.wait(min(settled_at, deadline) - now)
+                else:
+                    self._quiet.wait(deadline - now)
 
 
 class OrderedWork:

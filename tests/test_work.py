@@ -64,6 +64,19 @@ def test_work_waits_for_requests_in_flight_but_not_forever():
     impatient.shutdown()
 
 
+def test_a_moment_between_two_requests_of_a_burst_does_not_release_the_work():
+    gate = AckFirst(max_wait_seconds=30, settle_seconds=0.5)
+    work = OrderedWork(max_workers=2, gate=gate)
+    started = threading.Event()
+    gate.request_started()
+    work.submit(started.set)
+    gate.request_finished()  # the first request of a burst is answered ...
+    gate.request_started()  # ... and the next arrives at once
+    assert not started.wait(0.8), "the job waited for the burst, not for a gap inside it"
+    gate.request_finished()
+    assert started.wait(10), "the burst is over: the job runs once the server has been quiet a moment"
+    work.shutdown()
+
 # The journal's runner ------------------------------------------------------------------------
 
 class Busy(BotError):

@@ -50,6 +50,10 @@ class Table(Protocol):
         (a crash of the database server may then forget the claim); atomicity is the same."""
         ...
 
+    def claim_many(self, items: dict[str, Any], *, durable: bool = True) -> set[str]:
+        """claim() of every key in one transaction (one commit, one round trip): the keys this call wrote."""
+        ...
+
     def update(self, key: str, change: Callable[[Any], Any], default: Any = None) -> Any:
         """Atomic read-modify-write: `change(old)` (old = `default` when absent) runs once while no other
         writer of this key can interleave; returns the value written. Keep `change` short and pure."""
@@ -66,6 +70,10 @@ class Table(Protocol):
 
 class Store(Protocol):
     """The tables of one bot (see `bot.store.tables.TABLES`), opened on first use, shared by all threads."""
+
+    # True when no other process can use these tables while this one runs (SQLite's file lock), so a
+    # claim this process remembers is atomic for every request that can reach the store.
+    exclusive: bool
 
     def table(self, name: str) -> Table: ...
 

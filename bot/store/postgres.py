@@ -149,6 +149,19 @@ _CLAIM_UNFLUSHED = (
     " ON CONFLICT (table_name, key) DO NOTHING"
 )
 
+_CLAIM_MANY = (
+    "INSERT INTO kv (table_name, key, value)"
+    " SELECT %s, claimed.key, claimed.value::jsonb FROM unnest(%s::text[], %s::text[]) AS claimed (key, value)"
+    " ON CONFLICT (table_name, key) DO NOTHING RETURNING key"
+)
+_CLAIM_MANY_UNFLUSHED = (
+    "WITH unflushed AS (SELECT set_config('synchronous_commit', 'off', true))"
+    " INSERT INTO kv (table_name, key, value)"
+    " SELECT %s, claimed.key, claimed.value::jsonb"
+    " FROM unflushed, unnest(%s::text[], %s::text[]) AS claimed (key, value)"
+    " ON CONFLICT (table_name, key) DO NOTHING RETURNING key"
+)
+
 
 class PostgresTable:
     """One store table: the rows of `kv` with this table_name."""
@@ -201,6 +214,15 @@ class PostgresTable:
             cursor = conn.execute(_CLAIM if durable else _CLAIM_UNFLUSHED, (self.name, key, data))
             return cursor.rowcount == 1
 
+    def claim_many(self, items: dict[str, Any], *, durable: bool = True) -> set[str]:
+        if not items:
+            return set()
+        keys = list(items)
+        values = [encode(items[key]) for key in keys]
+        with self._store.connection() as conn:
+            rows = conn.execute(_CLAIM_MANY if durable else _CLAIM_MANY_UNFLUSHED, (self.name, keys, values)).fetchall()
+        return {row[0] for row in rows}
+
     def update(self, key: str, change: Callable[[Any], Any], default: Any = None) -> Any:
         """Atomic read-modify-write across processes: the row is locked from read to write."""
         lock = "SELECT value FROM kv WHERE table_name = %s AND key = %s FOR UPDATE"
@@ -241,6 +263,8 @@ class PostgresTable:
 
 class PostgresStore:
     """Every table in one PostgreSQL database; one instance per process, shared by all threads."""
+
+    exclusive = False  # replicas share the database
 
     def __init__(self, url: str, *, pool_size: int = POOL_SIZE, timeout: float = OPERATION_TIMEOUT) -> None:
         """Use `connect` at start: it checks the URL and migrates the schema first."""

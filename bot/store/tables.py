@@ -123,6 +123,14 @@ class Table:
         encoded = _encode(value)
         return self._store._write(lambda db: db.execute(self._sql["claim"], (key, encoded)).rowcount == 1)
 
+    def claim_many(self, items: dict[str, Any], *, durable: bool = True) -> set[str]:
+        rows = [(key, _encode(value)) for key, value in items.items()]
+
+        def insert(db: sqlite3.Connection) -> set[str]:
+            return {key for key, encoded in rows if db.execute(self._sql["claim"], (key, encoded)).rowcount == 1}
+
+        return self._store._write(insert) if rows else set()
+
     def update(self, key: str, change: Callable[[Any], Any], default: Any = None) -> Any:
         """Read-modify-write in one write transaction; returns the value written."""
 
@@ -151,6 +159,8 @@ class Table:
 
 class Store:
     """One connection per process, shared by all threads (each call holds it briefly)."""
+
+    exclusive = True  # Store.open holds the file's lock: a second process is refused at start
 
     def __init__(self, path: str) -> None:
         self.path = str(path)

@@ -313,6 +313,51 @@ def test_two_identical_commands_at_once_run_once(bot: BotHarness) -> None:
     assert sorted(bool(a.text) for a in answers) == [False] * 7 + [True]
 
 
+def test_an_ack_never_waits_for_the_store(bot: BotHarness) -> None:
+    """A long store write elsewhere (the poller, a prune) must not hold Slack's 3 s: the replay claim is
+    decided without a write transaction where the store is the process's alone (SQLite)."""
+    import threading
+
+    if not bot.services.store.exclusive:
+        pytest.skip("a shared store claims in the database")
+    body, headers = _signed_form(_command_fields(bot, "help"))
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_store() -> None:
+        with bot.services.store.lock:  # type: ignore[attr-defined]
+            holding.set()
+            release.wait(60)
+
+    holder = threading.Thread(target=hold_the_store)
+    holder.start()
+    assert holding.wait(10)
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            first = pool.submit(bot.requests.post, body, FORM, signing="unsigned", headers=headers)
+            answered = first.result(timeout=20)
+    finally:
+        release.set()
+        holder.join(10)
+
+    assert answered.status == 200 and "/aws-support create" in answered.text
+    replay = bot.requests.post(body, FORM, signing="unsigned", headers=headers)
+    assert replay.status == 200 and replay.text == ""
+
+
+def test_a_request_served_before_a_restart_is_refused_after_it(bot_factory) -> None:
+    first = bot_factory()
+    body, headers = _signed_form(_command_fields(first, "bogus"))
+    assert "bogus" in first.requests.post(body, FORM, signing="unsigned", headers=headers).text
+    first.services.work.wait_idle(timeout=10)
+    first.stop()
+
+    again = bot_factory(db_path=first.db_path)
+    replay = again.requests.post(body, FORM, signing="unsigned", headers=headers)
+
+    assert replay.status == 200
+    assert replay.text == ""
+
+
 def _event_body(event: dict, event_id: str) -> bytes:
     envelope = {
         "type": "event_callback",
@@ -388,7 +433,7 @@ class _DownTable:
 
     name = "requests"
 
-    def claim(self, key: str, value: object = True, *, durable: bool = True) -> bool:
+    def claim_many(self, items: dict[str, object], *, durable: bool = True) -> set[str]:
         from bot.store.backend import StoreError
 
         raise StoreError("connection refused")

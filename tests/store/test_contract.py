@@ -140,6 +140,30 @@ def test_claim_under_concurrency_from_threads_has_exactly_one_winner(store: Stor
     assert events.get("Ev-race") == winners[0]
 
 
+@pytest.mark.parametrize("durable", [True, False])
+def test_claim_many_writes_only_the_absent_keys_in_one_go(store: Store, durable: bool) -> None:
+    requests = store.table("requests")
+    requests.put("v0=seen", 1)
+
+    won = requests.claim_many({"v0=seen": 2, "v0=new": 3, "v0=also-new": {"at": 4}}, durable=durable)
+
+    assert won == {"v0=new", "v0=also-new"}
+    assert requests.get("v0=seen") == 1
+    assert requests.get("v0=new") == 3 and requests.get("v0=also-new") == {"at": 4}
+    assert requests.claim_many({}, durable=durable) == set()
+
+
+def test_claim_many_under_concurrency_from_threads_gives_each_key_one_winner(store: Store) -> None:
+    requests = store.table("requests")
+    wins: list[set[str]] = []
+
+    run_together(8, lambda n: wins.append(requests.claim_many({"v0=shared": n, f"v0=own-{n}": n})))
+
+    assert sum("v0=shared" in won for won in wins) == 1
+    assert set().union(*wins) - {"v0=shared"} == {f"v0=own-{n}" for n in range(8)}
+    assert len(requests) == 9
+
+
 def test_update_reads_the_default_then_what_it_wrote(store: Store) -> None:
     sync = store.table("sync")
     seen: list[Any] = []

@@ -1,0 +1,177 @@
+"""Fast claims before an ack (bot.store.claims): a burst's claims share one transaction, and on a store no
+other process uses they are decided in memory and written right after; atomic either way."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.store.backend import Store, StoreError, Table
+from bot.store.claims import GroupedClaims, RememberedClaims, fast_claims
+from bot.store.tables import Store as SqliteStore
+
+
+class CountingTable:
+    """A real table that counts its claim_many calls, and can hold the first one until let go."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self.batches: list[dict[str, Any]] = []
+        self.hold_first = threading.Event()
+        self.holding = threading.Event()
+        self.hold_first.set()
+
+    def claim_many(self, items: dict[str, Any], *, durable: bool = True) -> set[str]:
+        self.batches.append(dict(items))
+        if len(self.batches) == 1:
+            self.holding.set()
+            assert self.hold_first.wait(30)
+        return self.table.claim_many(items, durable=durable)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.table, name)
+
+
+def start_all(targets: list[Callable[[], None]]) -> list[threading.Thread]:
+    threads = [threading.Thread(target=target) for target in targets]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def test_claims_that_arrive_while_one_is_written_share_the_next_transaction(store: Store) -> None:
+    table = CountingTable(store.table("requests"))
+    claims = GroupedClaims(table)  # type: ignore[arg-type]
+    table.hold_first.clear()
+    results: dict[str, bool] = {}
+    lock = threading.Lock()
+
+    def claim(key: str) -> Callable[[], None]:
+        def run() -> None:
+            won = claims.claim(key, 1)
+            with lock:
+                results[key] = won
+
+        return run
+
+    first = start_all([claim("v0=first")])
+    assert table.holding.wait(30)
+    keys = [f"v0=burst-{n}" for n in range(19)] + ["v0=burst-0"]  # one of them twice
+    burst = start_all([claim(key) for key in keys])
+    deadline = threading.Event()
+    while len(claims._waiting) < len(keys) and not deadline.wait(0.01):  # every burst claim is queued
+        pass
+    table.hold_first.set()
+    for thread in first + burst:
+        thread.join(30)
+
+    assert len(table.batches) == 2, "the burst waited for the first write, then went in one transaction"
+    assert set(table.batches[1]) == {f"v0=burst-{n}" for n in range(19)}
+    assert results["v0=first"] is True
+    assert sum(1 for thread_key in keys if thread_key == "v0=burst-0") == 2
+    assert len(store.table("requests")) == 20
+
+
+def test_the_same_key_twice_in_one_batch_is_won_once() -> None:
+    store = SqliteStore(":memory:")
+    table = CountingTable(store.table("requests"))
+    claims = GroupedClaims(table)  # type: ignore[arg-type]
+    table.hold_first.clear()
+    wins: list[bool] = []
+    first = start_all([lambda: wins.append(claims.claim("v0=warm"))])
+    assert table.holding.wait(30)
+    twins = start_all([lambda: wins.append(claims.claim("v0=twin")) for _ in range(2)])
+    while len(claims._waiting) < 2:
+        threading.Event().wait(0.01)
+    table.hold_first.set()
+    for thread in first + twins:
+        thread.join(30)
+
+    assert sorted(wins) == [False, True, True]
+    store.close()
+
+
+class RefusingTable:
+    name = "requests"
+
+    def claim_many(self, items: dict[str, Any], *, durable: bool = True) -> set[str]:
+        raise StoreError("connection refused")
+
+
+def test_a_refused_transaction_fails_every_claim_in_it_and_the_next_claim_tries_again() -> None:
+    claims = GroupedClaims(RefusingTable())  # type: ignore[arg-type]
+
+    for _ in range(2):
+        with pytest.raises(StoreError):
+            claims.claim("v0=a")
+    assert claims._writing is False
+
+
+def test_on_a_store_no_other_process_uses_a_claim_touches_no_table_before_it_answers(tmp_path: Path) -> None:
+    store = SqliteStore.open(str(tmp_path / "bot.sqlite"))
+    table = store.table("requests")
+    submitted: list[Callable[[], None]] = []
+    claims = fast_claims(store, table, submitted.append)
+    assert isinstance(claims, RememberedClaims)
+
+    assert claims.claim("v0=a", 1) is True
+    assert claims.claim("v0=a", 1) is False
+    assert claims.claim("v0=b", 2) is True
+    assert "v0=a" not in table, "decided in memory; the write comes after"
+    assert len(submitted) == 1, "one write queued for the claims made before it runs"
+
+    submitted[0]()
+    assert table.get("v0=a") == 1 and table.get("v0=b") == 2
+    store.close()
+
+
+def test_claims_written_before_a_restart_are_still_refused_after_it(tmp_path: Path) -> None:
+    path = str(tmp_path / "bot.sqlite")
+    store = SqliteStore.open(path)
+    claims = RememberedClaims(store.table("requests"), lambda write: write())
+    assert claims.claim("v0=before", 1) is True
+    store.close()
+
+    again = SqliteStore.open(path)
+    after = RememberedClaims(again.table("requests"), lambda write: write())
+    assert after.claim("v0=before", 1) is False
+    assert after.claim("v0=new", 2) is True
+    again.close()
+
+
+def test_claims_the_store_refused_are_written_with_the_next_ones(tmp_path: Path) -> None:
+    store = SqliteStore.open(str(tmp_path / "bot.sqlite"))
+    table = store.table("requests")
+    refusing = {"on": True}
+
+    class Flaky:
+        def put_many(self, items: dict[str, Any]) -> None:
+            if refusing["on"]:
+                raise StoreError("disk full")
+            table.put_many(items)
+
+        def keys(self) -> Any:
+            return table.keys()
+
+    claims = RememberedClaims(Flaky(), lambda write: write())  # type: ignore[arg-type]
+    assert claims.claim("v0=a", 1) is True
+    assert "v0=a" not in table
+    assert claims.claim("v0=a", 1) is False, "still refused in memory"
+
+    refusing["on"] = False
+    assert claims.claim("v0=b", 2) is True
+    assert table.get("v0=a") == 1 and table.get("v0=b") == 2
+    store.close()
+
+
+def test_a_shared_store_claims_in_the_database(store: Store) -> None:
+    claims = fast_claims(store, store.table("requests"), lambda write: write())
+
+    assert isinstance(claims, RememberedClaims) == store.exclusive
+    assert claims.claim("v0=a", 1) is True
+    assert claims.claim("v0=a", 1) is False
+    assert store.table("requests").get("v0=a") == 1
