@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 CARD_EVENT_TYPE = "aws_support_case"  # message metadata that marks a case card
 KIND = "card"
+CLOCK_SKEW_SECONDS = 60  # Slack's clock (message ts) and ours
 
 
 class Cards:
@@ -67,6 +68,28 @@ class Cards:
     def failed(self, job: Job, error: BotError) -> None:
         logger.warning("could not post the card of %s in %s: %s", job.data["case_id"], job.data["channel"], error)
 
+    def may_be_posting(self, channel: str, thread_ts: str) -> bool:
+        """Could `thread_ts` be the thread of a card being posted in the channel now (by any replica),
+        whose link is not recorded yet? Not when that card's ts is known and another, nor when the
+        thread began before the card's post did."""
+        for entry in self.journal.pending_under(_posting_in(channel)):
+            card_ts = entry.progress.get("card_ts")
+            if card_ts:
+                if card_ts == thread_ts:
+                    return True
+                continue
+            started = entry.progress.get("card_posting_at")
+            try:
+                if started is None or float(thread_ts) >= float(started) - CLOCK_SKEW_SECONDS:
+                    return True
+            except ValueError:
+                return True
+        return False
+
+    def being_posted(self, case_id: str) -> bool:
+        """True while a card of the case is being posted (by any replica), its link not yet recorded."""
+        return bool(self.journal.pending_under(_posting_case(case_id)))
+
     def find_card(self, channel: str, case_id: str, *, oldest: float | None = None) -> str | None:
         """The ts of this case's card in the channel, by its metadata: among the last messages, or all
         since `oldest` (epoch seconds). Raises SlackUnclear when Slack cannot be read."""
@@ -82,16 +105,22 @@ class Cards:
         if not card_ts and job.progress.get("card_posting"):
             card_ts = self.find_card(channel, case_id)
         if not card_ts:
+            # Before Slack has the card, whatever arrives for it before its link is recorded waits for
+            # it: a reply in its thread (Replies), an AWS event for its case (CaseSync.being_linked).
+            self.journal.note_under(_posting_in(channel), job.lease.key)
+            self.journal.note_under(_posting_case(case_id), job.lease.key)
+            # The thread begins here, before the case is read for the card: AWS's answers from now on
+            # belong in it, however long Slack takes to answer the post.
+            job.save(card_posting=True, card_posting_at=job.progress.get("card_posting_at") or time.time())
             case = case or self.gateway.get_case(case_id, include_communications=False)
             record = self.records.remember(case)
-            job.save(card_posting=True)
             channel, card_ts = self.messages.post(
                 channel,
                 metadata={"event_type": CARD_EVENT_TYPE, "event_payload": {"case_id": case_id}},
                 **self.card_message(case, record),
             )
             job.save(card_ts=card_ts)
-        return self.records.save_link(case_id, channel, card_ts, linked_by)
+        return self.records.save_link(case_id, channel, card_ts, linked_by, since=job.progress.get("card_posting_at"))
 
     # Redrawing ---------------------------------------------------------------------------
 
@@ -140,3 +169,11 @@ class Cards:
         except BotError:
             return code
         return next((level.name for level in levels if level.code == code), code)
+
+
+def _posting_in(channel: str) -> str:
+    return f"cards-posting:{channel}"
+
+
+def _posting_case(case_id: str) -> str:
+    return f"cards-posting-case:{case_id}"

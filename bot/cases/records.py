@@ -220,8 +220,12 @@ class CaseRecords:
     def links_in_channel(self, channel: str) -> list[CaseLink]:
         return [CaseLink(**raw) for raw in self.store.table("links").values() if raw["channel"] == channel]
 
-    def save_link(self, case_id: str, channel: str, card_ts: str, linked_by: str) -> CaseLink:
-        link = CaseLink(case_id=case_id, channel=channel, card_ts=card_ts, linked_by=linked_by, linked_at=time.time())
+    def save_link(
+        self, case_id: str, channel: str, card_ts: str, linked_by: str, *, since: float | None = None
+    ) -> CaseLink:
+        """`since`: when the thread began (the card's post started); AWS's answers after it belong in it."""
+        linked_at = float(since) if since else time.time()
+        link = CaseLink(case_id=case_id, channel=channel, card_ts=card_ts, linked_by=linked_by, linked_at=linked_at)
         self.store.table("threads").put(f"{channel}|{card_ts}", case_id)
         self.store.table("links").put(f"{case_id}|{channel}", asdict(link))
         if linked_by:

@@ -70,13 +70,16 @@ class Replies:
     def note_thread_reply(
         self, *, channel: str, thread_ts: str, message_ts: str, user: str, text: str, files: Sequence[SlackFile]
     ) -> Lease | None:
-        """None when it is not a case thread, or the message was noted already (a redelivery)."""
+        """None when it is not a case thread, or the message was noted already (a redelivery).
+
+        A thread whose card is being posted right now, its link not yet recorded, may be a case
+        thread: the reply is noted all the same and finds its case when it runs (or is let go)."""
         case_id = self.records.case_for_thread(channel, thread_ts)
-        if case_id is None:
+        if case_id is None and not self.cards.may_be_posting(channel, thread_ts):
             return None
         data = {
             "source": "thread",
-            "ref": case_id,
+            "ref": case_id or "",
             "channel": channel,
             "thread_ts": thread_ts,
             "message_ts": message_ts,
@@ -128,7 +131,10 @@ class Replies:
         case_id = job.progress.get("case_id")
         if not case_id:
             if data["source"] == "thread":
-                job.save(case_id=data["ref"])
+                thread_case = data["ref"] or self._case_of_new_thread(data["channel"], data["thread_ts"])
+                if thread_case is None:
+                    return {"not_a_case_thread": True}
+                job.save(case_id=thread_case)
             else:
                 # Channel rules: a bare display ID is looked for only in accounts this channel may use.
                 case = self.gateway.find_case(data["ref"], data["channel"], include_communications=False)
@@ -154,8 +160,21 @@ class Replies:
             "linked": self.records.link_in(case_id, data["channel"]) is not None,
         }
 
+    def _case_of_new_thread(self, channel: str, thread_ts: str) -> str | None:
+        """The case of a thread noted while its card was being posted: known once the link is recorded;
+        None when no card of this thread is being posted any more (the message was not a case reply)."""
+        case_id = self.records.case_for_thread(channel, thread_ts)
+        if case_id is None and self.cards.may_be_posting(channel, thread_ts):
+            raise BotError("card_being_posted", retryable=True)
+        return case_id
+
     def failed(self, job: Job, error: BotError) -> None:
         data = job.data
+        if data["source"] == "thread" and not data["ref"] and not job.progress.get("case_id"):
+            # Never known to be a case reply (its card was still being posted): nothing to tell in a
+            # thread that may not be a case's.
+            logger.warning("let go of a message in %s noted while a card was posted: %s", data["channel"], error)
+            return
         reason = render.error_text(error)
         if data["source"] != "thread":
             note = render.text("reply_not_sent", reason=reason, text=data["text"])

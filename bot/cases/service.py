@@ -242,6 +242,10 @@ class CaseService:
         """Posts the case card in the channel; its thread becomes the case's thread there."""
         return self.cards.post_card(case, channel, linked_by=linked_by, opened_by=opened_by)
 
+    def card_being_posted(self, case_id: str) -> bool:
+        """A card of the case is being posted somewhere (any replica), its link not yet recorded."""
+        return self.cards.being_posted(case_id)
+
     def find_card(self, channel: str, case_id: str, *, oldest: float | None = None) -> str | None:
         return self.cards.find_card(channel, case_id, oldest=oldest)
 

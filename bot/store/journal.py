@@ -219,6 +219,25 @@ class Journal:
             self._forget_order(entry.order, settled)
         return older
 
+    def note_under(self, index: str, key: str) -> None:
+        """List record `key` under `index` too (besides its order), for pending_under() to find."""
+        self._note_order(index, key)
+
+    def pending_under(self, index: str) -> list[Entry]:
+        """The pending records listed under `index`; finished ones are struck from it."""
+        raw = self.table.get(ORDER_PREFIX + index)
+        keys = list(raw.get("keys") or []) if isinstance(raw, dict) else []
+        pending, settled = [], []
+        for key in keys:
+            entry = self.get(key)
+            if entry is None or entry.finished:
+                settled.append(key)
+            else:
+                pending.append(entry)
+        if settled:
+            self._forget_order(index, settled)
+        return pending
+
     # Finding work ------------------------------------------------------------------------
 
     def resumable(self, *, at_start: bool = False) -> list[Entry]:

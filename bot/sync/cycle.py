@@ -134,6 +134,10 @@ class CaseSync:
         """Whether the case is linked to any thread."""
         return bool(self.cases.links_for(case_id))
 
+    def being_linked(self, case_id: str) -> bool:
+        """Whether a card of the case is being posted: its thread will follow the case once linked."""
+        return self.cases.card_being_posted(case_id)
+
     def wake(self, case_id: str) -> None:
         """Look at a resolved case on the next cycle (a reply from Slack reopens it)."""
         with self._case_locks[case_id]:

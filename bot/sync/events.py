@@ -78,12 +78,20 @@ class CaseEventHandler:
         if gateway is None:
             logger.info("event for %s of account %s, which this bot does not serve", event.case_id, event.account)
             return Outcome.DONE
-        if self.sync.follows(event.case_id):
+        # Asked first: a card whose post ends after this read has its link by the follows() below,
+        # and one posted later begins its thread after the change this event announces.
+        linking = self.sync.being_linked(event.case_id)
+        followed = self.sync.follows(event.case_id)
+        if followed:
             self.sync.sync_case(event.case_id)
             # sync_case leaves what Slack or a stop interrupted pending: the event is done once nothing is.
             state = self.sync.state(event.case_id)
             if state is not None and state.pending:
                 return Outcome.retry_later(f"{len(state.pending)} deliveries still pending")
+        if linking:
+            # The new thread is not linked yet: the event comes back once it is, and brings it this change.
+            return Outcome.retry_later("a card of the case is being posted")
+        if followed:
             return Outcome.DONE
         if event.event_name == "CreateCase" and self.watches.all():
             return self._card_new_case(event, gateway)

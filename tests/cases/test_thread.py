@@ -259,3 +259,45 @@ def test_a_display_name_reaches_aws_as_people_wrote_it_not_escaped_for_slack(bot
     wait_for_reaction(bot, delivery.event["ts"])
     latest = communications(bot, case.case_id)[-1]
     assert latest.body == attributed("A&B <Ops>", thread_key("C1", delivery.event["ts"]), "Tom & Jerry")
+
+
+def test_a_reply_written_while_the_card_is_still_being_posted_reaches_aws(bot):
+    """Slack shows the card (and people reply in its thread) before its answer to chat.postMessage
+    reaches the bot; a reply then must wait for the link, not be taken for another thread's message."""
+    bot.slack.add_user("U1", real_name="Ana Lima", display_name="ana")
+    case = open_case_at_aws(bot)
+    answer_card = bot.slack.hold_after_acting("chat.postMessage")
+    try:
+        bot.command(f"link {case.display_id}")
+        [post] = bot.slack.wait_for("chat.postMessage", lambda c: c.params.get("blocks") is not None)
+        card_ts = post.response["ts"]
+
+        delivery = bot.user_message("C1", "Sent before the bot heard back from Slack", thread_ts=card_ts)
+        assert delivery.response.status == 200
+    finally:
+        answer_card.set()
+
+    [reaction] = wait_for_reaction(bot, delivery.event["ts"])
+    assert reaction.params["name"] == "white_check_mark"
+    expected = attributed("ana", thread_key("C1", delivery.event["ts"]), "Sent before the bot heard back from Slack")
+    assert [c.body for c in communications(bot, case.case_id)].count(expected) == 1
+
+
+def test_a_message_in_another_thread_while_a_card_is_posted_is_let_go(bot):
+    bot.slack.add_user("U1", real_name="Ana Lima", display_name="ana")
+    older = bot.slack.add_message("C1", "an older conversation", user="U2")
+    case = open_case_at_aws(bot)
+    answer_card = bot.slack.hold_after_acting("chat.postMessage")
+    try:
+        bot.command(f"link {case.display_id}")
+        bot.slack.wait_for("chat.postMessage", lambda c: c.params.get("blocks") is not None)
+        chatter = bot.user_message("C1", "unrelated chatter", thread_ts=older["ts"])
+        assert chatter.response.status == 200
+    finally:
+        answer_card.set()
+
+    bot.wait_for_response()
+    bot.services.work.wait_idle(timeout=20)
+    assert not [c for c in communications(bot, case.case_id) if "unrelated chatter" in c.body]
+    assert not bot.slack.calls("reactions.add")
+    assert not [c for c in bot.slack.calls("chat.postMessage") if c.params.get("thread_ts") == older["ts"]]

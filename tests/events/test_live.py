@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -157,6 +158,35 @@ def test_an_event_and_a_poll_cycle_that_see_the_same_reply_post_it_once(bot) -> 
             t.join(timeout=30)
         assert [o.done for o in outcomes] == [True]
         assert texts(bot, thread) == [f"Answer {i}." for i in range(n + 1)]
+
+
+def test_an_aws_reply_while_the_card_is_being_posted_reaches_the_new_thread(bot) -> None:
+    """Slack takes its time answering the card's post; AWS answers meanwhile and its event comes before
+    the link is recorded. The event waits for the link, and the answer belongs in the new thread."""
+    bot.services.sync.poster.pacer = ChannelPacer(per_second=1000, burst=1000)
+    case = open_case(bot)
+    handler = CaseEventHandler(
+        sync=bot.services.sync, watches=bot.services.watches, gateway_for=single_gateway(bot.services.gateway)
+    )
+    answer_card = bot.slack.hold_after_acting("chat.postMessage")
+    try:
+        bot.command(f"link {case.display_id}")
+        [post] = bot.slack.wait_for("chat.postMessage", lambda c: c.params.get("blocks") is not None)
+        thread = post.response["ts"]
+        bot.sandbox.add_aws_reply(case.case_id, "Answered while the card was on its way.")
+        event = parse_message(event_for(case, communication_id="comm-early"))
+
+        early = handler.handle(event)
+
+        assert not early.done, "kept until the thread is linked"
+        time.sleep(3)  # Slack's answer comes well after AWS's reply (longer than the clocks' skew)
+    finally:
+        answer_card.set()
+    bot.wait_for_response()
+    assert bot.services.cases.case_for_thread("C1", thread) == case.case_id
+
+    assert handler.handle(event).done
+    assert texts(bot, thread) == ["Answered while the card was on its way."]
 
 
 def test_malformed_foreign_and_unknown_case_messages_are_deleted_and_change_nothing(

@@ -6,7 +6,6 @@ import json
 import queue
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -17,15 +16,6 @@ from tests.sandbox.helpers import open_case, wait_until
 from tests.support.http import request
 from tests.support.slack_requests import SlackRequests
 from tests.test_serve import console_env, free_port, get_json
-
-
-def linked(db_path, key: str) -> bool:
-    """The link's record, read straight from the bot's file (as another process can)."""
-    try:
-        with sqlite3.connect(db_path, timeout=5) as db:
-            return db.execute('SELECT 1 FROM "links" WHERE key = ?', (key,)).fetchone() is not None
-    except sqlite3.OperationalError:
-        return False
 
 
 def test_the_sandbox_console_brings_an_aws_reply_by_its_event(fake_slack, tmp_path) -> None:
@@ -65,9 +55,6 @@ def test_the_sandbox_console_brings_an_aws_reply_by_its_event(fake_slack, tmp_pa
         assert slack.slash_command(f"link {case_id}", channel_id="C1", user_id="U1").status == 200
         [card] = fake_slack.wait_for("chat.postMessage", lambda c: c.params.get("channel") == "C1", timeout=15)
         thread = card.response["ts"] if isinstance(card.response, dict) else json.loads(card.response)["ts"]
-        # The link is recorded just after the card is posted; an event that comes before it finds no
-        # followed case and leaves the reply to the backstop poll (a known gap, see the closing note).
-        assert wait_until(lambda: linked(tmp_path / "bot.sqlite", f"{case_id}|C1"), timeout=15)
         # The poller's first cycle saw the case; whatever comes now comes through the event.
         assert wait_until(lambda: get_json(f"http://127.0.0.1:{port}/healthz")[1]["workers"]["poller"]["cycles"] >= 1)
 

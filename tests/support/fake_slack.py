@@ -231,6 +231,7 @@ class FakeSlack:
         self._faults: dict[str, deque[_Fault]] = defaultdict(deque)
         self._drops: dict[str, int | None] = {}
         self._latency: dict[str | None, float] = {}
+        self._holds: dict[str, threading.Event] = {}
         self._ids = itertools.count(1)
         self._last_ts = 0
         self._messages: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -359,6 +360,15 @@ class FakeSlack:
             else:
                 self._faults.pop(method, None)
                 self._drops.pop(method, None)
+
+    def hold_after_acting(self, method: str) -> threading.Event:
+        """Calls of `method` do their work and are recorded (a chat.postMessage's message is in the
+        channel, its ts in the call's response), but are answered only once the returned event is set
+        (or after 60 s): Slack has acted and its answer is on its way."""
+        gate = threading.Event()
+        with self._cond:
+            self._holds[method] = gate
+        return gate
 
     def set_latency(self, seconds: float, method: str | None = None) -> None:
         """Delay every answer (or only `method`'s) by `seconds`."""
@@ -575,6 +585,10 @@ class FakeSlack:
                 return None, {}, b""
         call.status, call.response = status, payload
         self._record(call)
+        with self._cond:
+            hold = self._holds.get(method)
+        if hold is not None:
+            hold.wait(60)
         if isinstance(payload, bytes):
             return status, response_headers, payload
         response_headers.setdefault("Content-Type", "application/json; charset=utf-8")
