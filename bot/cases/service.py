@@ -141,9 +141,11 @@ class CaseService:
         return self.gateway.list_cases(include_resolved=False)
 
     def case_with_history(self, ref: str) -> tuple[Case, list[Communication]]:
-        case = self.gateway.get_case(ref)
-        communications = self.gateway.communications(case.case_id, limit=RECENT_IN_SHOW)
-        return case, communications
+        """The case and its last communications, oldest first: one DescribeCases, which brings the
+        five most recent with the case."""
+        case = self.gateway.get_case(ref, include_communications=True)
+        recent = sorted(case.recent_communications, key=lambda c: c.time_created)
+        return case, recent[-RECENT_IN_SHOW:]
 
     # Work noted before the ack, done after it ---------------------------------------------
 

@@ -55,6 +55,23 @@ def test_show_summarises_the_case_with_its_last_communications_only_to_the_asker
     assert not bot.slack.calls("chat.postMessage")
 
 
+def test_show_asks_aws_once_for_the_case_and_its_last_five_communications(bot):
+    case = open_case_at_aws(bot, body="first words")
+    for n in range(6):
+        bot.sandbox.add_aws_reply(case.case_id, f"Update number {n}")
+    before = dict(bot.sandbox.calls)
+
+    bot.command(f"show {case.display_id}")
+    text = card_text(bot.wait_for_response())
+
+    asked = {name: count - before.get(name, 0) for name, count in bot.sandbox.calls.items()}
+    # One call for the case: DescribeCases brings its five most recent communications.
+    assert (asked.get("DescribeCases", 0), asked.get("DescribeCommunications", 0)) == (1, 0), asked
+    assert "first words" not in text and "Update number 0" not in text
+    assert [n for n in range(6) if f"Update number {n}" in text] == [1, 2, 3, 4, 5]
+    assert text.index("Update number 1") < text.index("Update number 5")
+
+
 def test_list_shows_open_cases_linked_here_and_list_all_is_for_admins(bot):
     linked = open_case_at_aws(bot, subject="Linked one")
     open_case_at_aws(bot, subject="Elsewhere")
