@@ -160,6 +160,7 @@ def test_an_event_and_a_poll_cycle_that_see_the_same_reply_post_it_once(bot) -> 
         assert texts(bot, thread) == [f"Answer {i}." for i in range(n + 1)]
 
 
+@pytest.mark.slow(seconds=4)
 def test_an_aws_reply_while_the_card_is_being_posted_reaches_the_new_thread(bot) -> None:
     """Slack takes its time answering the card's post; AWS answers meanwhile and its event comes before
     the link is recorded. The event waits for the link, and the answer belongs in the new thread."""
