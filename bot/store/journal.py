@@ -204,20 +204,10 @@ class Journal:
         """The pending records of `entry`'s order noted before it, oldest first: its work waits for them."""
         if entry.order == entry.key:
             return []  # a record alone in its order (a Create case form)
-        raw = self.table.get(ORDER_PREFIX + entry.order)
-        keys = list(raw.get("keys") or []) if isinstance(raw, dict) else []
+        keys = self._listed(entry.order)
         if entry.key not in keys:
             return []  # noted before orders were indexed
-        older, settled = [], []
-        for key in keys[: keys.index(entry.key)]:
-            other = self.get(key)
-            if other is None or other.finished:
-                settled.append(key)
-            else:
-                older.append(other)
-        if settled:
-            self._forget_order(entry.order, settled)
-        return older
+        return self._still_pending(entry.order, keys[: keys.index(entry.key)])
 
     def note_under(self, index: str, key: str) -> None:
         """List record `key` under `index` too (besides its order), for pending_under() to find."""
@@ -225,8 +215,14 @@ class Journal:
 
     def pending_under(self, index: str) -> list[Entry]:
         """The pending records listed under `index`; finished ones are struck from it."""
-        raw = self.table.get(ORDER_PREFIX + index)
-        keys = list(raw.get("keys") or []) if isinstance(raw, dict) else []
+        return self._still_pending(index, self._listed(index))
+
+    def _listed(self, order: str) -> list[str]:
+        raw = self.table.get(ORDER_PREFIX + order)
+        return list(raw.get("keys") or []) if isinstance(raw, dict) else []
+
+    def _still_pending(self, order: str, keys: list[str]) -> list[Entry]:
+        """The records of `keys` still pending, in that order; the others are struck from `order`'s list."""
         pending, settled = [], []
         for key in keys:
             entry = self.get(key)
@@ -235,7 +231,7 @@ class Journal:
             else:
                 pending.append(entry)
         if settled:
-            self._forget_order(index, settled)
+            self._forget_order(order, settled)
         return pending
 
     # Finding work ------------------------------------------------------------------------
