@@ -10,9 +10,9 @@ with the same threads. This process plays Slack: it signs the requests, fires `c
 and serves the Web API and response URLs the bot answers on. Two commands, `rounds` rounds each,
 the apps in turn (in a new order each round): `/aws-support help` (the bot answers in the ack itself) and then
 `/aws-support show <case>` (the bot acks, then spends one AWS call, DescribeCases with the case's
-last communications, before answering, so later rounds are acked while earlier ones work). Latency is from sending the request to reading
-Slack's 200. Goals, for both commands and each store: the bot's p99 within 1.2x of the bare app's,
-no ack over 3 s.
+last communications, before answering, so later rounds are acked while earlier ones work). Latency
+is from sending the request to reading Slack's 200. Goals, for both commands and each store: the
+bot's p99 within 1.2x of the bare app's, no ack over 3 s.
 """
 
 from __future__ import annotations
