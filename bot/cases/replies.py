@@ -74,12 +74,12 @@ class Replies:
 
         A thread whose card is being posted right now, its link not yet recorded, may be a case
         thread: the reply is noted all the same and finds its case when it runs (or is let go)."""
-        case_id = self.records.case_for_thread(channel, thread_ts)
-        if case_id is None and not self.cards.may_be_posting(channel, thread_ts):
+        case_id = self._case_of_new_thread(channel, thread_ts, waiting=False)
+        if case_id is None:
             return None
         data = {
             "source": "thread",
-            "ref": case_id or "",
+            "ref": case_id,
             "channel": channel,
             "thread_ts": thread_ts,
             "message_ts": message_ts,
@@ -160,13 +160,22 @@ class Replies:
             "linked": self.records.link_in(case_id, data["channel"]) is not None,
         }
 
-    def _case_of_new_thread(self, channel: str, thread_ts: str) -> str | None:
+    def _case_of_new_thread(self, channel: str, thread_ts: str, *, waiting: bool = True) -> str | None:
         """The case of a thread noted while its card was being posted: known once the link is recorded;
-        None when no card of this thread is being posted any more (the message was not a case reply)."""
+        None when no card of this thread is being posted any more (the message was not a case reply).
+        `waiting=False`: "" instead of waiting while a card that may be this thread's is being posted."""
         case_id = self.records.case_for_thread(channel, thread_ts)
-        if case_id is None and self.cards.may_be_posting(channel, thread_ts):
-            raise BotError("card_being_posted", retryable=True)
-        return case_id
+        if case_id is not None:
+            return case_id
+        posting = self.cards.may_be_posting(channel, thread_ts)
+        # Looked for again: a card's post may have ended (its link recorded before its record was
+        # finished) between the first look and may_be_posting, which then no longer lists it.
+        case_id = self.records.case_for_thread(channel, thread_ts)
+        if case_id is not None or not posting:
+            return case_id
+        if not waiting:
+            return ""
+        raise BotError("card_being_posted", retryable=True)
 
     def failed(self, job: Job, error: BotError) -> None:
         data = job.data

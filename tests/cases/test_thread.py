@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from bot.cases.service import MAX_BODY, outbound_key
 from tests.cases.helpers import (
     attributed,
@@ -301,3 +303,76 @@ def test_a_message_in_another_thread_while_a_card_is_posted_is_let_go(bot):
     assert not [c for c in communications(bot, case.case_id) if "unrelated chatter" in c.body]
     assert not bot.slack.calls("reactions.add")
     assert not [c for c in bot.slack.calls("chat.postMessage") if c.params.get("thread_ts") == older["ts"]]
+
+
+def _card_lands_between_reads(bot, case, answer_card, *, on_call: int):
+    """Wraps case_for_thread so that its `on_call`-th look at the card's thread finds no link, and the
+    card's post then ends (link recorded, record finished) before the caller's next read: the window
+    between "no link yet" and "is a card being posted?"."""
+    records = bot.services.cases.replies.records
+    real = records.case_for_thread
+    calls = {"n": 0}
+
+    def case_for_thread(channel, thread_ts):
+        found = real(channel, thread_ts)
+        if found is None and channel == "C1":
+            calls["n"] += 1
+            if calls["n"] == on_call:
+                answer_card.set()
+                for _ in range(400):
+                    if records.link_in(case.case_id, "C1") and not bot.services.cases.card_being_posted(case.case_id):
+                        break
+                    threading.Event().wait(0.05)
+        return found
+
+    records.case_for_thread = case_for_thread
+    return records, real
+
+
+def test_a_reply_noted_as_the_card_s_post_ends_is_not_lost(bot):
+    """The card's link is recorded (and its record finished) between the reply's look for the link
+    and its look for a card being posted: the reply is a case reply all the same."""
+    bot.slack.add_user("U1", real_name="Ana Lima", display_name="ana")
+    case = open_case_at_aws(bot)
+    answer_card = bot.slack.hold_after_acting("chat.postMessage")
+    records, real = None, None
+    try:
+        bot.command(f"link {case.display_id}")
+        [post] = bot.slack.wait_for("chat.postMessage", lambda c: c.params.get("blocks") is not None)
+        card_ts = post.response["ts"]
+        records, real = _card_lands_between_reads(bot, case, answer_card, on_call=1)
+        delivery = bot.user_message("C1", "Written as the card landed", thread_ts=card_ts)
+        assert delivery.response.status == 200
+    finally:
+        answer_card.set()
+        if records is not None:
+            records.case_for_thread = real
+    [reaction] = wait_for_reaction(bot, delivery.event["ts"])
+    assert reaction.params["name"] == "white_check_mark"
+    expected = attributed("ana", thread_key("C1", delivery.event["ts"]), "Written as the card landed")
+    assert [c.body for c in communications(bot, case.case_id)].count(expected) == 1
+
+
+def test_a_reply_waiting_for_the_card_is_not_let_go_as_the_card_s_post_ends(bot):
+    """Noted while the card was posted; when its work runs, the link appears between its look for the
+    link and its look for a card being posted: it is sent, not let go."""
+    bot.slack.add_user("U1", real_name="Ana Lima", display_name="ana")
+    case = open_case_at_aws(bot)
+    answer_card = bot.slack.hold_after_acting("chat.postMessage")
+    records, real = None, None
+    try:
+        bot.command(f"link {case.display_id}")
+        [post] = bot.slack.wait_for("chat.postMessage", lambda c: c.params.get("blocks") is not None)
+        card_ts = post.response["ts"]
+        # The first look is the noting before the ack; the second, the work's.
+        records, real = _card_lands_between_reads(bot, case, answer_card, on_call=2)
+        delivery = bot.user_message("C1", "Waited for the card", thread_ts=card_ts)
+        assert delivery.response.status == 200
+        [reaction] = wait_for_reaction(bot, delivery.event["ts"])
+    finally:
+        answer_card.set()
+        if records is not None:
+            records.case_for_thread = real
+    assert reaction.params["name"] == "white_check_mark"
+    expected = attributed("ana", thread_key("C1", delivery.event["ts"]), "Waited for the card")
+    assert [c.body for c in communications(bot, case.case_id)].count(expected) == 1
