@@ -179,7 +179,8 @@ class Replies:
 
     def failed(self, job: Job, error: BotError) -> None:
         data = job.data
-        if data["source"] == "thread" and not data["ref"] and not job.progress.get("case_id"):
+        unknown = data["source"] == "thread" and not data["ref"] and not job.progress.get("case_id")
+        if unknown and self.records.case_for_thread(data["channel"], data["thread_ts"]) is None:
             # Never known to be a case reply (its card was still being posted): nothing to tell in a
             # thread that may not be a case's.
             logger.warning("let go of a message in %s noted while a card was posted: %s", data["channel"], error)

@@ -15,6 +15,7 @@ schedule.py's and worker.py's; the terminal's `digest --print` is console.py's.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -173,7 +174,13 @@ class DigestService:
         self.remember(channel, snapshot)
         return Posted(channel=channel, ts=ts)
 
-    def post(self, channel: str, *, zone: ZoneInfo, thread_ts: str | None = None, account: str = "") -> Posted:
+    def post(
+        self, channel: str, *, zone: ZoneInfo, thread_ts: str | None = None, account: str = "", once: str = ""
+    ) -> Posted | None:
+        """`once`: what Slack gives once per action (a command's trigger_id). A request replayed after
+        its replay claim was lost (bot.web.ReplayGuard) finds it claimed here and posts nothing (None)."""
+        if once and not self.store.table("requests").claim(f"once:{once}", int(time.time())):
+            return None
         snapshot, blocks, text = self.prepare(channel, zone=zone, account=account)
         return self.publish(channel, snapshot, blocks, text, thread_ts=thread_ts)
 

@@ -15,16 +15,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bot.store.backend import Store, StoreError, Table
 
 logger = logging.getLogger(__name__)
-
-Submit = Callable[[Callable[[], None]], None]
-
 
 class Claims(Protocol):
     def claim(self, key: str, value: Any = True) -> bool: ...
@@ -33,11 +29,15 @@ class Claims(Protocol):
         """The keys were deleted from the table (pruned): let memory follow."""
         ...
 
+    def flush(self) -> None:
+        """Write what was decided and not yet written (nothing, where claims are written as made)."""
+        ...
 
-def fast_claims(store: Store, table: Table, submit: Submit) -> Claims:
+
+def fast_claims(store: Store, table: Table) -> Claims:
     """RememberedClaims where no other process shares the store, else GroupedClaims (not waiting for the
     disk: see ReplayGuard)."""
-    return RememberedClaims(table, submit) if store.exclusive else GroupedClaims(table, durable=False)
+    return RememberedClaims(table) if store.exclusive else GroupedClaims(table, durable=False)
 
 
 @dataclass
@@ -83,6 +83,9 @@ class GroupedClaims:
     def forget(self, keys: list[str]) -> None:
         """Nothing is kept here."""
 
+    def flush(self) -> None:
+        """Every claim was written before it was answered."""
+
     def _write(self, batch: list[_Claim]) -> None:
         first: dict[str, _Claim] = {}
         for claim in batch:
@@ -104,18 +107,20 @@ class RememberedClaims:
     Deciding in memory takes microseconds and never gives up the interpreter lock, where a write
     transaction gives it up three times; with the process alone on the store (SQLite's file lock),
     memory decides exactly as the table would. The table is read once at start, so what was claimed
-    before a restart is still refused, and each new claim is written by `submit` (the after-ack
-    pool) moments later. A kill -9 in those moments forgets those claims at the next start: the
-    same window PostgreSQL's unflushed claim leaves open to a crash of the database server.
+    before a restart is still refused. `flush` writes what is decided: the web layer calls it once
+    the ack is on its way, on the same thread, so a claim is unwritten for milliseconds; a kill -9 in
+    those milliseconds forgets it at the next start (the same window PostgreSQL's unflushed claim
+    leaves open to a crash of the database server). Claims the store refuses (a full disk) are kept
+    and written by the next flush, or by a retry `retry_seconds` later if none comes.
     """
 
-    def __init__(self, table: Table, submit: Submit) -> None:
+    def __init__(self, table: Table, *, retry_seconds: float = 5.0) -> None:
         self.table = table
-        self._submit = submit
+        self.retry_seconds = retry_seconds
         self._lock = threading.Lock()
         self._claimed: set[str] = set(table.keys())
         self._unwritten: dict[str, Any] = {}
-        self._write_queued = False
+        self._retry: threading.Timer | None = None
 
     def claim(self, key: str, value: Any = True) -> bool:
         with self._lock:
@@ -123,20 +128,16 @@ class RememberedClaims:
                 return False
             self._claimed.add(key)
             self._unwritten[key] = value
-            queue_write = not self._write_queued
-            self._write_queued = True
-        if queue_write:
-            self._submit(self.write)
         return True
 
     def forget(self, keys: list[str]) -> None:
         with self._lock:
             self._claimed.difference_update(keys)
 
-    def write(self) -> None:
-        """Writes what is claimed and not yet written; kept for the next claim's write if the store refuses."""
+    def flush(self) -> None:
+        """Writes what is claimed and not yet written (another thread's flush may take it first)."""
         with self._lock:
-            batch, self._unwritten, self._write_queued = self._unwritten, {}, False
+            batch, self._unwritten = self._unwritten, {}
         if not batch:
             return
         try:
@@ -145,3 +146,7 @@ class RememberedClaims:
             logger.warning("kept %d request claims in memory: the store refused them (%s)", len(batch), error)
             with self._lock:
                 self._unwritten = {**batch, **self._unwritten}
+                if self._retry is None or not self._retry.is_alive():
+                    self._retry = threading.Timer(self.retry_seconds, self.flush)
+                    self._retry.daemon = True
+                    self._retry.start()

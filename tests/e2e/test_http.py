@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from bot.store.tables import Store as SqliteStore
 from bot.web import MAX_BODY_BYTES
 from tests.cases.helpers import communications, link_case, open_case_at_aws
 from tests.support.harness import SIGNING_SECRET, BotHarness
@@ -356,6 +357,29 @@ def test_a_request_served_before_a_restart_is_refused_after_it(bot_factory) -> N
 
     assert replay.status == 200
     assert replay.text == ""
+
+
+def test_a_digest_command_replayed_after_its_claim_was_lost_posts_nothing_more(bot_factory) -> None:
+    """On SQLite the replay claim is written just after the ack: a kill -9 then forgets it. A command
+    that posts for everyone to see is still done once, by its trigger_id."""
+    first = bot_factory()
+    fields = dict(_command_fields(first, "digest"), trigger_id="1.2.digest-once")
+    body, headers = _signed_form(fields)
+    assert first.requests.post(body, FORM, signing="unsigned", headers=headers).status == 200
+    first.slack.wait_for("chat.postMessage", lambda c: c.params.get("channel") == "C1")
+    first.services.work.wait_idle(timeout=10)
+    first.stop()
+    lost = SqliteStore.open(first.db_path)  # the claim a kill -9 would not have let the bot write
+    claimed = lost.table("requests")
+    claimed.delete(next(k for k in sorted(claimed.keys()) if k.startswith("v0=")))
+    lost.close()
+
+    again = bot_factory(db_path=first.db_path)
+    replay = again.requests.post(body, FORM, signing="unsigned", headers=headers)
+
+    assert replay.status == 200
+    again.services.work.wait_idle(timeout=10)
+    assert len([c for c in again.slack.calls("chat.postMessage") if c.params.get("channel") == "C1"]) == 1
 
 
 def _event_body(event: dict, event_id: str) -> bytes:

@@ -17,7 +17,9 @@ def digest(services: Services, request: CommandRequest, respond: Respond, client
     action = words[0].lower() if words else ""
     if not action or (action not in SUB_COMMANDS and len(words) == 1 and _names_account(services, action)):
         account = _account_arg(services, request.channel_id, action)
-        services.digests.post(request.channel_id, zone=services.schedules.zone_for(request.channel_id), account=account)
+        zone = services.schedules.zone_for(request.channel_id)
+        once = f"trigger:{request.trigger_id}" if request.trigger_id else ""
+        services.digests.post(request.channel_id, zone=zone, account=account, once=once)
     elif action == "schedule":
         schedule(services, request, respond, words[1:])
     elif action in ("off", "stop", "unschedule"):
