@@ -1,6 +1,6 @@
 """Slash-command ack latency under load, next to a bare Bolt app on the same server, in the same run.
 
-    python -m bench.ack [--concurrency 20] [--rounds 5] [--aws-latency 5] [--store sqlite|postgres|both]
+    python -m bench.ack [--concurrency 20] [--rounds 5] [--aws-latency 5] [--store sqlite|postgres|both] [--control]
 
 Processes as in production: the bot (`python -m bot serve`, poller and scheduler included) on its
 sqlite file and/or on PostgreSQL (DATABASE_URL: a throwaway cluster, or --database-url),
@@ -128,6 +128,16 @@ def set_sandbox_latency(url: str, seconds: float) -> None:
         pass
 
 
+CONTROL = "bare again"
+
+
+def start_bare(port: int, env: dict[str, str], processes: list[subprocess.Popen], fake: FakeSlack) -> SlackRequests:
+    command = [sys.executable, "-m", "bench.bare_app", "--port", str(port), "--secret", SECRET]
+    processes.append(subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL))
+    wait_until_up(f"http://127.0.0.1:{port}/healthz")
+    return SlackRequests(f"http://127.0.0.1:{port}", SECRET, response_urls=fake.response_url)
+
+
 def postgres_url(given: str | None) -> tuple[str, PostgresCluster | None]:
     """The database for the PostgreSQL bot: `given`, else a fresh throwaway cluster (returned to destroy)."""
     if given:
@@ -149,6 +159,11 @@ def main(argv: list[str] | None = None) -> int:
         "--answer-wait", type=float, default=120, help="seconds to wait for show's answers after the last ack"
     )
     parser.add_argument("--logs", help="keep each bot's log (stderr, LOG_LEVEL WARNING) in this folder")
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="also measure a second bare app as if it were a bot: the ratio this machine shows between equals",
+    )
     args = parser.parse_args(argv)
     stores = ["sqlite", "postgres"] if args.store == "both" else [args.store]
 
@@ -191,15 +206,14 @@ def main(argv: list[str] | None = None) -> int:
             processes.append(subprocess.Popen(bot_cmd, env=bot_env, stderr=log))
             wait_until_up(f"http://127.0.0.1:{port}/healthz")
             bots[store] = SlackRequests(f"http://127.0.0.1:{port}", SECRET, response_urls=fake.response_url)
-        bare_cmd = [sys.executable, "-m", "bench.bare_app", "--port", str(bare_port), "--secret", SECRET]
-        processes.append(subprocess.Popen(bare_cmd, env=env, stderr=subprocess.DEVNULL))
-        wait_until_up(f"http://127.0.0.1:{bare_port}/healthz")
-        bare = SlackRequests(f"http://127.0.0.1:{bare_port}", SECRET, response_urls=fake.response_url)
+        bare = start_bare(bare_port, env, processes, fake)
+        # Measured as a bot is, judged by no goal: the spread between two equal apps on this machine.
+        controls = {CONTROL: start_bare(free_port(), env, processes, fake)} if args.control else {}
 
         # Warm all: Bolt's first request calls auth.test; imports and connection pools settle.
         for text in commands.values():
-            for bot in bots.values():
-                fire(bot, text, args.concurrency)
+            for app in [*bots.values(), *controls.values()]:
+                fire(app, text, args.concurrency)
             fire(bare, text, args.concurrency)
         # The warm-up's own after-ack work must be over before anything is measured.
         deadline = time.monotonic() + 30
@@ -210,8 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         measured: dict[str, tuple[list[float], dict[str, list[float]]]] = {}
         for name, text in commands.items():
             bare_samples: list[float] = []
-            bot_samples: dict[str, list[float]] = {store: [] for store in bots}
-            apps: list[tuple[str | None, SlackRequests]] = [(None, bare), *bots.items()]
+            bot_samples: dict[str, list[float]] = {store: [] for store in [*bots, *controls]}
+            apps: list[tuple[str | None, SlackRequests]] = [(None, bare), *bots.items(), *controls.items()]
             for turn in range(args.rounds):
                 # Each round in another order: the app fired right after a bot is measured while that
                 # bot's after-ack work starts, so no app may always be the one that comes after.
@@ -230,15 +244,17 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.concurrency} concurrent `/aws-support <command>` x {args.rounds} rounds per command and app, "
             f"AWS latency {args.aws_latency:g} s per call (sandbox); ms; >3s = acks over Slack's 3 s / acks"
         )
-        headers = ["bare Bolt", *(f"bot on {store}" for store in bots)]
+        headers = ["bare Bolt", *(f"bot on {store}" for store in bots), *controls]
         print(f"{'':<6} | " + " | ".join(f"{h:^31}" for h in headers) + " | p99")
         columns = f"{'p50':>6} {'p99':>7} {'max':>7} {'>3s':>8}"
-        print(f"{'':<6} | " + " | ".join(columns for _ in headers) + " | " + " ".join(f"{s[:5]:>5}" for s in bots))
+        names = " ".join(f"{store[:5]:>5}" for store in [*bots, *controls])
+        print(f"{'':<6} | " + " | ".join(columns for _ in headers) + " | " + names)
         ok = True
         for name, (bare_samples, per_store) in measured.items():
-            bot_figures = {store: figures(samples) for store, samples in per_store.items()}
-            ratios = report(name, figures(bare_samples), bot_figures)
-            ok = ok and all(r <= GOAL_RATIO for r in ratios) and all(f["over"] == 0 for f in bot_figures.values())
+            app_figures = {store: figures(samples) for store, samples in per_store.items()}
+            ratios = dict(zip(app_figures, report(name, figures(bare_samples), app_figures), strict=True))
+            judged = [store for store in app_figures if store != CONTROL]
+            ok = ok and all(ratios[s] <= GOAL_RATIO and app_figures[s]["over"] == 0 for s in judged)
         verdict = "met" if ok else "NOT met"
         print(f"goals: p99 bot/bare <= {GOAL_RATIO} and no bot ack over 3 s, for every command and store: {verdict}")
 

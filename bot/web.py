@@ -13,7 +13,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from slack_bolt import App
@@ -40,7 +40,8 @@ StartResponse = Callable[..., Any]
 def make_wsgi_app(app: App, services: Services) -> Callable[..., Iterable[bytes]]:
     slack = SlackRequestHandler(app, path=SLACK_PATH)
     claimed = services.store.table("requests")
-    replays = ReplayGuard(claimed, prune=services.work.submit, claims=fast_claims(services.store, claimed))
+    claims = fast_claims(services.store, claimed, services.work.submit)
+    replays = ReplayGuard(claimed, prune=services.work.submit, claims=claims)
     door = SlackDoor(services.settings.slack_signing_secret, replays)
 
     def wsgi(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -56,31 +57,11 @@ def make_wsgi_app(app: App, services: Services) -> Callable[..., Iterable[bytes]
             refusal = door.admit(environ)
             if refusal is not None:
                 return _answer(start_response, *refusal)
-            # The claim is written once the ack is on its way (see ReplayGuard), on this thread.
-            return AfterResponse(slack(environ, start_response), replays.flush)
+            return slack(environ, start_response)
         finally:
             gate.request_finished()
 
     return wsgi
-
-
-class AfterResponse:
-    """A WSGI body that runs `then` when the server closes it, once the body is handed over."""
-
-    def __init__(self, body: Iterable[bytes], then: Callable[[], None]) -> None:
-        self.body = body
-        self.then = then
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self.body)
-
-    def close(self) -> None:
-        try:
-            close = getattr(self.body, "close", None)
-            if close is not None:
-                close()
-        finally:
-            self.then()
 
 
 class SlackDoor:
@@ -137,9 +118,9 @@ class ReplayGuard:
     Slack signs `v0:{timestamp}:{body}`, so a replay carries the same signature; the claim is atomic
     for every process that can serve it, so two threads (or replicas) receiving the same request serve
     it once. Claims are made the fast way (bot.store.claims), as every ack waits for one: in memory
-    first where the store is this process's alone (written as soon as the ack is on its way), else
-    many requests' claims in one transaction that does not wait for the disk. Either way a crash (of
-    the bot, or of the database server) may forget the claims of its last milliseconds, and a replay
+    first where the store is this process's alone (written once the burst is over, within a second),
+    else many requests' claims in one transaction that does not wait for the disk. Either way a crash
+    (of the bot, or of the database server) may forget the claims of its last moments, and a replay
     of one of those requests within Slack's 5 minutes is served again. What such a request changes
     or posts is keyed by what Slack gives once per action (the trigger_id of a `reply` or a `digest`,
     a form's view id, a click's action ts), or is already so (a link, a watch), so the replay finds it
@@ -159,10 +140,6 @@ class ReplayGuard:
         self._clock = clock
         self._pruned_at = clock()
         self._lock = threading.Lock()
-
-    def flush(self) -> None:
-        """Write the claims decided and not yet written (RememberedClaims); done after each response."""
-        self._claims.flush()
 
     def claim(self, signature: str, timestamp: int) -> bool:
         first = self._claims.claim(signature, timestamp)

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bot.store.backend import Store, StoreError, Table
 
 logger = logging.getLogger(__name__)
+
+Submit = Callable[[Callable[[], None]], None]
 
 class Claims(Protocol):
     def claim(self, key: str, value: Any = True) -> bool: ...
@@ -34,10 +37,10 @@ class Claims(Protocol):
         ...
 
 
-def fast_claims(store: Store, table: Table) -> Claims:
-    """RememberedClaims where no other process shares the store, else GroupedClaims (not waiting for the
-    disk: see ReplayGuard)."""
-    return RememberedClaims(table) if store.exclusive else GroupedClaims(table, durable=False)
+def fast_claims(store: Store, table: Table, submit: Submit) -> Claims:
+    """RememberedClaims (written by `submit`) where no other process shares the store, else
+    GroupedClaims (not waiting for the disk: see ReplayGuard)."""
+    return RememberedClaims(table, submit) if store.exclusive else GroupedClaims(table, durable=False)
 
 
 @dataclass
@@ -107,20 +110,22 @@ class RememberedClaims:
     Deciding in memory takes microseconds and never gives up the interpreter lock, where a write
     transaction gives it up three times; with the process alone on the store (SQLite's file lock),
     memory decides exactly as the table would. The table is read once at start, so what was claimed
-    before a restart is still refused. `flush` writes what is decided: the web layer calls it once
-    the ack is on its way, on the same thread, so a claim is unwritten for milliseconds; a kill -9 in
-    those milliseconds forgets it at the next start (the same window PostgreSQL's unflushed claim
-    leaves open to a crash of the database server). Claims the store refuses (a full disk) are kept
-    and written by the next flush, or by a retry `retry_seconds` later if none comes.
+    before a restart is still refused. New claims are written by `submit` (the after-ack pool, once
+    the burst of requests is over: within a second), not on the request's thread, which would hold
+    one of the server's threads and the interpreter lock meanwhile (measured: `python -m bench.ack`).
+    A kill -9 before the write forgets those claims at the next start (PostgreSQL's unflushed claim
+    leaves the same kind of window to a crash of the database server). Claims the store refuses (a
+    full disk) are kept and written by the next write, or by a retry `retry_seconds` later.
     """
 
-    def __init__(self, table: Table, *, retry_seconds: float = 5.0) -> None:
+    def __init__(self, table: Table, submit: Submit, *, retry_seconds: float = 5.0) -> None:
         self.table = table
         self.retry_seconds = retry_seconds
+        self._submit = submit
         self._lock = threading.Lock()
         self._claimed: set[str] = set(table.keys())
         self._unwritten: dict[str, Any] = {}
-        self._retry: threading.Timer | None = None
+        self._write_queued = False
 
     def claim(self, key: str, value: Any = True) -> bool:
         with self._lock:
@@ -128,6 +133,10 @@ class RememberedClaims:
                 return False
             self._claimed.add(key)
             self._unwritten[key] = value
+            queue_write = not self._write_queued
+            self._write_queued = True
+        if queue_write:
+            self._submit(self.flush)
         return True
 
     def forget(self, keys: list[str]) -> None:
@@ -135,9 +144,9 @@ class RememberedClaims:
             self._claimed.difference_update(keys)
 
     def flush(self) -> None:
-        """Writes what is claimed and not yet written (another thread's flush may take it first)."""
+        """Writes what is claimed and not yet written."""
         with self._lock:
-            batch, self._unwritten = self._unwritten, {}
+            batch, self._unwritten, self._write_queued = self._unwritten, {}, False
         if not batch:
             return
         try:
@@ -146,7 +155,9 @@ class RememberedClaims:
             logger.warning("kept %d request claims in memory: the store refused them (%s)", len(batch), error)
             with self._lock:
                 self._unwritten = {**batch, **self._unwritten}
-                if self._retry is None or not self._retry.is_alive():
-                    self._retry = threading.Timer(self.retry_seconds, self.flush)
-                    self._retry.daemon = True
-                    self._retry.start()
+                retry = not self._write_queued
+                self._write_queued = True
+            if retry:
+                timer = threading.Timer(self.retry_seconds, self._submit, args=(self.flush,))
+                timer.daemon = True
+                timer.start()

@@ -114,30 +114,31 @@ def test_a_refused_transaction_fails_every_claim_in_it_and_the_next_claim_tries_
 def test_on_a_store_no_other_process_uses_a_claim_touches_no_table_before_it_answers(tmp_path: Path) -> None:
     store = SqliteStore.open(str(tmp_path / "bot.sqlite"))
     table = store.table("requests")
-    claims = fast_claims(store, table)
+    submitted: list[Callable[[], None]] = []
+    claims = fast_claims(store, table, submitted.append)
     assert isinstance(claims, RememberedClaims)
 
     assert claims.claim("v0=a", 1) is True
     assert claims.claim("v0=a", 1) is False
     assert claims.claim("v0=b", 2) is True
     assert "v0=a" not in table, "decided in memory; the write comes after"
+    assert len(submitted) == 1, "one write queued for the claims made before it runs"
 
-    claims.flush()
+    submitted[0]()
     assert table.get("v0=a") == 1 and table.get("v0=b") == 2
-    claims.flush()  # nothing left: no write
+    assert claims.claim("v0=c", 3) is True and len(submitted) == 2
     store.close()
 
 
 def test_claims_written_before_a_restart_are_still_refused_after_it(tmp_path: Path) -> None:
     path = str(tmp_path / "bot.sqlite")
     store = SqliteStore.open(path)
-    claims = RememberedClaims(store.table("requests"))
+    claims = RememberedClaims(store.table("requests"), lambda write: write())
     assert claims.claim("v0=before", 1) is True
-    claims.flush()
     store.close()
 
     again = SqliteStore.open(path)
-    after = RememberedClaims(again.table("requests"))
+    after = RememberedClaims(again.table("requests"), lambda write: write())
     assert after.claim("v0=before", 1) is False
     assert after.claim("v0=new", 2) is True
     again.close()
@@ -158,9 +159,8 @@ def test_claims_the_store_refused_are_written_later_without_another_request(tmp_
         def keys(self) -> Any:
             return table.keys()
 
-    claims = RememberedClaims(Flaky(), retry_seconds=0.05)  # type: ignore[arg-type]
+    claims = RememberedClaims(Flaky(), lambda write: write(), retry_seconds=0.05)  # type: ignore[arg-type]
     assert claims.claim("v0=a", 1) is True
-    claims.flush()
     assert "v0=a" not in table
     assert claims.claim("v0=a", 1) is False, "still refused, from memory"
 
@@ -175,7 +175,7 @@ def test_claims_the_store_refused_are_written_later_without_another_request(tmp_
 
 
 def test_a_shared_store_claims_in_the_database(store: Store) -> None:
-    claims = fast_claims(store, store.table("requests"))
+    claims = fast_claims(store, store.table("requests"), lambda write: write())
 
     assert isinstance(claims, RememberedClaims) == store.exclusive
     assert claims.claim("v0=a", 1) is True
