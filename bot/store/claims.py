@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 Submit = Callable[[Callable[[], None]], None]
 
+
 class Claims(Protocol):
     def claim(self, key: str, value: Any = True) -> bool: ...
 
