@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
 from datetime import datetime
 
 from bot.errors import AwsError
@@ -17,9 +16,6 @@ from bot.sync.state import utcnow
 from bot.sync.watch import Watches
 
 logger = logging.getLogger(__name__)
-
-EVENT_SOURCE = "aws.support"  # EventBridge
-EVENT_DETAIL_TYPE = "Support Case Update"
 
 
 class Poller:
@@ -56,25 +52,6 @@ class Poller:
         if self.pipeline is not None:
             self.pipeline.note_poll_found_changes(report.posted)
         return report
-
-    def sync_from_event(self, event: Mapping[str, object]) -> int:
-        """An EventBridge event (source aws.support, "Support Case Update"): sync its case now.
-
-        Events are best effort, so this only makes things faster; the cycle still finds everything.
-        """
-        if event.get("source") != EVENT_SOURCE or event.get("detail-type") != EVENT_DETAIL_TYPE:
-            return 0
-        detail = event.get("detail")
-        if not isinstance(detail, Mapping):
-            return 0
-        case_id = str(detail.get("case-id") or "")
-        if not case_id:
-            return 0
-        if self.sync.follows(case_id):
-            return self.sync.sync_case(case_id)
-        if detail.get("event-name") == "CreateCase":
-            return self.watches.card_new_cases()
-        return 0
 
     # The background loop
 

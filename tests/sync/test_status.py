@@ -108,21 +108,6 @@ def test_a_resting_resolved_case_reopened_from_slack_is_followed_again_at_once(b
     assert "waiting for an answer" in status_messages(bot, "C1", thread)[-1]["text"]
 
 
-def test_an_eventbridge_case_update_syncs_that_case_now(bot):
-    case, thread = linked_case(bot)
-    bot.sandbox.add_aws_reply(case.case_id, "pushed by an event")
-    event = {
-        "source": "aws.support",
-        "detail-type": "Support Case Update",
-        "detail": {"case-id": case.case_id, "display-id": case.display_id, "event-name": "AddCommunicationToCase"},
-    }
-
-    assert bot.services.poller.sync_from_event(dict(event, source="aws.health")) == 0
-    assert bot.services.poller.sync_from_event(event) == 2
-
-    assert [shown_text(m) for m in communication_messages(bot, "C1", thread)] == ["pushed by an event"]
-
-
 def test_a_snapshot_read_before_a_refresh_click_never_undoes_it(bot):
     sync = bot.services.sync
     sync.poster.pacer = ChannelPacer(per_second=100, burst=100)
