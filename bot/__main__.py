@@ -141,12 +141,21 @@ def run_serve(args: argparse.Namespace) -> int:
                 stop.wait()
             handler.close()
         else:
-            serve(make_wsgi_app(app, services), port)
+            wsgi = make_wsgi_app(app, services)
+            # A deploy stops the bot with SIGTERM: end waitress's loop as Ctrl-C does, so the close
+            # below writes what was decided and not yet written (the replay claims of the last acks).
+            signal.signal(signal.SIGTERM, _interrupt_once)
+            serve(wsgi, port)
     finally:
         services.close()
         if sandbox:
             sandbox.stop()
     return 0
+
+
+def _interrupt_once(*_: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the close short
+    raise KeyboardInterrupt
 
 
 def run_digest(args: argparse.Namespace) -> int:

@@ -192,3 +192,36 @@ def test_a_burst_of_slash_commands_right_after_a_start_is_acked_in_time(fake_sla
         except subprocess.TimeoutExpired:
             process.kill()
             process.communicate()
+
+
+def test_a_slash_command_served_just_before_a_deploy_stops_the_bot_is_refused_after_it(fake_slack, tmp_path):
+    """A deploy stops the bot with SIGTERM. On a BOT_DB_PATH file the replay claim is decided in memory
+    and written moments after the ack: the stop must write it, or the same signed request replayed
+    to the new process within Slack's 5 minutes is served again."""
+    from urllib.parse import urlencode
+
+    from tests.support.slack_requests import sign
+
+    env = console_env(fake_slack, tmp_path)
+    fields = {"command": "/aws-support", "text": "help", "team_id": "T0FAKE", "user_id": "U1", "channel_id": "C1"}
+    body = urlencode(dict(fields, response_url=fake_slack.response_url(), trigger_id="1.2.deployed")).encode()
+    timestamp = str(int(time.time()))
+    headers = {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": sign("test-secret", timestamp, body)}
+    answers = []
+    for _ in range(2):
+        port = free_port()
+        process = start_serving({**env, "PORT": str(port)})
+        try:
+            wait_healthy(port, process)
+            slack = SlackRequests(f"http://127.0.0.1:{port}", "test-secret")
+            answers.append(slack.post(body, "application/x-www-form-urlencoded", signing="unsigned", headers=headers))
+        finally:
+            process.send_signal(signal.SIGTERM)  # at once, as a deploy may: right after the ack
+            try:
+                process.communicate(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.communicate()
+    served, replayed = answers
+    assert served.status == 200 and "/aws-support create" in served.text
+    assert replayed.status == 200 and replayed.text == ""
