@@ -31,6 +31,7 @@ from bot.store.journal import Entry, Journal, Lease, LeaseLost
 logger = logging.getLogger(__name__)
 
 Task = Callable[[], None]
+_Queued = tuple[Task, float]  # a job and when it was queued (time.monotonic())
 
 
 class AckFirst:
@@ -40,7 +41,8 @@ class AckFirst:
     slow the acks of the requests behind them (measured: `python -m bench.ack`). A job waits until
     no request has been in flight for `settle_seconds` (Slack's requests come in bursts, and a
     moment between two of them is not the end of the burst), but never longer than
-    `max_wait_seconds`: under a steady stream of requests, AWS work is late by at most that.
+    `max_wait_seconds` from when it was queued: under a steady stream of requests, AWS work is late
+    by at most that, not by that once for every job queued before it on its key.
     """
 
     def __init__(self, max_wait_seconds: float = 1.0, settle_seconds: float = 0.1) -> None:
@@ -64,9 +66,11 @@ class AckFirst:
             if self._in_flight == 0:
                 self._quiet.notify_all()
 
-    def wait_until_quiet(self) -> None:
-        deadline = time.monotonic() + self.max_wait_seconds
-        if not self._turnstile.acquire(timeout=self.max_wait_seconds):
+    def wait_until_quiet(self, queued_at: float | None = None) -> None:
+        """`queued_at` (time.monotonic()): when the job was queued; the wait ends max_wait_seconds after it."""
+        now = time.monotonic()
+        deadline = (now if queued_at is None else queued_at) + self.max_wait_seconds
+        if deadline <= now or not self._turnstile.acquire(timeout=deadline - now):
             return
         try:
             self._wait_for_quiet(deadline)
@@ -92,7 +96,7 @@ class OrderedWork:
     def __init__(self, max_workers: int = 32, name: str = "work", gate: AckFirst | None = None) -> None:
         self.gate = gate or AckFirst()
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=name)
-        self._queues: dict[str, deque[Task]] = {}
+        self._queues: dict[str, deque[_Queued]] = {}
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._pending = 0
@@ -111,16 +115,17 @@ class OrderedWork:
         timer.start()
 
     def _enqueue(self, job: Task, key: str | None) -> None:
+        queued = (job, time.monotonic())
         try:
             with self._lock:
                 if key is None:
-                    self._pool.submit(self._run, job)
+                    self._pool.submit(self._run, *queued)
                     return
                 queue = self._queues.get(key)
                 if queue is not None:
-                    queue.append(job)  # a runner for this key is active and will take it
+                    queue.append(queued)  # a runner for this key is active and will take it
                     return
-                self._queues[key] = deque([job])
+                self._queues[key] = deque([queued])
             self._pool.submit(self._drain, key)
         except RuntimeError:  # shut down meanwhile: the journal resumes the record at the next start
             with self._lock:
@@ -134,12 +139,12 @@ class OrderedWork:
                 if not queue:
                     del self._queues[key]
                     return
-                job = queue.popleft()
-            self._run(job)
+                queued = queue.popleft()
+            self._run(*queued)
 
-    def _run(self, job: Task) -> None:
+    def _run(self, job: Task, queued_at: float) -> None:
         try:
-            self.gate.wait_until_quiet()
+            self.gate.wait_until_quiet(queued_at)
             job()
         except Exception:  # the one boundary for work after an ack: log, never kill the pool
             logger.exception("background job failed")

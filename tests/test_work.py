@@ -77,6 +77,21 @@ def test_a_moment_between_two_requests_of_a_burst_does_not_release_the_work():
     assert started.wait(10), "the burst is over: the job runs once the server has been quiet a moment"
     work.shutdown()
 
+def test_under_a_steady_stream_of_requests_queued_work_is_late_by_the_gate_once_not_per_job():
+    """Each job yielded up to max_wait from when it reached a worker: the fifth reply queued in one
+    thread waited five times that, behind the four before it, each of which had waited."""
+    gate = AckFirst(max_wait_seconds=1.0)
+    work = OrderedWork(max_workers=4, gate=gate)
+    gate.request_started()  # requests keep coming: never quiet
+    started = time.monotonic()
+    for _ in range(6):
+        work.submit(lambda: None, key="thread-1")
+    assert work.wait_idle(timeout=30)
+    assert time.monotonic() - started < 3.5, "each job waited its own max_wait, one after the other"
+    gate.request_finished()
+    work.shutdown()
+
+
 # The journal's runner ------------------------------------------------------------------------
 
 class Busy(BotError):
