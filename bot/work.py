@@ -1,8 +1,8 @@
 """Work that runs after Slack has its ack: a thread pool where jobs sharing a key run in order.
 
 Listeners ack within Slack's 3 s and hand the slow part (AWS calls) here, so an ack never waits
-for a free thread behind slow AWS calls. Replies in one case thread share a key, so they reach AWS
-in the order people wrote them.
+for a free thread behind slow AWS calls; each job first lets Slack's burst be acked (bot.ack_first).
+Replies in one case thread share a key, so they reach AWS in the order people wrote them.
 
 JournalWork runs the records of the work journal (bot.store.journal) on that pool: leased, in
 order per thread, retried with backoff until a deadline when AWS or Slack ask to wait, and only
@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 import tenacity
 
+from bot.ack_first import AckFirst
 from bot.errors import BotError
 from bot.store.journal import Entry, Journal, Lease, LeaseLost
 
@@ -32,64 +33,6 @@ logger = logging.getLogger(__name__)
 
 Task = Callable[[], None]
 _Queued = tuple[Task, float]  # a job and when it was queued (time.monotonic())
-
-
-class AckFirst:
-    """Work after an ack yields to requests still being answered: Slack's 3 s clock runs on those.
-
-    Python threads share one interpreter lock, so a burst of after-ack AWS calls would otherwise
-    slow the acks of the requests behind them (measured: `python -m bench.ack`). A job waits until
-    no request has been in flight for `settle_seconds` (Slack's requests come in bursts, and a
-    moment between two of them is not the end of the burst), but never longer than
-    `max_wait_seconds` from when it was queued: under a steady stream of requests, AWS work is late
-    by at most that, not by that once for every job queued before it on its key.
-    """
-
-    def __init__(self, max_wait_seconds: float = 1.0, settle_seconds: float = 0.1) -> None:
-        self.max_wait_seconds = max_wait_seconds
-        self.settle_seconds = settle_seconds
-        self._in_flight = 0
-        self._last_finished = float("-inf")
-        self._quiet = threading.Condition()
-        # One job at a time watches for the quiet, the others queue behind it: a request that ends
-        # wakes one thread, not every job waiting.
-        self._turnstile = threading.Lock()
-
-    def request_started(self) -> None:
-        with self._quiet:
-            self._in_flight += 1
-
-    def request_finished(self) -> None:
-        with self._quiet:
-            self._in_flight -= 1
-            self._last_finished = time.monotonic()
-            if self._in_flight == 0:
-                self._quiet.notify_all()
-
-    def wait_until_quiet(self, queued_at: float | None = None) -> None:
-        """`queued_at` (time.monotonic()): when the job was queued; the wait ends max_wait_seconds after it."""
-        now = time.monotonic()
-        deadline = (now if queued_at is None else queued_at) + self.max_wait_seconds
-        if deadline <= now or not self._turnstile.acquire(timeout=deadline - now):
-            return
-        try:
-            self._wait_for_quiet(deadline)
-        finally:
-            self._turnstile.release()
-
-    def _wait_for_quiet(self, deadline: float) -> None:
-        with self._quiet:
-            while True:
-                now = time.monotonic()
-                if now >= deadline:
-                    return
-                if self._in_flight == 0:
-                    settled_at = self._last_finished + self.settle_seconds
-                    if now >= settled_at:
-                        return
-                    self._quiet.wait(min(settled_at, deadline) - now)
-                else:
-                    self._quiet.wait(deadline - now)
 
 
 class OrderedWork:

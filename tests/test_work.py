@@ -8,10 +8,11 @@ import time
 
 import pytest
 
+from bot.ack_first import AckFirst
 from bot.errors import BotError
 from bot.store.journal import Journal
 from bot.store.tables import Store
-from bot.work import AckFirst, JournalWork, OrderedWork, RetryPolicy
+from bot.work import JournalWork, OrderedWork, RetryPolicy
 
 
 def test_jobs_with_one_key_run_in_submission_order():
