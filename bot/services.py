@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -92,6 +93,8 @@ class Services:
     background: list[Worker] = field(default_factory=list)
     # The background loops running in this process (none until start_workers).
     workers: list[Worker] = field(default_factory=list)
+    # Writes that must reach the store before it closes, whatever the after-ack pool still holds.
+    last_writes: list[Callable[[], None]] = field(default_factory=list)
 
     # Several accounts ------------------------------------------------------------------
 
@@ -227,4 +230,9 @@ class Services:
         self.work.wait_idle(timeout=2)
         self.listener_executor.shutdown(wait=False, cancel_futures=True)
         self.work.shutdown()
+        for write in self.last_writes:
+            try:
+                write()
+            except Exception:  # noqa: BLE001 - closing goes on; the next start reads what was written
+                logger.warning("a last write before closing the store failed", exc_info=True)
         self.store.close()

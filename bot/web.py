@@ -41,6 +41,7 @@ def make_wsgi_app(app: App, services: Services) -> Callable[..., Iterable[bytes]
     slack = SlackRequestHandler(app, path=SLACK_PATH)
     claimed = services.store.table("requests")
     claims = fast_claims(services.store, claimed, services.work.submit)
+    services.last_writes.append(claims.flush)  # claims still queued behind busy work at shutdown
     replays = ReplayGuard(claimed, prune=services.work.submit, claims=claims)
     door = SlackDoor(services.settings.slack_signing_secret, replays)
 

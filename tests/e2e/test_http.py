@@ -359,6 +359,23 @@ def test_a_request_served_before_a_restart_is_refused_after_it(bot_factory) -> N
     assert replay.text == ""
 
 
+@pytest.mark.slow(seconds=8)
+def test_a_claim_still_queued_behind_busy_work_at_shutdown_is_written_before_the_store_closes(bot_factory) -> None:
+    first = bot_factory()
+    gate = first.services.work.gate
+    gate.max_wait_seconds = 60
+    gate.request_started()  # a request that never ends: after-ack work waits at the gate past the close's waits
+    body, headers = _signed_form(_command_fields(first, "help"))
+    assert first.requests.post(body, FORM, signing="unsigned", headers=headers).status == 200
+    first.stop()
+
+    again = bot_factory(db_path=first.db_path)
+    replay = again.requests.post(body, FORM, signing="unsigned", headers=headers)
+
+    assert replay.status == 200
+    assert replay.text == ""
+
+
 def test_a_digest_command_replayed_after_its_claim_was_lost_posts_nothing_more(bot_factory) -> None:
     """On SQLite the replay claim is written just after the ack: a kill -9 then forgets it. A command
     that posts for everyone to see is still done once, by its trigger_id."""
