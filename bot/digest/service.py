@@ -178,10 +178,12 @@ class DigestService:
         self, channel: str, *, zone: ZoneInfo, thread_ts: str | None = None, account: str = "", once: str = ""
     ) -> Posted | None:
         """`once`: what Slack gives once per action (a command's trigger_id). A request replayed after
-        its replay claim was lost (bot.web.ReplayGuard) finds it claimed here and posts nothing (None)."""
+        its replay claim was lost (bot.web.ReplayGuard) finds it claimed here and posts nothing (None).
+        Claimed once the digest is ready, just before the post: a crash can leave a claimed digest
+        unposted only within the post itself, not while AWS is asked."""
+        snapshot, blocks, text = self.prepare(channel, zone=zone, account=account)
         if once and not self.store.table("requests").claim(f"once:{once}", int(time.time())):
             return None
-        snapshot, blocks, text = self.prepare(channel, zone=zone, account=account)
         return self.publish(channel, snapshot, blocks, text, thread_ts=thread_ts)
 
     # Details
