@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from bot.cases.service import MAX_BODY, outbound_key
 from tests.cases.helpers import (
     attributed,
@@ -329,9 +331,15 @@ def _card_lands_between_reads(bot, case, answer_card, *, on_call: int):
     return records, real
 
 
-def test_a_reply_noted_as_the_card_s_post_ends_is_not_lost(bot):
-    """The card's link is recorded (and its record finished) between the reply's look for the link
-    and its look for a card being posted: the reply is a case reply all the same."""
+@pytest.mark.parametrize(
+    ("on_call", "words"),
+    [(1, "Written as the card landed"), (2, "Waited for the card")],
+    ids=["while_noted_before_the_ack", "while_its_work_runs"],
+)
+def test_a_reply_is_not_lost_when_the_card_s_post_ends_between_two_looks(bot, on_call, words):
+    """The card's link is recorded (and its record finished) between the reply's look for the link and
+    its look for a card being posted, when it is noted before the ack (the first look) or when its
+    work runs (the second): it is a case reply all the same, sent, not let go."""
     bot.slack.add_user("U1", real_name="Ana Lima", display_name="ana")
     case = open_case_at_aws(bot)
     answer_card = bot.slack.hold_after_acting("chat.postMessage")
@@ -340,33 +348,8 @@ def test_a_reply_noted_as_the_card_s_post_ends_is_not_lost(bot):
         bot.command(f"link {case.display_id}")
         [post] = bot.slack.wait_for("chat.postMessage", lambda c: c.params.get("blocks") is not None)
         card_ts = post.response["ts"]
-        records, real = _card_lands_between_reads(bot, case, answer_card, on_call=1)
-        delivery = bot.user_message("C1", "Written as the card landed", thread_ts=card_ts)
-        assert delivery.response.status == 200
-    finally:
-        answer_card.set()
-        if records is not None:
-            records.case_for_thread = real
-    [reaction] = wait_for_reaction(bot, delivery.event["ts"])
-    assert reaction.params["name"] == "white_check_mark"
-    expected = attributed("ana", thread_key("C1", delivery.event["ts"]), "Written as the card landed")
-    assert [c.body for c in communications(bot, case.case_id)].count(expected) == 1
-
-
-def test_a_reply_waiting_for_the_card_is_not_let_go_as_the_card_s_post_ends(bot):
-    """Noted while the card was posted; when its work runs, the link appears between its look for the
-    link and its look for a card being posted: it is sent, not let go."""
-    bot.slack.add_user("U1", real_name="Ana Lima", display_name="ana")
-    case = open_case_at_aws(bot)
-    answer_card = bot.slack.hold_after_acting("chat.postMessage")
-    records, real = None, None
-    try:
-        bot.command(f"link {case.display_id}")
-        [post] = bot.slack.wait_for("chat.postMessage", lambda c: c.params.get("blocks") is not None)
-        card_ts = post.response["ts"]
-        # The first look is the noting before the ack; the second, the work's.
-        records, real = _card_lands_between_reads(bot, case, answer_card, on_call=2)
-        delivery = bot.user_message("C1", "Waited for the card", thread_ts=card_ts)
+        records, real = _card_lands_between_reads(bot, case, answer_card, on_call=on_call)
+        delivery = bot.user_message("C1", words, thread_ts=card_ts)
         assert delivery.response.status == 200
         [reaction] = wait_for_reaction(bot, delivery.event["ts"])
     finally:
@@ -374,5 +357,5 @@ def test_a_reply_waiting_for_the_card_is_not_let_go_as_the_card_s_post_ends(bot)
         if records is not None:
             records.case_for_thread = real
     assert reaction.params["name"] == "white_check_mark"
-    expected = attributed("ana", thread_key("C1", delivery.event["ts"]), "Waited for the card")
+    expected = attributed("ana", thread_key("C1", delivery.event["ts"]), words)
     assert [c.body for c in communications(bot, case.case_id)].count(expected) == 1
