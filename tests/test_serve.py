@@ -70,12 +70,7 @@ def test_the_console_serves_slack_and_health_with_workers_alive(fake_slack, tmp_
         assert "/aws-support create" in json.dumps(answer.json)
         assert slack.slash_command("help", signing="stale").status == 401
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            output = process.communicate(timeout=15)[0].decode()
-        except subprocess.TimeoutExpired:
-            process.kill()
-            output = process.communicate()[0].decode()
+        output = stop_serving(process)[0].decode()
     assert "xoxb-test-token" not in output
 
 
@@ -104,6 +99,16 @@ def start_serving(env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "bot", "--sandbox"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+
+
+def stop_serving(process: subprocess.Popen, timeout: float = 15) -> tuple:
+    """SIGTERM, as a deploy stops the bot; killed if it has not ended within `timeout`. Its (stdout, stderr)."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.communicate()
 
 
 def wait_healthy(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
@@ -151,12 +156,7 @@ def test_a_second_process_on_the_same_db_path_is_refused_until_the_first_is_gone
     finally:
         for process in processes:
             if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.communicate(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.communicate()
+                stop_serving(process)
 
 
 def test_a_burst_of_slash_commands_right_after_a_start_is_acked_in_time(fake_slack, tmp_path):
@@ -186,12 +186,7 @@ def test_a_burst_of_slash_commands_right_after_a_start_is_acked_in_time(fake_sla
             if word == "frobnicate":
                 assert "frobnicate" in json.dumps(answer.json)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
+        stop_serving(process)
 
 
 def test_a_slash_command_served_just_before_a_deploy_stops_the_bot_is_refused_after_it(fake_slack, tmp_path):
@@ -216,12 +211,7 @@ def test_a_slash_command_served_just_before_a_deploy_stops_the_bot_is_refused_af
             slack = SlackRequests(f"http://127.0.0.1:{port}", "test-secret")
             answers.append(slack.post(body, "application/x-www-form-urlencoded", signing="unsigned", headers=headers))
         finally:
-            process.send_signal(signal.SIGTERM)  # at once, as a deploy may: right after the ack
-            try:
-                process.communicate(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.communicate()
+            stop_serving(process)  # at once, as a deploy may: right after the ack
     served, replayed = answers
     assert served.status == 200 and "/aws-support create" in served.text
     assert replayed.status == 200 and replayed.text == ""

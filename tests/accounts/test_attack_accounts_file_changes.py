@@ -6,19 +6,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tests.accounts.e2e import ACCOUNTS, ALIAS_OF, open_case_in
+from tests.accounts.e2e import ACCOUNTS, ALIAS_OF
 from tests.accounts.test_digest_across_accounts import digest
 from tests.accounts.test_digest_refresh_across_accounts import click_refresh
-from tests.accounts.test_search import click_next, search, shown
-from tests.support.harness import BotHarness, write_accounts_file
-
-
-def start(fake_slack, accounts_sandbox, tmp_path, accounts, name, *, workers=False):
-    path = write_accounts_file(tmp_path / f"{name}.toml", accounts)
-    env = {"BOT_ACCOUNTS_FILE": path}
-    return BotHarness(
-        slack=fake_slack, sandbox=accounts_sandbox, db_path=tmp_path / "kept.sqlite", env=env, workers=workers
-    ).start()
+from tests.accounts.test_search import click_next, shown, start_with_accounts, two_pages_found_before_a_restart
 
 
 def without(alias):
@@ -28,7 +19,7 @@ def without(alias):
 def test_a_followed_refresh_of_an_account_removed_from_the_file_is_dropped_and_blocks_no_other(
     fake_slack, accounts_sandbox, tmp_path
 ):
-    first = start(fake_slack, accounts_sandbox, tmp_path, ACCOUNTS, "before")
+    first = start_with_accounts(fake_slack, accounts_sandbox, tmp_path, ACCOUNTS, "before")
     try:
         stage = digest(first, "stage", channel="C1")
         assert "Refreshing" in click_refresh(first, stage, "C1")["text"]
@@ -37,7 +28,7 @@ def test_a_followed_refresh_of_an_account_removed_from_the_file_is_dropped_and_b
         assert len(first.services.refresher.pending_refreshes()) == 2
     finally:
         first.stop()
-    second = start(fake_slack, accounts_sandbox, tmp_path, without("stage"), "after")
+    second = start_with_accounts(fake_slack, accounts_sandbox, tmp_path, without("stage"), "after")
     try:
         for alias in ("main", "prod"):
             second.sandbox.accounts.account(ALIAS_OF[alias]).advance_clock(10)
@@ -56,16 +47,9 @@ def test_a_followed_refresh_of_an_account_removed_from_the_file_is_dropped_and_b
 
 
 def test_next_shows_nothing_of_an_account_removed_from_the_file(fake_slack, accounts_sandbox, tmp_path):
-    first = start(fake_slack, accounts_sandbox, tmp_path, ACCOUNTS, "before")
-    try:
-        for i in range(8):
-            open_case_in(first, "main" if i % 2 else "stage", subject=f"Queue stuck {i}")
-        answer = search(first, "queue")
-        assert "page 1 of 2" in shown(answer)
-    finally:
-        first.stop()
+    answer = two_pages_found_before_a_restart(fake_slack, accounts_sandbox, tmp_path)
     # stage is no longer served: its case IDs name an account the bot does not know, not the default one.
-    second = start(fake_slack, accounts_sandbox, tmp_path, without("stage"), "after")
+    second = start_with_accounts(fake_slack, accounts_sandbox, tmp_path, without("stage"), "after")
     try:
         text = shown(click_next(second, answer))
         assert "Queue stuck 1" in text

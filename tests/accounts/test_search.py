@@ -183,16 +183,22 @@ def test_next_asks_aws_nothing_and_its_pages_stay_stable_when_a_case_arrives(acc
     assert sum(sum(sandbox_of(accounts_bot, alias).calls.values()) for alias in ALIAS_OF) == 0
 
 
-def test_next_shows_only_what_the_channel_may_use_when_clicked(fake_slack, accounts_sandbox, tmp_path):
-    from tests.accounts.e2e import ACCOUNTS
+def start_with_accounts(fake_slack, accounts_sandbox, tmp_path, accounts, name, *, workers=False):
+    """A bot on `accounts` (written to <name>.toml) and the one state file every start here shares."""
     from tests.support.harness import BotHarness, write_accounts_file
 
-    def start(accounts, name):
-        path = write_accounts_file(tmp_path / f"{name}.toml", accounts)
-        env = {"BOT_ACCOUNTS_FILE": path}
-        return BotHarness(slack=fake_slack, sandbox=accounts_sandbox, db_path=tmp_path / "kept.sqlite", env=env).start()
+    path = write_accounts_file(tmp_path / f"{name}.toml", accounts)
+    env = {"BOT_ACCOUNTS_FILE": path}
+    return BotHarness(
+        slack=fake_slack, sandbox=accounts_sandbox, db_path=tmp_path / "kept.sqlite", env=env, workers=workers
+    ).start()
 
-    first = start(ACCOUNTS, "before")
+
+def two_pages_found_before_a_restart(fake_slack, accounts_sandbox, tmp_path):
+    """A search over eight cases of main and stage, answered by a bot that is then stopped."""
+    from tests.accounts.e2e import ACCOUNTS
+
+    first = start_with_accounts(fake_slack, accounts_sandbox, tmp_path, ACCOUNTS, "before")
     try:
         for i in range(8):
             open_case_in(first, "main" if i % 2 else "stage", subject=f"Queue stuck {i}")
@@ -200,9 +206,16 @@ def test_next_shows_only_what_the_channel_may_use_when_clicked(fake_slack, accou
         assert "page 1 of 2" in shown(answer)
     finally:
         first.stop()
+    return answer
+
+
+def test_next_shows_only_what_the_channel_may_use_when_clicked(fake_slack, accounts_sandbox, tmp_path):
+    from tests.accounts.e2e import ACCOUNTS
+
+    answer = two_pages_found_before_a_restart(fake_slack, accounts_sandbox, tmp_path)
     # The accounts file now keeps stage to CPROD: the next page in C1 shows none of stage's cases.
     restricted = [a if a["alias"] != "stage" else {**a, "channels": ["CPROD"]} for a in ACCOUNTS]
-    second = start(restricted, "after")
+    second = start_with_accounts(fake_slack, accounts_sandbox, tmp_path, restricted, "after")
     try:
         text = shown(click_next(second, answer))
         assert "Queue stuck 1" in text and "stage" not in text

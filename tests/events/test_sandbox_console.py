@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import queue
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -15,7 +14,7 @@ from tests.events.queues import boto_session
 from tests.sandbox.helpers import open_case, wait_until
 from tests.support.http import request
 from tests.support.slack_requests import SlackRequests
-from tests.test_serve import console_env, free_port, get_json
+from tests.test_serve import console_env, free_port, get_json, stop_serving
 
 
 def test_the_sandbox_console_brings_an_aws_reply_by_its_event(fake_slack, tmp_path) -> None:
@@ -75,9 +74,4 @@ def test_the_sandbox_console_brings_an_aws_reply_by_its_event(fake_slack, tmp_pa
         assert wait_until(in_thread, timeout=15)
         assert time.monotonic() - sent < 10
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_serving(process, timeout=30)
