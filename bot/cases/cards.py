@@ -103,7 +103,10 @@ class Cards:
             return link
         card_ts = job.progress.get("card_ts")
         if not card_ts and job.progress.get("card_posting"):
-            card_ts = self.find_card(channel, case_id)
+            # Since its post began, however busy the channel was meanwhile (a record of the previous
+            # release knows no start: the channel's last messages).
+            started = job.progress.get("card_posting_at")
+            card_ts = self.find_card(channel, case_id, oldest=float(started) - CLOCK_SKEW_SECONDS if started else None)
         if not card_ts:
             # Before Slack has the card, whatever arrives for it before its link is recorded waits for
             # it: a reply in its thread (Replies), an AWS event for its case (CaseSync.being_linked).

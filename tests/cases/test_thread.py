@@ -191,6 +191,33 @@ def test_a_card_posted_just_before_a_crash_is_adopted_not_posted_twice(bot_facto
     assert second.services.cases.recover() == 0
 
 
+def test_a_card_posted_just_before_a_crash_is_adopted_in_a_busy_channel(bot_factory):
+    """The card scrolled past the last 100 messages of the channel before the restart: it is still
+    found (looked for since its post began), not posted a second time."""
+    import time
+
+    first = bot_factory()
+    case = open_case_at_aws(first)
+    _card_noted_before_a_crash(first, case)
+    lease = first.services.cases.journal.held(f"card:{case.case_id}|C1|1")
+    first.services.cases.journal.save(lease, card_posting=True, card_posting_at=time.time())
+    posted = first.services.slack.chat_postMessage(
+        channel="C1",
+        text="card",
+        metadata={"event_type": "aws_support_case", "event_payload": {"case_id": case.case_id}},
+    )
+    for n in range(150):  # a busy channel while the bot was down
+        first.slack.add_message("C1", f"chatter {n}")
+    db_path = first.db_path
+    first.stop()
+
+    second = bot_factory(db_path=db_path)
+    assert second.services.cases.recover() == 1
+    second.services.work.wait_idle(timeout=10)
+    assert second.services.cases.link_in(case.case_id, "C1").card_ts == posted["ts"]
+    assert len(second.slack.calls("chat.postMessage")) == 1  # only the one made before the crash
+
+
 def test_a_card_lost_in_a_crash_is_posted_after_restart(bot_factory):
     first = bot_factory()
     case = open_case_at_aws(first)
