@@ -40,6 +40,14 @@ SKEW_SECONDS = 60  # AWS's clock and ours
 CONFIRMATION = "white_check_mark"
 
 
+class CardBeingPosted(BotError):
+    """The reply's thread may be a card's whose link is not recorded yet: worth waiting out (as
+    bot.cases.service.is_retryable reads `retryable`; a keyword argument would be a message param)."""
+
+    key = "card_being_posted"
+    retryable = True
+
+
 class Replies:
     def __init__(
         self,
@@ -175,7 +183,7 @@ class Replies:
             return case_id
         if not waiting:
             return ""
-        raise BotError("card_being_posted", retryable=True)
+        raise CardBeingPosted()
 
     def failed(self, job: Job, error: BotError) -> None:
         data = job.data

@@ -314,6 +314,32 @@ def test_a_reply_written_while_the_card_is_still_being_posted_reaches_aws(bot):
     assert [c.body for c in communications(bot, case.case_id)].count(expected) == 1
 
 
+def test_a_reply_whose_work_runs_before_the_card_s_post_ends_waits_for_it(bot):
+    """The reply's after-ack work itself runs while Slack's answer to the card's post is still on its
+    way: it waits (retries) for the link, rather than failing at once with "not sent"."""
+    bot.slack.add_user("U1", real_name="Ana Lima", display_name="ana")
+    fast_retries(bot, deadline_seconds=30)
+    case = open_case_at_aws(bot)
+    answer_card = bot.slack.hold_after_acting("chat.postMessage")
+    try:
+        bot.command(f"link {case.display_id}")
+        [post] = bot.slack.wait_for("chat.postMessage", lambda c: c.params.get("blocks") is not None)
+        delivery = bot.user_message("C1", "Written while the card was posted", thread_ts=post.response["ts"])
+        assert delivery.response.status == 200
+        key = thread_key("C1", delivery.event["ts"])
+        for _ in range(60):  # 3 s: the reply's work runs meanwhile (after-ack work waits 1 s at most)
+            entry = bot.services.cases.journal.get(key)
+            if entry is not None and entry.finished:  # failed for good: the defect
+                break
+            threading.Event().wait(0.05)
+    finally:
+        answer_card.set()
+
+    [reaction] = wait_for_reaction(bot, delivery.event["ts"])
+    assert reaction.params["name"] == "white_check_mark"
+    assert sent_texts(bot, case.case_id).count("Written while the card was posted") == 1
+
+
 def test_a_message_in_another_thread_while_a_card_is_posted_is_let_go(bot):
     bot.slack.add_user("U1", real_name="Ana Lima", display_name="ana")
     older = bot.slack.add_message("C1", "an older conversation", user="U2")
