@@ -172,12 +172,10 @@ class Replies:
         """The case of a thread noted while its card was being posted: known once the link is recorded;
         None when no card of this thread is being posted any more (the message was not a case reply).
         `waiting=False`: "" instead of waiting while a card that may be this thread's is being posted."""
-        case_id = self.records.case_for_thread(channel, thread_ts)
-        if case_id is not None:
-            return case_id
+        # Posting asked first, the link second: a card whose post ends between the two looks has
+        # recorded its link before its record finished, so one look at each suffices (a message in
+        # its thread exists only once the card was posted, hence listed as posting).
         posting = self.cards.may_be_posting(channel, thread_ts)
-        # Looked for again: a card's post may have ended (its link recorded before its record was
-        # finished) between the first look and may_be_posting, which then no longer lists it.
         case_id = self.records.case_for_thread(channel, thread_ts)
         if case_id is not None or not posting:
             return case_id
