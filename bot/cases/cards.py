@@ -108,13 +108,13 @@ class Cards:
             started = job.progress.get("card_posting_at")
             card_ts = self.find_card(channel, case_id, oldest=float(started) - CLOCK_SKEW_SECONDS if started else None)
         if not card_ts:
+            # The thread begins here, before the case is read for the card: AWS's answers from now on
+            # belong in it, however long Slack takes to answer the post.
+            job.save(card_posting=True, card_posting_at=job.progress.get("card_posting_at") or time.time())
             # Before Slack has the card, whatever arrives for it before its link is recorded waits for
             # it: a reply in its thread (Replies), an AWS event for its case (CaseSync.being_linked).
             self.journal.note_under(_posting_in(channel), job.lease.key)
             self.journal.note_under(_posting_case(case_id), job.lease.key)
-            # The thread begins here, before the case is read for the card: AWS's answers from now on
-            # belong in it, however long Slack takes to answer the post.
-            job.save(card_posting=True, card_posting_at=job.progress.get("card_posting_at") or time.time())
             case = case or self.gateway.get_case(case_id, include_communications=False)
             record = self.records.remember(case)
             channel, card_ts = self.messages.post(
@@ -123,7 +123,12 @@ class Cards:
                 **self.card_message(case, record),
             )
             job.save(card_ts=card_ts)
-        return self.records.save_link(case_id, channel, card_ts, linked_by, since=job.progress.get("card_posting_at"))
+        link = self.records.save_link(case_id, channel, card_ts, linked_by, since=job.progress.get("card_posting_at"))
+        # Linked: off the lists at once, so that the checks before an ack read only cards still posting
+        # (a crash before this leaves it to them to strike once the record is finished).
+        self.journal.strike_from(_posting_in(channel), job.lease.key)
+        self.journal.strike_from(_posting_case(case_id), job.lease.key)
+        return link
 
     # Redrawing ---------------------------------------------------------------------------
 

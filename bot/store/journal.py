@@ -213,6 +213,10 @@ class Journal:
         """List record `key` under `index` too (besides its order), for pending_under() to find."""
         self._note_order(index, key)
 
+    def strike_from(self, index: str, key: str) -> None:
+        """Take record `key` off `index`'s list (its work there is done, whether or not the record is)."""
+        self._forget_order(index, [key])
+
     def pending_under(self, index: str) -> list[Entry]:
         """The pending records listed under `index`; finished ones are struck from it."""
         return self._still_pending(index, self._listed(index))

@@ -412,3 +412,15 @@ def test_a_reply_is_not_lost_when_the_card_s_post_ends_between_two_looks(bot, on
     assert reaction.params["name"] == "white_check_mark"
     expected = attributed("ana", thread_key("C1", delivery.event["ts"]), words)
     assert [c.body for c in communications(bot, case.case_id)].count(expected) == 1
+
+
+def test_a_linked_card_is_off_the_posting_lists_so_later_messages_read_only_what_still_posts(bot):
+    from bot.store.journal import ORDER_PREFIX
+
+    case = open_case_at_aws(bot)
+    link_case(bot, case)
+    bot.services.work.wait_idle(timeout=10)
+
+    journal = bot.services.store.table("journal")
+    for index in ("cards-posting:C1", f"cards-posting-case:{case.case_id}"):
+        assert (journal.get(ORDER_PREFIX + index) or {}).get("keys") == []
