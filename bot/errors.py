@@ -19,6 +19,11 @@ class BotError(Exception):
         super().__init__(f"{self.key} {params}" if params else self.key)
 
 
+class StateUnavailable(Exception):
+    """The bot's own state cannot be read or written now (the database away, the disk full): not the
+    person's doing, and not a bug. bot.store raises it (StoreError); /healthz is red meanwhile."""
+
+
 class UserInputError(BotError):
     """The person typed something we cannot use (unknown sub-command, bad case reference, …)."""
 

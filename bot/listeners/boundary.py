@@ -17,7 +17,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import render
-from bot.errors import BotError
+from bot.errors import BotError, StateUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +32,9 @@ def guarded(name: str, answer: Answer, work: Callable[[], object]) -> Callable[[
             work()
         except BotError as error:
             answer(render.error_text(error))
+        except StateUnavailable as error:  # the database away or the disk full: /healthz says so too
+            logger.warning("%s failed: %s", name, error)
+            answer(render.text("store_not_writable"))
         except Exception:  # the after-ack boundary: one traceback, one plain answer
             logger.exception("%s failed", name)
             answer(render.text("unexpected_error"))
@@ -50,6 +53,9 @@ def unexpected_in_listener(
     after it, `response` is None and the answer goes by response_url or privately)."""
     if isinstance(error, BotError):
         text = str(render.error_text(error))
+    elif isinstance(error, StateUnavailable):
+        logger.warning("listener failed on %s: %s", body.get("type") or "a command", error)
+        text = str(render.text("store_not_writable"))
     else:
         logger.error("listener failed on %s", body.get("type") or "a command", exc_info=error)
         text = str(render.text("unexpected_error"))

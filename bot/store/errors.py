@@ -3,8 +3,10 @@ the module that chooses between backends."""
 
 from __future__ import annotations
 
+from bot.errors import StateUnavailable
 
-class StoreError(Exception):
+
+class StoreError(StateUnavailable):
     """The store cannot answer now (database unreachable, connection lost); the write did not happen or
     its outcome is unknown. Callers treat it like any transient failure: retry later, never assume."""
 
