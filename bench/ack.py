@@ -18,6 +18,8 @@ bot's p99 within 1.2x of the bare app's, no ack over 3 s.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import gc
 import json
 import os
 import socket
@@ -27,9 +29,9 @@ import sys
 import tempfile
 import time
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from bot.bootstrap import sandbox_gateway
 from bot.domain import NewCase
@@ -66,16 +68,41 @@ def percentile(samples: list[float], fraction: float) -> float:
 
 
 def fire(requests: SlackRequests, text: str, concurrency: int) -> list[float]:
-    def one(_: int) -> float:
-        started = time.perf_counter()
-        response = requests.slash_command(text)
-        elapsed = time.perf_counter() - started
-        if response.status != 200:
-            raise RuntimeError(f"HTTP {response.status}: {response.body}")
-        return elapsed
+    """Sends `concurrency` signed commands at once; each one's seconds from connecting to the whole answer.
 
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        return list(pool.map(one, range(concurrency)))
+    The requests are built and signed first, then sent from one asyncio loop. A thread per request
+    through urllib made the instrument heavier than what it measured (about 4 ms of CPU per request
+    against the apps' 1 to 2, its twenty threads queuing on its own interpreter lock), and its
+    stalls were charged to whichever app was measured at the time.
+    """
+    prepared = [requests.prepare_slash_command(text) for _ in range(concurrency)]
+    url = urlsplit(requests.events_url)
+    # A collection of this process's heap in the middle of a burst would be charged the same way.
+    gc.collect()
+    gc.disable()
+    try:
+        return asyncio.run(_send_all(url.hostname or "127.0.0.1", url.port or 80, url.path, prepared))
+    finally:
+        gc.enable()
+
+
+async def _send_all(host: str, port: int, path: str, prepared: list[tuple[bytes, dict[str, str]]]) -> list[float]:
+    return list(await asyncio.gather(*(_send(host, port, path, body, headers) for body, headers in prepared)))
+
+
+async def _send(host: str, port: int, path: str, body: bytes, headers: dict[str, str]) -> float:
+    lines = [f"POST {path} HTTP/1.1", f"Host: {host}:{port}", f"Content-Length: {len(body)}", "Connection: close"]
+    request = ("\r\n".join([*lines, *(f"{name}: {value}" for name, value in headers.items())]) + "\r\n\r\n").encode()
+    started = time.perf_counter()
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(request + body)
+    answer = await reader.read()  # to the end: the server closes after its answer (Connection: close)
+    elapsed = time.perf_counter() - started
+    writer.close()
+    status = answer.split(b" ", 2)[1:2]
+    if status != [b"200"]:
+        raise RuntimeError(f"the app answered {answer[:200]!r}")
+    return elapsed
 
 
 SLACK_GIVES_UP = 3.0
@@ -108,7 +135,7 @@ def report(command: str, bare: dict[str, float], bots: dict[str, dict[str, float
 
 def start_sandbox() -> tuple[subprocess.Popen, str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot.sandbox", "--reply-delay", "-1"],
+        ["nice", "-n", "19", sys.executable, "-m", "bot.sandbox", "--reply-delay", "-1"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

@@ -15,13 +15,20 @@ class AckFirst:
     moment between two of them is not the end of the burst), but never longer than
     `max_wait_seconds` from when it was queued: under a steady stream of requests, AWS work is late
     by at most that, not by that once for every job queued before it on its key.
+
+    A quiet moment releases the waiting jobs `pace_seconds` apart, each only while it is still
+    quiet: released together, their first CPU work (botocore building and signing twenty requests)
+    ran all at once, and a burst arriving meanwhile was acked behind all of it. Paced, a new burst
+    finds at most a job or two started, and holds back the rest.
     """
 
-    def __init__(self, max_wait_seconds: float = 1.0, settle_seconds: float = 0.1) -> None:
+    def __init__(self, max_wait_seconds: float = 1.0, settle_seconds: float = 0.1, pace_seconds: float = 0.005) -> None:
         self.max_wait_seconds = max_wait_seconds
         self.settle_seconds = settle_seconds
+        self.pace_seconds = pace_seconds
         self._in_flight = 0
         self._last_finished = float("-inf")
+        self._next_release = float("-inf")
         self._quiet = threading.Condition()
         # One job at a time watches for the quiet, the others queue behind it: a request that ends
         # wakes one thread, not every job waiting.
@@ -56,9 +63,10 @@ class AckFirst:
                 if now >= deadline:
                     return
                 if self._in_flight == 0:
-                    settled_at = self._last_finished + self.settle_seconds
-                    if now >= settled_at:
+                    release_at = max(self._last_finished + self.settle_seconds, self._next_release)
+                    if now >= release_at:
+                        self._next_release = now + self.pace_seconds
                         return
-                    self._quiet.wait(min(settled_at, deadline) - now)
+                    self._quiet.wait(min(release_at, deadline) - now)
                 else:
                     self._quiet.wait(deadline - now)

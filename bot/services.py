@@ -26,6 +26,7 @@ from bot.digest.service import DigestService
 from bot.digest.worker import ScheduleWorker
 from bot.domain import Case
 from bot.errors import BotError
+from bot.pool import ThreadPool
 from bot.store.backend import Store
 from bot.sync.cycle import CaseSync
 from bot.sync.poller import Poller
@@ -77,9 +78,7 @@ class Services:
     accounts: AccountDirectory
     gateways: dict[str, SupportGateway]
     # Bolt runs listeners here; they only parse, ack and hand the slow part to `work`.
-    listener_executor: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(max_workers=32, thread_name_prefix="listener")
-    )
+    listener_executor: ThreadPool = field(default_factory=lambda: ThreadPool(max_workers=32, name="listener"))
     work: OrderedWork = field(default_factory=lambda: OrderedWork(max_workers=64))
     cases: CaseService = field(init=False)
     sync: CaseSync = field(init=False)

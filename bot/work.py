@@ -19,7 +19,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -27,6 +26,7 @@ import tenacity
 
 from bot.ack_first import AckFirst
 from bot.errors import BotError
+from bot.pool import ThreadPool
 from bot.store.journal import Entry, Journal, Lease, LeaseLost
 
 logger = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ _Queued = tuple[Task, float]  # a job and when it was queued (time.monotonic())
 class OrderedWork:
     def __init__(self, max_workers: int = 32, name: str = "work", gate: AckFirst | None = None) -> None:
         self.gate = gate or AckFirst()
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=name)
+        self._pool = ThreadPool(max_workers=max_workers, name=name)
         self._queues: dict[str, deque[_Queued]] = {}
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)

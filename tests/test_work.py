@@ -78,6 +78,27 @@ def test_a_moment_between_two_requests_of_a_burst_does_not_release_the_work():
     assert started.wait(10), "the burst is over: the job runs once the server has been quiet a moment"
     work.shutdown()
 
+
+def test_work_released_by_a_quiet_moment_goes_a_job_at_a_time_and_stops_for_the_next_burst():
+    """Released together, twenty `show` jobs did their botocore work (about 1.2 ms of CPU each) at
+    once, and the next burst's acks, arriving meanwhile, waited behind all of it (`bench.ack`)."""
+    gate = AckFirst(max_wait_seconds=30, settle_seconds=0.01, pace_seconds=0.3)
+    work = OrderedWork(max_workers=4, gate=gate)
+    ran: list[int] = []
+    first = threading.Event()
+    work.submit(lambda: (ran.append(1), first.set()))
+    work.submit(lambda: ran.append(2))
+    work.submit(lambda: ran.append(3))
+    assert first.wait(5)
+    gate.request_started()  # the next burst arrives while the jobs are being released
+    time.sleep(0.6)
+    assert ran == [1], "jobs kept starting under the new burst"
+    gate.request_finished()
+    assert work.wait_idle(timeout=10), "the burst is over: the rest run, a pace apart"
+    assert sorted(ran) == [1, 2, 3]
+    work.shutdown()
+
+
 def test_under_a_steady_stream_of_requests_queued_work_is_late_by_the_gate_once_not_per_job():
     """Each job yielded up to max_wait from when it reached a worker: the fifth reply queued in one
     thread waited five times that, behind the four before it, each of which had waited."""
@@ -94,6 +115,7 @@ def test_under_a_steady_stream_of_requests_queued_work_is_late_by_the_gate_once_
 
 
 # The journal's runner ------------------------------------------------------------------------
+
 
 class Busy(BotError):
     retryable = True

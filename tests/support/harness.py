@@ -103,9 +103,11 @@ class BotHarness:
             max_attempts=self.aws_attempts,
             events=self.events,
         )
-        # Work after an ack waits for a lull in Slack's requests (0.1 s in production); tests send one
-        # request at a time and wait for what it does, so a short lull keeps them quick.
+        # Work after an ack waits for a lull in Slack's requests (0.1 s in production) and starts a job
+        # every 5 ms; tests send one request at a time and wait for what it does, so shorter keeps
+        # them quick.
         self.services.work.gate.settle_seconds = 0.01
+        self.services.work.gate.pace_seconds = 0.001
         try:
             self.app = build_app(self.services)
             self._server = make_server(make_wsgi_app(self.app, self.services), port=0)

@@ -191,6 +191,12 @@ class SlackRequests:
         timeout: float = 15,
     ) -> HttpResponse:
         """POST raw bytes to /slack/events, signed as asked."""
+        sent = self._headers(body, content_type, signing, headers)
+        return request("POST", self.events_url, data=body, headers=sent, timeout=timeout)
+
+    def _headers(
+        self, body: bytes, content_type: str, signing: Signing, headers: dict[str, str] | None
+    ) -> dict[str, str]:
         now = int(time.time())
         timestamp = str(now - 6 * 60 if signing == "stale" else now)
         sent = {"Content-Type": content_type, "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)"}
@@ -199,7 +205,7 @@ class SlackRequests:
             sent["X-Slack-Request-Timestamp"] = timestamp
             sent["X-Slack-Signature"] = sign(secret, timestamp, body)
         sent.update(headers or {})
-        return request("POST", self.events_url, data=body, headers=sent, timeout=timeout)
+        return sent
 
     def post_form(self, fields: dict[str, Any], **kwargs: Any) -> HttpResponse:
         return self.post(urlencode(fields).encode(), "application/x-www-form-urlencoded", **kwargs)
@@ -234,7 +240,29 @@ class SlackRequests:
     ) -> HttpResponse:
         """The response's `.response_url` is the URL Slack would accept the delayed answers on."""
         response_url = self._response_url(response_url)
-        form = {
+        form = self._slash_command_form(text, user_id, channel_id, command, response_url, trigger_id, fields)
+        response = self.post_form(form, signing=signing)
+        response.response_url = response_url
+        response.extra["trigger_id"] = form["trigger_id"]
+        return response
+
+    def prepare_slash_command(self, text: str) -> tuple[bytes, dict[str, str]]:
+        """A slash command's body and signed headers, to be sent later by another client (bench.ack)."""
+        form = self._slash_command_form(text, "U1", "C1", COMMAND, self._response_url(None), None, {})
+        body = urlencode(form).encode()
+        return body, self._headers(body, "application/x-www-form-urlencoded", "valid", None)
+
+    def _slash_command_form(
+        self,
+        text: str,
+        user_id: str,
+        channel_id: str,
+        command: str,
+        response_url: str,
+        trigger_id: str | None,
+        fields: dict[str, Any],
+    ) -> dict[str, Any]:
+        return {
             "token": VERIFICATION_TOKEN,
             "team_id": TEAM_ID,
             "team_domain": TEAM_DOMAIN,
@@ -250,10 +278,6 @@ class SlackRequests:
             "trigger_id": trigger_id or new_trigger_id(),
             **fields,
         }
-        response = self.post_form(form, signing=signing)
-        response.response_url = response_url
-        response.extra["trigger_id"] = form["trigger_id"]
-        return response
 
     # ------------------------------------------------------------------ interactivity
 
