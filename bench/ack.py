@@ -4,14 +4,15 @@
 
 Processes as in production: the bot (`python -m bot serve`, poller and scheduler included) on its
 sqlite file and/or on PostgreSQL (DATABASE_URL: a throwaway cluster, or --database-url),
-AWS (`python -m bot.sandbox`, every call delayed by --aws-latency seconds) and a bare Bolt app whose
+AWS (`python -m bot.sandbox`, every call delayed by --aws-latency seconds, at the lowest CPU priority:
+in production AWS's CPU is not on the bot's machine) and a bare Bolt app whose
 only listener acks `/aws-support` (`python -m bench.bare_app`), served by the same waitress server
-with the same threads. This process plays Slack: it signs the requests, fires `concurrency` at once,
-and serves the Web API and response URLs the bot answers on. Two commands, `rounds` rounds each,
+with the same threads. This process plays Slack: it signs the requests, sends `concurrency` at once
+from one asyncio loop, and serves the Web API and response URLs the bot answers on. Two commands, `rounds` rounds each,
 the apps in turn (in a new order each round): `/aws-support help` (the bot answers in the ack itself) and then
 `/aws-support show <case>` (the bot acks, then spends one AWS call, DescribeCases with the case's
 last communications, before answering, so later rounds are acked while earlier ones work). Latency
-is from sending the request to reading Slack's 200. Goals, for both commands and each store: the
+is from opening the connection to reading the app's whole 200 answer. Goals, for both commands and each store: the
 bot's p99 within 1.2x of the bare app's, no ack over 3 s.
 """
 
