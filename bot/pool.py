@@ -50,7 +50,15 @@ class ThreadPool(Executor):
                 return future  # a busy worker takes it next
             worker = threading.Thread(target=self._work, name=f"{self.name}_{len(self._threads)}", daemon=True)
             self._threads.append(worker)
-        worker.start()
+        try:
+            worker.start()
+        except BaseException:  # the thread limit: not a worker, so not counted against max_workers
+            with self._lock:
+                self._threads.remove(worker)
+            if self._threads:
+                return future  # the task stays queued for the workers there are
+            future.cancel()  # no worker will run it; if one starts later, it skips it
+            raise
         return future
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
@@ -69,8 +77,8 @@ class ThreadPool(Executor):
             self._tasks.put(None)
         if wait:
             for thread in threads:
-                if thread is not threading.current_thread():
-                    thread.join()
+                if thread is not threading.current_thread() and thread.ident is not None:
+                    thread.join()  # one a submit has not started yet takes its sentinel once it runs
 
     def _work(self) -> None:
         while True:

@@ -60,10 +60,12 @@ class OrderedWork:
     def _enqueue(self, job: Task, key: str | None) -> None:
         queued = (job, time.monotonic())
         try:
+            if key is None:
+                # Outside the lock: a submit may start a thread, and a request thread takes this lock
+                # before its ack (the replay claims' write).
+                self._pool.submit(self._run, *queued)
+                return
             with self._lock:
-                if key is None:
-                    self._pool.submit(self._run, *queued)
-                    return
                 queue = self._queues.get(key)
                 if queue is not None:
                     queue.append(queued)  # a runner for this key is active and will take it
@@ -89,7 +91,7 @@ class OrderedWork:
         try:
             self.gate.wait_until_quiet(queued_at)
             job()
-        except Exception:  # the one boundary for work after an ack: log, never kill the pool
+        except BaseException:  # noqa: BLE001 - the one boundary for work after an ack: log, never strand a key's queue
             logger.exception("background job failed")
         finally:
             with self._lock:

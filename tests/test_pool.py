@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from bot.ack_first import AckFirst
 from bot.bootstrap import prepare_to_serve
 from bot.pool import ThreadPool
 from bot.services import Services
@@ -98,3 +99,80 @@ def test_the_heap_built_at_start_is_frozen_out_of_the_collector(bot: BotHarness)
         assert gc.get_freeze_count() > 10_000
     finally:
         gc.unfreeze()
+
+
+_start_thread = threading.Thread.start
+
+
+def test_a_thread_that_could_not_start_is_not_counted_as_a_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counted, it held a place under max_workers for good: with one, every later task waited forever."""
+    pool = ThreadPool(max_workers=1, name="limited")
+    refused = []
+
+    def start(thread: threading.Thread) -> None:
+        if thread.name.startswith("limited_") and not refused:
+            refused.append(thread)
+            raise RuntimeError("can't start new thread")
+        _start_thread(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    with pytest.raises(RuntimeError):
+        pool.submit(lambda: None)
+    assert pool.submit(lambda: "ran").result(timeout=5) == "ran"
+    pool.shutdown(wait=True)
+
+
+def test_shutdown_while_a_submit_is_still_starting_its_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    pool = ThreadPool(max_workers=2, name="starting")
+    starting = threading.Event()
+
+    def slow_start(thread: threading.Thread) -> None:
+        if thread.name.startswith("starting_"):
+            starting.set()
+            time.sleep(0.3)  # a thread start waiting for the interpreter lock, as in a burst
+        _start_thread(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", slow_start)
+    submitter = threading.Thread(target=pool.submit, args=(lambda: None,), daemon=True)
+    submitter.start()
+    assert starting.wait(5)
+    pool.shutdown(wait=True)  # joined a thread not started yet: RuntimeError
+    submitter.join(5)
+
+
+def test_a_submit_with_no_key_does_not_wait_while_another_starts_a_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The replay claims' write is submitted on the request thread before its ack; it queued behind
+    OrderedWork's lock while a listener's submit held it to start a thread."""
+    work = OrderedWork(max_workers=4, gate=AckFirst(max_wait_seconds=0))
+    starting = threading.Event()
+
+    def slow_start(thread: threading.Thread) -> None:
+        if thread.name.startswith("work_") and not starting.is_set():
+            starting.set()
+            time.sleep(1)
+        _start_thread(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", slow_start)
+    threading.Thread(target=work.submit, args=(lambda: None,), daemon=True).start()
+    assert starting.wait(5)
+    other = threading.Thread(target=work.submit, args=(lambda: None, "case-1"), daemon=True)
+    began = time.monotonic()
+    other.start()
+    other.join(5)
+    assert time.monotonic() - began < 0.5, "the keyed submit waited for the other's thread start"
+    assert work.wait_idle(10)
+    work.shutdown()
+
+
+def test_a_job_ending_in_a_base_exception_does_not_strand_the_jobs_after_it_on_its_key(caplog) -> None:
+    work = OrderedWork(max_workers=2, gate=AckFirst(max_wait_seconds=0))
+
+    def exits() -> None:
+        raise SystemExit(3)
+
+    ran = threading.Event()
+    work.submit(exits, key="case-1")
+    work.submit(ran.set, key="case-1")
+    assert ran.wait(5)
+    assert "background job failed" in caplog.text
+    work.shutdown()
