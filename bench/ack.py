@@ -68,6 +68,9 @@ def percentile(samples: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))]
 
 
+ANSWER_TIMEOUT = 15.0
+
+
 def fire(requests: SlackRequests, text: str, concurrency: int) -> list[float]:
     """Sends `concurrency` signed commands at once; each one's seconds from connecting to the whole answer.
 
@@ -95,15 +98,24 @@ async def _send(host: str, port: int, path: str, body: bytes, headers: dict[str,
     lines = [f"POST {path} HTTP/1.1", f"Host: {host}:{port}", f"Content-Length: {len(body)}", "Connection: close"]
     request = ("\r\n".join([*lines, *(f"{name}: {value}" for name, value in headers.items())]) + "\r\n\r\n").encode()
     started = time.perf_counter()
-    reader, writer = await asyncio.open_connection(host, port)
-    writer.write(request + body)
-    answer = await reader.read()  # to the end: the server closes after its answer (Connection: close)
+    try:
+        answer = await asyncio.wait_for(_exchange(host, port, request + body), timeout=ANSWER_TIMEOUT)
+    except TimeoutError:
+        return ANSWER_TIMEOUT  # counted, as Slack would count it: far over its 3 s
     elapsed = time.perf_counter() - started
-    writer.close()
     status = answer.split(b" ", 2)[1:2]
     if status != [b"200"]:
         raise RuntimeError(f"the app answered {answer[:200]!r}")
     return elapsed
+
+
+async def _exchange(host: str, port: int, request: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(request)
+        return await reader.read()  # to the end: the server closes after its answer (Connection: close)
+    finally:
+        writer.close()
 
 
 SLACK_GIVES_UP = 3.0

@@ -2,28 +2,37 @@
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import Any
 
+logger = logging.getLogger(__name__)
+
 _Task = tuple[Future, Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+RETRY_START_SECONDS = 1.0
 
 
 class ThreadPool(Executor):
-    """concurrent.futures.ThreadPoolExecutor without its process-wide lock.
+    """concurrent.futures.ThreadPoolExecutor without its process-wide lock, and never starting a
+    thread on the caller's.
 
     Every ThreadPoolExecutor.submit in a process takes one shared lock, and holds it while it starts
     a new thread and waits for that thread to run. In a burst of twenty slash commands, twenty
     listener submits and twenty after-ack submits queued on it while the work pool grew (each `show`
     holds a worker for its AWS call): acks stalled 20-60 ms behind a lock that only guards the
-    interpreter's exit (measured with `python -m bench.ack` and stack samples of the bot). Here a
-    submit takes this pool's own lock for a counter, hands the task over a SimpleQueue, and starts
-    a thread, when none is idle, outside any lock.
+    interpreter's exit (measured with `python -m bench.ack` and stack samples of the bot). Starting
+    a thread is itself a wait for the interpreter lock (26 ms median with four busy threads), and
+    the replay claims' write is submitted on a request thread before its ack. Here a submit takes
+    this pool's own lock for two counters and hands the task over a SimpleQueue; when no worker is
+    idle, it asks the pool's one starter thread for another.
 
-    Workers are daemon threads: Services.close waits for the work it wants finished, and what a
-    stopped process leaves is resumed from the journal at the next start.
+    Workers are daemon threads. Services.close waits a few seconds for after-ack work; a job still
+    running when the process exits is cut there, and journaled work resumes at the next start (the
+    executor this replaces made the exit wait for it, however long).
     """
 
     def __init__(self, max_workers: int, name: str) -> None:
@@ -32,9 +41,12 @@ class ThreadPool(Executor):
         self.max_workers = max_workers
         self.name = name
         self._tasks: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
+        self._wanted: queue.SimpleQueue[bool | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._idle = 0
+        self._workers = 0  # started or asked of the starter
         self._threads: list[threading.Thread] = []
+        self._starter: threading.Thread | None = None
         self._shut_down = False
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
@@ -46,24 +58,29 @@ class ThreadPool(Executor):
             if self._idle > 0:
                 self._idle -= 1
                 return future
-            if len(self._threads) >= self.max_workers:
+            if self._workers >= self.max_workers:
                 return future  # a busy worker takes it next
-            worker = threading.Thread(target=self._work, name=f"{self.name}_{len(self._threads)}", daemon=True)
-            self._threads.append(worker)
-        try:
-            worker.start()
-        except BaseException:  # the thread limit: not a worker, so not counted against max_workers
-            with self._lock:
-                self._threads.remove(worker)
-            if self._threads:
-                return future  # the task stays queued for the workers there are
-            future.cancel()  # no worker will run it; if one starts later, it skips it
-            raise
+            self._workers += 1
+            starter, first = self._starter, self._starter is None
+            if first:
+                starter = self._starter = threading.Thread(
+                    target=self._start_workers, name=f"{self.name}_starter", daemon=True
+                )
+        self._wanted.put(True)
+        if first and starter is not None:
+            try:
+                starter.start()  # once in the pool's life
+            except RuntimeError:  # the process's thread limit: this task is not taken
+                with self._lock:
+                    self._starter, self._workers = None, self._workers - 1
+                future.cancel()
+                raise
         return future
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self._lock:
             self._shut_down = True
+            workers = self._workers
             threads = list(self._threads)
         if cancel_futures:
             while True:
@@ -73,12 +90,36 @@ class ThreadPool(Executor):
                     break
                 if task is not None:
                     task[0].cancel()
-        for _ in threads:
+        self._wanted.put(None)
+        for _ in range(workers):  # one each, started or still to be
             self._tasks.put(None)
         if wait:
             for thread in threads:
                 if thread is not threading.current_thread() and thread.ident is not None:
-                    thread.join()  # one a submit has not started yet takes its sentinel once it runs
+                    thread.join()  # one not started yet gets its sentinel when it runs
+
+    def _start_workers(self) -> None:
+        while self._wanted.get():
+            while True:
+                with self._lock:
+                    if self._shut_down:
+                        return
+                    worker = threading.Thread(target=self._work, name=f"{self.name}_{len(self._threads)}", daemon=True)
+                    self._threads.append(worker)
+                try:
+                    worker.start()
+                    break
+                except RuntimeError as error:  # the process's thread limit
+                    with self._lock:
+                        self._threads.remove(worker)
+                        alone = not self._threads
+                    if not alone:
+                        with self._lock:
+                            self._workers -= 1  # the tasks stay queued for the workers there are
+                        logger.warning("%s: could not start another worker (%s)", self.name, error)
+                        break
+                    logger.warning("%s: could not start a worker (%s); trying again", self.name, error)
+                    time.sleep(RETRY_START_SECONDS)
 
     def _work(self) -> None:
         while True:

@@ -59,8 +59,9 @@ def test_idle_workers_are_reused_rather_than_new_ones_started(pool: ThreadPool) 
 
 def test_after_shutdown_queued_work_is_cancelled_and_new_work_refused() -> None:
     pool = ThreadPool(max_workers=1, name="test")
-    release = threading.Event()
-    busy = pool.submit(release.wait, 5)
+    running, release = threading.Event(), threading.Event()
+    busy = pool.submit(lambda: (running.set(), release.wait(5))[1])
+    assert running.wait(5)
     queued = pool.submit(lambda: None)
     pool.shutdown(wait=False, cancel_futures=True)
     assert queued.cancelled()
@@ -104,21 +105,42 @@ def test_the_heap_built_at_start_is_frozen_out_of_the_collector(bot: BotHarness)
 _start_thread = threading.Thread.start
 
 
-def test_a_thread_that_could_not_start_is_not_counted_as_a_worker(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Counted, it held a place under max_workers for good: with one, every later task waited forever."""
-    pool = ThreadPool(max_workers=1, name="limited")
-    refused = []
+def test_a_submit_never_starts_a_worker_on_the_callers_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Starting a thread waits for the interpreter lock (26 ms median with four busy threads), and the
+    replay claims' write is submitted on a request thread before its ack."""
+    pool = ThreadPool(max_workers=8, name="grows")
+    pool.submit(lambda: None).result(timeout=5)  # the pool's starter is started once, here
+    started_from: list[str] = []
 
     def start(thread: threading.Thread) -> None:
-        if thread.name.startswith("limited_") and not refused:
+        started_from.append(threading.current_thread().name)
+        _start_thread(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    all_running = threading.Barrier(6, timeout=5)
+    busy = [pool.submit(all_running.wait) for _ in range(6)]  # six at once: the pool must grow
+    for future in busy:
+        future.result(timeout=10)
+    assert set(started_from) == {"grows_starter"}
+    pool.shutdown(wait=True)
+
+
+def test_a_worker_that_could_not_start_is_started_again_and_its_task_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counted as a worker, it held a place under max_workers for good: with one, every task waited forever."""
+    pool = ThreadPool(max_workers=1, name="limited")
+    refused: list[threading.Thread] = []
+
+    def start(thread: threading.Thread) -> None:
+        if thread.name == "limited_0" and not refused:
             refused.append(thread)
             raise RuntimeError("can't start new thread")
         _start_thread(thread)
 
     monkeypatch.setattr(threading.Thread, "start", start)
-    with pytest.raises(RuntimeError):
-        pool.submit(lambda: None)
-    assert pool.submit(lambda: "ran").result(timeout=5) == "ran"
+    first = pool.submit(lambda: "first")
+    assert first.result(timeout=10) == "first"
+    assert refused
+    assert pool.submit(lambda: "second").result(timeout=5) == "second"
     pool.shutdown(wait=True)
 
 
