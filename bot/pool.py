@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import Any
@@ -44,10 +43,13 @@ class ThreadPool(Executor):
         self._wanted: queue.SimpleQueue[bool | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._idle = 0
-        self._workers = 0  # started or asked of the starter
+        self._workers = 0  # started, or asked of the starter
         self._threads: list[threading.Thread] = []
-        self._starter: threading.Thread | None = None
         self._shut_down = False
+        self._stopping = threading.Event()
+        # Started here, at build time: never on a submit's thread, which may be a request's before its ack.
+        self._starter = threading.Thread(target=self._start_workers, name=f"{name}_starter", daemon=True)
+        self._starter.start()
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
         future: Future = Future()
@@ -61,27 +63,15 @@ class ThreadPool(Executor):
             if self._workers >= self.max_workers:
                 return future  # a busy worker takes it next
             self._workers += 1
-            starter, first = self._starter, self._starter is None
-            if first:
-                starter = self._starter = threading.Thread(
-                    target=self._start_workers, name=f"{self.name}_starter", daemon=True
-                )
         self._wanted.put(True)
-        if first and starter is not None:
-            try:
-                starter.start()  # once in the pool's life
-            except RuntimeError:  # the process's thread limit: this task is not taken
-                with self._lock:
-                    self._starter, self._workers = None, self._workers - 1
-                future.cancel()
-                raise
         return future
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self._lock:
             self._shut_down = True
-            workers = self._workers
-            threads = list(self._threads)
+        self._stopping.set()
+        self._wanted.put(None)
+        self._starter.join(timeout=5)  # after it, no thread is half started
         if cancel_futures:
             while True:
                 try:
@@ -90,13 +80,18 @@ class ThreadPool(Executor):
                     break
                 if task is not None:
                     task[0].cancel()
-        self._wanted.put(None)
-        for _ in range(workers):  # one each, started or still to be
-            self._tasks.put(None)
+        with self._lock:
+            threads = list(self._threads)
+        if not threads and not self._tasks.empty():
+            # Nothing was started to run what is queued (shut down before the starter got to it).
+            threads.append(threading.Thread(target=self._work, name=f"{self.name}_last", daemon=True))
+            threads[-1].start()
+        for _ in threads:
+            self._tasks.put(None)  # after the tasks: the workers run what is queued first
         if wait:
             for thread in threads:
-                if thread is not threading.current_thread() and thread.ident is not None:
-                    thread.join()  # one not started yet gets its sentinel when it runs
+                if thread is not threading.current_thread():
+                    thread.join()
 
     def _start_workers(self) -> None:
         while self._wanted.get():
@@ -109,17 +104,12 @@ class ThreadPool(Executor):
                 try:
                     worker.start()
                     break
-                except RuntimeError as error:  # the process's thread limit
+                except RuntimeError as error:  # the process's thread limit: wait for it, as the task does
                     with self._lock:
                         self._threads.remove(worker)
-                        alone = not self._threads
-                    if not alone:
-                        with self._lock:
-                            self._workers -= 1  # the tasks stay queued for the workers there are
-                        logger.warning("%s: could not start another worker (%s)", self.name, error)
-                        break
                     logger.warning("%s: could not start a worker (%s); trying again", self.name, error)
-                    time.sleep(RETRY_START_SECONDS)
+                    if self._stopping.wait(RETRY_START_SECONDS):
+                        return
 
     def _work(self) -> None:
         while True:

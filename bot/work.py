@@ -74,7 +74,8 @@ class OrderedWork:
             self._pool.submit(self._drain, key)
         except RuntimeError:  # shut down meanwhile: the journal resumes the record at the next start
             with self._lock:
-                self._pending -= 1
+                dropped = self._queues.pop(key, None) if key is not None else None
+                self._pending -= len(dropped) if dropped else 1
                 self._idle.notify_all()
 
     def _drain(self, key: str) -> None:

@@ -198,3 +198,61 @@ def test_a_job_ending_in_a_base_exception_does_not_strand_the_jobs_after_it_on_i
     assert ran.wait(5)
     assert "background job failed" in caplog.text
     work.shutdown()
+
+
+def test_a_pool_never_starts_a_thread_on_a_submit_not_even_its_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The listener pool's first submit is the first request's, before its ack (review9b)."""
+    started_from: list[str] = []
+
+    def start(thread: threading.Thread) -> None:
+        started_from.append(threading.current_thread().name)
+        _start_thread(thread)
+
+    pool = ThreadPool(max_workers=2, name="first")
+    monkeypatch.setattr(threading.Thread, "start", start)
+    assert pool.submit(lambda: "ran").result(timeout=5) == "ran"
+    assert threading.current_thread().name not in started_from
+    pool.shutdown(wait=True)
+
+
+def test_shutdown_runs_what_is_queued_even_when_no_worker_was_started_yet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Left neither run nor cancelled, a queued task's future kept its waiter waiting forever (review9b)."""
+    original = ThreadPool._start_workers
+
+    def late_starter(self: ThreadPool) -> None:
+        time.sleep(0.3)  # the starter has not got to the request when shutdown comes
+        original(self)
+
+    monkeypatch.setattr(ThreadPool, "_start_workers", late_starter)
+    pool = ThreadPool(max_workers=2, name="late")
+    future = pool.submit(lambda: "ran")
+    pool.shutdown(wait=True)
+    assert future.done()
+    assert future.result() == "ran"
+
+
+def test_shutdown_waits_for_a_worker_that_was_still_being_started(monkeypatch: pytest.MonkeyPatch) -> None:
+    pool = ThreadPool(max_workers=2, name="slow")
+    starting = threading.Event()
+
+    def slow_start(thread: threading.Thread) -> None:
+        if thread.name == "slow_0":
+            starting.set()
+            time.sleep(0.3)  # the start waiting for the interpreter lock
+        _start_thread(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", slow_start)
+    done = threading.Event()
+    pool.submit(lambda: (time.sleep(0.2), done.set()))
+    assert starting.wait(5)
+    pool.shutdown(wait=True)
+    assert done.is_set(), "shutdown(wait=True) returned before the task ran"
+
+
+def test_keyed_work_submitted_after_shutdown_is_not_counted_as_pending_forever() -> None:
+    """The key's queue stayed behind, so later jobs on the key were counted and never run (review9b)."""
+    work = OrderedWork(max_workers=2, gate=AckFirst(max_wait_seconds=0))
+    work.shutdown()
+    work.submit(lambda: None, key="case-1")
+    work.submit(lambda: None, key="case-1")
+    assert work.wait_idle(timeout=1)
