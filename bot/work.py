@@ -61,8 +61,8 @@ class OrderedWork:
         queued = (job, time.monotonic())
         try:
             if key is None:
-                # Outside the lock: a submit may start a thread, and a request thread takes this lock
-                # before its ack (the replay claims' write).
+                # Outside the lock, which a request thread takes before its ack (the replay claims' write):
+                # held no longer than the queues need it.
                 self._pool.submit(self._run, *queued)
                 return
             with self._lock:
