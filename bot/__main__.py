@@ -145,7 +145,8 @@ def run_serve(args: argparse.Namespace) -> int:
             # A deploy stops the bot with SIGTERM: end waitress's loop as Ctrl-C does, so the close
             # below writes what was decided and not yet written (the replay claims of the last acks).
             signal.signal(signal.SIGTERM, _interrupt_once)
-            serve(wsgi, port)
+            with contextlib.suppress(KeyboardInterrupt):  # also one that comes before waitress's own loop
+                serve(wsgi, port)
     finally:
         services.close()
         if sandbox:

@@ -23,6 +23,7 @@ from slack_sdk.signature import SignatureVerifier
 from bot.services import Services
 from bot.store.backend import StoreError, Table
 from bot.store.claims import Claims, GroupedClaims, fast_claims
+from bot.work import OrderedWork
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +41,12 @@ StartResponse = Callable[..., Any]
 def make_wsgi_app(app: App, services: Services) -> Callable[..., Iterable[bytes]]:
     slack = SlackRequestHandler(app, path=SLACK_PATH)
     claimed = services.store.table("requests")
-    claims = fast_claims(services.store, claimed, services.work.submit)
-    services.last_writes.append(claims.flush)  # claims still queued behind busy work at shutdown
+    # Their own writer, sharing the acks' gate: behind the after-ack pool, a claim waited for a free
+    # worker as long as slow AWS calls held them all, and a kill -9 meanwhile forgot it.
+    writer = OrderedWork(max_workers=1, name="claims", gate=services.work.gate)
+    claims = fast_claims(services.store, claimed, writer.submit)
+    services.last_writes.append(claims.flush)  # what is still queued at shutdown, after any write under way
+    services.last_writes.append(writer.shutdown)
     replays = ReplayGuard(claimed, prune=services.work.submit, claims=claims)
     door = SlackDoor(services.settings.slack_signing_secret, replays)
 
@@ -52,12 +57,13 @@ def make_wsgi_app(app: App, services: Services) -> Callable[..., Iterable[bytes]
             return _health(services, start_response)
         if path != SLACK_PATH or method != "POST":
             return _answer(start_response, "404 Not Found", b"Not Found", "text/plain")
+        refusal = door.admit(environ)
+        if refusal is not None:
+            return _answer(start_response, *refusal)
+        # Counted only once admitted: a stream of unsigned junk must not hold back every after-ack job.
         gate = services.work.gate
         gate.request_started()
         try:
-            refusal = door.admit(environ)
-            if refusal is not None:
-                return _answer(start_response, *refusal)
             return slack(environ, start_response)
         finally:
             gate.request_finished()

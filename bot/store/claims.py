@@ -111,9 +111,10 @@ class RememberedClaims:
     Deciding in memory takes microseconds and never gives up the interpreter lock, where a write
     transaction gives it up three times; with the process alone on the store (SQLite's file lock),
     memory decides exactly as the table would. The table is read once at start, so what was claimed
-    before a restart is still refused. New claims are written by `submit` (the after-ack pool, once
-    the burst of requests is over: within a second), not on the request's thread, which would hold
-    one of the server's threads and the interpreter lock meanwhile (measured: `python -m bench.ack`).
+    before a restart is still refused. New claims are written by `submit` (a writer of their own,
+    behind no AWS call, once the burst of requests is over: within a second), not on the request's
+    thread, which would hold one of the server's threads and the interpreter lock meanwhile
+    (measured: `python -m bench.ack`).
     A kill -9 before the write forgets those claims at the next start (PostgreSQL's unflushed claim
     leaves the same kind of window to a crash of the database server). Claims the store refuses (a
     full disk) are kept and written by the next write, or by a retry `retry_seconds` later.
@@ -127,6 +128,9 @@ class RememberedClaims:
         self._claimed: set[str] = set(table.keys())
         self._unwritten: dict[str, Any] = {}
         self._write_queued = False
+        # One write at a time: the last write at shutdown waits for one still in progress, which the
+        # store's close would otherwise cut short.
+        self._writing = threading.Lock()
 
     def claim(self, key: str, value: Any = True) -> bool:
         with self._lock:
@@ -145,7 +149,11 @@ class RememberedClaims:
             self._claimed.difference_update(keys)
 
     def flush(self) -> None:
-        """Writes what is claimed and not yet written."""
+        """Writes what is claimed and not yet written (after any write in progress)."""
+        with self._writing:
+            self._write()
+
+    def _write(self) -> None:
         with self._lock:
             batch, self._unwritten, self._write_queued = self._unwritten, {}, False
         if not batch:

@@ -498,3 +498,38 @@ def test_a_request_the_store_cannot_record_is_refused_with_503_not_a_traceback()
     refusal = door.admit(environ)
 
     assert refusal is not None and refusal[0].startswith("503")
+
+
+def test_request_claims_are_written_while_slow_aws_work_holds_every_worker(bot: BotHarness) -> None:
+    """The claims' write was one more after-ack job: it waited for a free worker as long as slow AWS
+    calls held them all, and a kill -9 meanwhile forgot the claims (review10)."""
+    import threading
+
+    if not bot.services.store.exclusive:
+        pytest.skip("a shared store claims in the database before the ack")
+    release = threading.Event()
+    for _ in range(64):  # every worker of the after-ack pool
+        bot.services.work.submit(lambda: release.wait(30))
+    try:
+        body, headers = _signed_form(_command_fields(bot, "help"))
+        assert bot.requests.post(body, FORM, signing="unsigned", headers=headers).status == 200
+        claims = bot.services.store.table("requests")
+        deadline = time.monotonic() + 10
+        while headers["X-Slack-Signature"] not in set(claims.keys()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert headers["X-Slack-Signature"] in set(claims.keys())
+    finally:
+        release.set()
+
+
+def test_only_admitted_requests_hold_back_after_ack_work(bot: BotHarness) -> None:
+    """Unsigned junk counted as a request in flight: a stream of it kept every after-ack job waiting
+    its full second (review10)."""
+    gate = bot.services.work.gate
+    counted: list[int] = []
+    started = gate.request_started
+    gate.request_started = lambda: (counted.append(1), started())[1]  # type: ignore[method-assign]
+    assert bot.requests.post(b"token=x", FORM, signing="unsigned").status == 401
+    assert counted == []
+    assert bot.command("help").status == 200
+    assert counted == [1]

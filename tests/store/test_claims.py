@@ -182,3 +182,39 @@ def test_a_shared_store_claims_in_the_database(store: Store) -> None:
     assert claims.claim("v0=a", 1) is False
     claims.flush()
     assert store.table("requests").get("v0=a") == 1
+
+
+class SlowTable:
+    """put_many holds until let go; a closed store refuses what comes after."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, Any] = {}
+        self.writing, self.release = threading.Event(), threading.Event()
+        self.closed = False
+
+    def keys(self) -> list[str]:
+        return list(self.rows)
+
+    def put_many(self, items: dict[str, Any]) -> None:
+        self.writing.set()
+        assert self.release.wait(10)
+        if self.closed:
+            raise StoreError("the store is closed")
+        self.rows.update(items)
+
+
+def test_the_last_write_at_shutdown_waits_for_a_write_still_under_way() -> None:
+    """It found nothing queued while the batch was being written, returned, and the store closed under
+    that write: the claims were lost, and a replay after the restart was served again (review10)."""
+    table = SlowTable()
+    claims = RememberedClaims(table, submit=lambda job: threading.Thread(target=job, daemon=True).start())  # type: ignore[arg-type]
+    assert claims.claim("sig-1", 1)
+    assert table.writing.wait(5)  # the write after the ack has the batch
+    last = threading.Thread(target=claims.flush)  # Services.close's last write
+    last.start()
+    last.join(0.3)
+    assert last.is_alive(), "the last write returned while a write was under way"
+    table.release.set()
+    last.join(5)
+    table.closed = True  # the store closes after the last writes
+    assert "sig-1" in table.rows
