@@ -7,10 +7,10 @@ so its p99 is about CPU per request x burst. This measures that CPU directly: th
 as `python -m bot serve` builds them (the sandbox as AWS, FakeSlack as the Web API), and signed
 `help` and `show` requests are pushed through each WSGI callable one at a time on this thread.
 The figure is the process's CPU time (time.process_time) from the request to its response: the
-ack path (request thread and Bolt's listener thread). Show's after-ack work waits for the response
-(AckFirst) and is left to finish between measured requests, so it is not counted. `--profile`
-prints cProfile's top entries of the bot on the first store for that command, with Bolt's listener
-run on the request thread so that one profiler sees the whole ack path.
+ack path (the bot runs its listeners on the request thread; the bare app on Bolt's listener thread
+unless --inline). Show's after-ack work waits for the response (AckFirst) and is left to finish
+between measured requests, so it is not counted. `--profile` prints cProfile's top entries of the
+bot on the first store for that command.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def cpu_per_request(apps: dict[str, tuple[Wsgi, Callable[[], None]]], text: str,
 
 
 class Inline(Executor):
-    """Runs a listener on the submitting thread, so one cProfile sees the whole ack path."""
+    """Runs a listener on the submitting thread, as the bot does (--inline, for the bare app)."""
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
         future: Future = Future()
@@ -109,9 +109,7 @@ class Inline(Executor):
         return future
 
 
-def build_bot(
-    store: str, fake: FakeSlack, sandbox_url: str, workdir: Path, database_url: str | None, *, inline: bool = False
-) -> Any:
+def build_bot(store: str, fake: FakeSlack, sandbox_url: str, workdir: Path, database_url: str | None) -> Any:
     from bot import render
     from bot.app import build_app
     from bot.bootstrap import build_services, sandbox_gateway
@@ -129,8 +127,6 @@ def build_bot(
         env["DATABASE_URL"] = database_url
     settings = load_settings(env)
     services = build_services(settings, gateway=sandbox_gateway(sandbox_url), aws_endpoint_url=sandbox_url)
-    if inline:
-        services.listener_executor = Inline()
     render.warm_up()
     return services, make_wsgi_app(build_app(services), services)
 
@@ -149,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--profile", choices=["help", "show"])
     parser.add_argument("--database-url")
-    parser.add_argument("--inline", action="store_true", help="every app runs its listeners on the request thread")
+    parser.add_argument("--inline", action="store_true", help="the bare app runs listeners on the request thread too")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     sys.setswitchinterval(0.001)  # as `python -m bot serve`
@@ -173,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
                 url, cluster = postgres_url(args.database_url)
                 if cluster is not None:
                     cleanup.append(cluster.destroy)
-            services, wsgi = build_bot(store, fake, sandbox.url, workdir, url, inline=bool(args.profile or args.inline))
+            services, wsgi = build_bot(store, fake, sandbox.url, workdir, url)
             cleanup.insert(0, services.close)
             apps[store] = (wsgi, lambda services=services: services.work.wait_idle(timeout=30))
 

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
-from concurrent.futures import Executor, Future
-from typing import Any
 
-from slack_bolt import Ack, App, BoltContext, BoltRequest, BoltResponse
+from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.authorization.authorize import Authorize
 from slack_bolt.middleware import Middleware
@@ -18,9 +15,6 @@ from bot.listeners.boundary import unexpected_in_listener
 from bot.services import Services
 from bot.slack.client import RateLimitedRespond, slack_client
 from bot.slack.identity import BotIdentity
-
-# Bolt's own limit for a listener's ack (Listener.ack_timeout): after it, Bolt answers without one.
-ACK_WAIT_SECONDS = 3.0
 
 
 class BotTokenAuthorize(Authorize):
@@ -60,7 +54,6 @@ class BotTokenAuthorize(Authorize):
 
 def build_app(services: Services) -> App:
     settings = services.settings
-    listeners = AckWaitingExecutor(services.listener_executor)
     app = App(
         signing_secret=settings.slack_signing_secret or None,
         # Bolt copies this client (base URL, 429-only retries) for each request, with the token
@@ -68,7 +61,14 @@ def build_app(services: Services) -> App:
         # Bolt has none to warn about ignoring.
         client=slack_client(settings, with_token=False),
         authorize=BotTokenAuthorize(settings.slack_bot_token, BotIdentity(settings)),
-        listener_executor=listeners,
+        # Listeners run on the request's own thread and Bolt answers when they return. Each one only
+        # parses, notes in the store what must survive a crash, acks and hands the rest to a pool
+        # (services.work, or services.prompt_work for a modal), so it returns right after its ack.
+        # Run on a listener thread, as Bolt does by default, every ack cost a second thread's hand-off
+        # and wake-up: in a burst of 20 on 2 cores, twice the threads queued for the interpreter
+        # lock, and the ack's p99 grew with them (bench.ack).
+        process_before_response=True,
+        listener_executor=services.prompt_work,  # Bolt's lazy listeners only: the bot has none
         logger=logging.getLogger("bot.bolt"),
         # Bolt's own check would verify again what web.SlackDoor verified on the same bytes: over HTTP
         # a request reaches Bolt only through that door (web.make_wsgi_app, after its signature
@@ -76,8 +76,8 @@ def build_app(services: Services) -> App:
         # HTTP path leads to Bolt (web.make_health_app). One HMAC and one header parse less per ack.
         request_verification_enabled=False,
     )
-    app.use(ProvideServices(services, listeners))
-    # One boundary for what a listener raises on Bolt's thread: an answer to the person, one traceback.
+    app.use(ProvideServices(services))
+    # One boundary for what a listener raises before Bolt answers: an answer to the person, one traceback.
     app.error(unexpected_in_listener)
     register_listeners(app)
     return app
@@ -90,66 +90,15 @@ class ProvideServices(Middleware):
     some thirty candidates on every request, and this runs on every request before its ack.
     """
 
-    def __init__(self, services: Services, listeners: AckWaitingExecutor) -> None:
+    def __init__(self, services: Services) -> None:
         self.services = services
-        self.listeners = listeners
 
     def process(self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]) -> BoltResponse | None:  # noqa: A002
         context = req.context
         context["services"] = self.services
-        context["ack"] = SignalingAck(self.listeners.expect_ack())
         if context.response_url:
             # Before any listener asks for respond(): Bolt would build its own, which resends posts.
             context["respond"] = RateLimitedRespond(
                 response_url=context.response_url, proxy=context.client.proxy, ssl=context.client.ssl
             )
         return next()
-
-
-class SignalingAck(Ack):
-    """Bolt's ack(), which also wakes the request thread waiting for it (see AckWaitingExecutor)."""
-
-    def __init__(self, acked: threading.Event) -> None:
-        super().__init__()
-        self.acked = acked
-
-    def __call__(self, *args: Any, **kwargs: Any) -> BoltResponse:
-        try:
-            return super().__call__(*args, **kwargs)
-        finally:
-            self.acked.set()
-
-
-class AckWaitingExecutor(Executor):
-    """Bolt's listener executor: runs each listener on `pool`, and returns to the request thread as
-    soon as the listener has acked (or ended), not at Bolt's next look.
-
-    Bolt hands the listener to its executor and then looks for the ack every 10 ms, sleeping in
-    between: every ack reached Slack up to 10 ms after it was ready, and held one of the server's
-    threads meanwhile. Waiting on an event here, Bolt finds the ack at its first look. The event
-    is the request's own (ProvideServices makes it, on the request thread, as Bolt's runner then
-    submits there); a submit without one (a lazy listener) does not wait.
-    """
-
-    def __init__(self, pool: Executor, max_wait_seconds: float = ACK_WAIT_SECONDS) -> None:
-        self.pool = pool
-        self.max_wait_seconds = max_wait_seconds
-        self._expected = threading.local()
-
-    def expect_ack(self) -> threading.Event:
-        """The event the next listener submitted from this thread sets when it acks."""
-        acked = threading.Event()
-        self._expected.acked = acked
-        return acked
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
-        acked: threading.Event | None = getattr(self._expected, "acked", None)
-        self._expected.acked = None
-        future = self.pool.submit(fn, *args, **kwargs)
-        if acked is not None:
-            future.add_done_callback(lambda _: acked.set())  # ended without an ack: Bolt answers as before
-            acked.wait(self.max_wait_seconds)
-        return future
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        self.pool.shutdown(wait=wait, cancel_futures=cancel_futures)

@@ -77,8 +77,9 @@ class Services:
     # The accounts served and a gateway per account (alias -> gateway); `gateway` routes among them.
     accounts: AccountDirectory
     gateways: dict[str, SupportGateway]
-    # Bolt runs listeners here; they only parse, ack and hand the slow part to `work`.
-    listener_executor: ThreadPool = field(default_factory=lambda: ThreadPool(max_workers=32, name="listener"))
+    # After-ack Slack work a person is watching for: opening or redrawing a modal (a trigger_id
+    # lives 3 s), answering a listener that failed. Started at once, never held for a lull as `work` is.
+    prompt_work: ThreadPool = field(default_factory=lambda: ThreadPool(max_workers=32, name="prompt"))
     work: OrderedWork = field(default_factory=lambda: OrderedWork(max_workers=64))
     cases: CaseService = field(init=False)
     sync: CaseSync = field(init=False)
@@ -227,7 +228,7 @@ class Services:
         self.work.wait_idle(timeout=5)
         self.cases.stop()  # retries waiting out throttling end now; the next start resumes them
         self.work.wait_idle(timeout=2)
-        self.listener_executor.shutdown(wait=False, cancel_futures=True)
+        self.prompt_work.shutdown(wait=False, cancel_futures=True)
         self.work.shutdown()
         for write in self.last_writes:
             try:

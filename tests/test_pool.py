@@ -71,12 +71,12 @@ def test_after_shutdown_queued_work_is_cancelled_and_new_work_refused() -> None:
     assert busy.result(timeout=5) is True
 
 
-@pytest.mark.parametrize("pool_of", [Services, OrderedWork], ids=["listeners", "after-ack work"])
+@pytest.mark.parametrize("pool_of", [Services, OrderedWork], ids=["prompt work", "after-ack work"])
 def test_a_submit_on_the_ack_path_does_not_wait_for_another_pool_starting_a_thread(pool_of: type) -> None:
     """concurrent.futures' pools share one lock, held by a submit while it starts a thread: in a burst
     the acks queued behind the work pool growing (`bench.ack`)."""
     if pool_of is Services:
-        executor = Services.__dataclass_fields__["listener_executor"].default_factory()  # type: ignore[misc]
+        executor = Services.__dataclass_fields__["prompt_work"].default_factory()  # type: ignore[misc]
         submit = executor.submit
     else:
         work = OrderedWork(max_workers=2)

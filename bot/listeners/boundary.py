@@ -2,8 +2,8 @@
 unexpected one a short "something went wrong on our side" and one logged traceback; the person
 always hears back, where they asked, and never sees the exception's text.
 
-Two places run listener code: Bolt's listener thread (errors reach `unexpected_in_listener`, wired
-as `app.error`) and the work pool after an ack (`after_ack` wraps each job)."""
+Two places run listener code: the request thread, before Bolt answers (errors reach
+`unexpected_in_listener`, wired as `app.error`), and the pools after it (`guarded` wraps each job)."""
 
 from __future__ import annotations
 
@@ -42,6 +42,13 @@ def guarded(name: str, answer: Answer, work: Callable[[], object]) -> Callable[[
     return run
 
 
+def promptly(name: str, body: dict[str, Any], context: Any, client: WebClient, work: Callable[[], object]) -> None:
+    """`work` started at once after the ack on the prompt pool (a modal to open or redraw: a trigger_id
+    does not wait for a lull), its failure answered where the person acted."""
+    services = context["services"]
+    services.prompt_work.submit(guarded(name, lambda text: _answer_later(context, client, body, text), work))
+
+
 def _json(body: dict[str, Any]) -> BoltResponse:
     return BoltResponse(status=200, body=json.dumps(body), headers={"content-type": "application/json"})
 
@@ -49,8 +56,9 @@ def _json(body: dict[str, Any]) -> BoltResponse:
 def unexpected_in_listener(
     error: Exception, body: dict[str, Any], context: Any, client: WebClient, response: BoltResponse | None
 ) -> BoltResponse | None:
-    """Bolt's listener error handler: a listener raised on Bolt's thread (before or after its ack;
-    after it, `response` is None and the answer goes by response_url or privately)."""
+    """Bolt's listener error handler: a listener raised before Bolt answered (before or after its
+    ack: the answer replaces the ack's where the surface reads one, else it goes by response_url or
+    privately, after Bolt's answer)."""
     if isinstance(error, BotError):
         text = str(render.error_text(error))
     elif isinstance(error, StateUnavailable):
@@ -61,14 +69,14 @@ def unexpected_in_listener(
         text = str(render.text("unexpected_error"))
     kind = body.get("type")
     if response is None:
-        _answer_later(context, client, body, text)
+        _answer_after_response(context, client, body, text)
         return None
     if kind == "view_submission":
         # The modal stays open with what was typed; the answer sits on its first field.
         blocks = list(((body.get("view") or {}).get("state") or {}).get("values") or {})
         if blocks:
             return _json({"response_action": "errors", "errors": {blocks[0]: text}})
-        _tell_privately(client, body, text)
+        _answer_after_response(context, client, body, text, privately=True)
         return BoltResponse(status=200, body="")
     if kind == "block_suggestion":
         return _json({"options": []})
@@ -76,8 +84,26 @@ def unexpected_in_listener(
         return _json({"response_type": "ephemeral", "text": text})
     if kind == "event_callback":
         return BoltResponse(status=200, body="")  # a 500 makes Slack redeliver the event
-    _answer_later(context, client, body, text)
+    _answer_after_response(context, client, body, text)
     return BoltResponse(status=200, body="")
+
+
+def _answer_after_response(
+    context: Any, client: WebClient, body: dict[str, Any], text: str, *, privately: bool = False
+) -> None:
+    """The answer is a Web API call: made on the prompt pool, so Bolt's own answer does not wait for it."""
+    services = context.get("services") if context is not None else None
+
+    def answer() -> None:
+        if privately:
+            _tell_privately(client, body, text)
+        else:
+            _answer_later(context, client, body, text)
+
+    if services is None:  # a middleware before ours failed: no pool to hand it to
+        answer()
+        return
+    services.prompt_work.submit(answer)
 
 
 def _answer_later(context: Any, client: WebClient, body: dict[str, Any], text: str) -> None:

@@ -12,7 +12,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import render
 from bot.errors import BotError
-from bot.listeners.boundary import guarded
+from bot.listeners.boundary import guarded, promptly
 from bot.services import Services
 
 logger = logging.getLogger(__name__)
@@ -65,12 +65,12 @@ def _reply_view(case: object, channel: str, reopen: bool) -> dict:
 
 def reply_button(ack: Ack, body: dict, client: WebClient, context: BoltContext) -> None:
     ack()
-    _open_reply(body, client, context, reopen=False)
+    promptly("reply button", body, context, client, lambda: _open_reply(body, client, context, reopen=False))
 
 
 def reopen_button(ack: Ack, body: dict, client: WebClient, context: BoltContext) -> None:
     ack()
-    _open_reply(body, client, context, reopen=True)
+    promptly("reopen button", body, context, client, lambda: _open_reply(body, client, context, reopen=True))
 
 
 def _after_ack(body: dict, client: WebClient, context: BoltContext, work: Callable[[Services, str, str, str], object]):
@@ -132,7 +132,10 @@ def _redraw_create_form(
 def service_chosen(ack: Ack, body: dict, client: WebClient, context: BoltContext) -> None:
     """Redraw the Create case form with the chosen service's categories; what was typed is kept."""
     ack()
-    services: Services = context["services"]
+    promptly("service picker", body, context, client, lambda: _redraw_for_service(body, client, context["services"]))
+
+
+def _redraw_for_service(body: dict, client: WebClient, services: Services) -> None:
     from bot.listeners.options import _selected, form_gateway
     from bot.listeners.views.cases import _metadata
 
@@ -154,7 +157,11 @@ def account_chosen(ack: Ack, body: dict, client: WebClient, context: BoltContext
     ack()
     selected = body["actions"][0].get("selected_option") or {}
     account = str(selected.get("value") or "")
-    _redraw_create_form(body, client, context["services"], account=account, service=None, categories=[])
+
+    def redraw() -> None:
+        _redraw_create_form(body, client, context["services"], account=account, service=None, categories=[])
+
+    promptly("account picker", body, context, client, redraw)
 
 
 def register(app: App) -> None:

@@ -36,7 +36,7 @@ class Clicked:
 
 
 def _after_ack(services: Services, respond: Respond, name: str, key: str, work: Callable[[], None]) -> None:
-    """Run `work` off the listener thread (its AWS calls can take seconds); clicks on the same
+    """Run `work` after Bolt's answer (its AWS calls can take seconds); clicks on the same
     digest run in order, so a double click finds the first refresh already recorded. Known failures
     become a message a person can act on; the unknown are logged here."""
 

@@ -17,8 +17,9 @@ from bot.services import Services
 
 COMMAND = "/aws-support"
 HELP = "help"
-# Sub-commands that must finish while Slack's trigger_id is valid (3 s) run on the listener thread.
-INLINE = {"create"}
+# Sub-commands that must act while Slack's trigger_id is valid (3 s): started at once after the ack,
+# not held for a lull as the others are.
+PROMPT = {"create"}
 
 
 Handler = Callable[[Services, CommandRequest, Respond, WebClient], None]
@@ -75,8 +76,7 @@ def _help() -> tuple[list[dict], str]:
 def handle_command(ack: Ack, command: dict, respond: Respond, client: WebClient, context: BoltContext) -> None:
     request = parse_command(command)
     name = sub_command(request)
-    # Answers that need nothing but the words go in the ack itself: no second request to Slack,
-    # no listener thread held after the ack.
+    # Answers that need nothing but the words go in the ack itself: no second request to Slack.
     if name == HELP:
         blocks, fallback = _help()
         ack(response_type="ephemeral", blocks=blocks, text=fallback)
@@ -100,8 +100,8 @@ def handle_command(ack: Ack, command: dict, respond: Respond, client: WebClient,
 
     run = guarded(f"/aws-support {name}", answer, lambda: handler(services, request, respond, client))
 
-    if name in INLINE:
-        run()
+    if name in PROMPT:
+        services.prompt_work.submit(run)
     else:
         services.work.submit(run)
 
