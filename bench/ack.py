@@ -1,6 +1,7 @@
 """Slash-command ack latency under load, next to a bare Bolt app on the same server, in the same run.
 
     python -m bench.ack [--concurrency 20] [--rounds 5] [--aws-latency 5] [--store sqlite|postgres|both] [--control]
+                        [--together]
 
 Processes as in production: the bot (`python -m bot serve`, poller and scheduler included) on its
 sqlite file and/or on PostgreSQL (DATABASE_URL: a throwaway cluster, or --database-url),
@@ -12,8 +13,10 @@ from one asyncio loop, and serves the Web API and response URLs the bot answers 
 the apps in turn (in a new order each round): `/aws-support help` (the bot answers in the ack itself) and then
 `/aws-support show <case>` (the bot acks, then spends one AWS call, DescribeCases with the case's
 last communications, before answering, so later rounds are acked while earlier ones work). Latency
-is from opening the connection to reading the app's whole 200 answer. Goals, for both commands and each store: the
-bot's p99 within 1.2x of the bare app's, no ack over 3 s.
+is from opening the connection to reading the app's whole 200 answer. With --together, each round
+sends every app its burst at the same moment instead of in turn: a stall of the machine (or of
+this process) then falls on all apps alike, at the cost of the apps sharing the 2 cores. Goals, for
+both commands and each store: the bot's p99 within 1.2x of the bare app's, no ack over 3 s.
 """
 
 from __future__ import annotations
@@ -92,6 +95,22 @@ def fire(requests: SlackRequests, text: str, concurrency: int) -> list[float]:
 
 async def _send_all(host: str, port: int, path: str, prepared: list[tuple[bytes, dict[str, str]]]) -> list[float]:
     return list(await asyncio.gather(*(_send(host, port, path, body, headers) for body, headers in prepared)))
+
+
+def fire_together(apps: list[SlackRequests], text: str, concurrency: int) -> list[list[float]]:
+    """fire() for several apps at once: each app's burst sent in the same moment; samples per app."""
+    bursts = [(urlsplit(app.events_url), [app.prepare_slash_command(text) for _ in range(concurrency)]) for app in apps]
+
+    async def send_every_burst() -> list[list[float]]:
+        sent = [_send_all(url.hostname or "127.0.0.1", url.port or 80, url.path, prepared) for url, prepared in bursts]
+        return list(await asyncio.gather(*sent))
+
+    gc.collect()
+    gc.disable()
+    try:
+        return asyncio.run(send_every_burst())
+    finally:
+        gc.enable()
 
 
 async def _send(host: str, port: int, path: str, body: bytes, headers: dict[str, str]) -> float:
@@ -204,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also measure a second bare app as if it were a bot: the ratio this machine shows between equals",
     )
+    parser.add_argument(
+        "--together", action="store_true", help="each round, send every app its burst at once rather than in turn"
+    )
     args = parser.parse_args(argv)
     stores = ["sqlite", "postgres"] if args.store == "both" else [args.store]
 
@@ -270,8 +292,13 @@ def main(argv: list[str] | None = None) -> int:
                 # Each round in another order: the app fired right after a bot is measured while that
                 # bot's after-ack work starts, so no app may always be the one that comes after.
                 shift = turn % len(apps)
-                for store, app in apps[shift:] + apps[:shift]:
-                    samples = fire(app, text, args.concurrency)
+                in_turn = apps[shift:] + apps[:shift]
+                if args.together:
+                    bursts = fire_together([app for _, app in in_turn], text, args.concurrency)
+                    answered = [(store, samples) for (store, _), samples in zip(in_turn, bursts, strict=True)]
+                else:
+                    answered = [(store, fire(app, text, args.concurrency)) for store, app in in_turn]
+                for store, samples in answered:
                     if os.environ.get("BENCH_DEBUG"):
                         print(name, store or "bare", "round", turn, [round(s * 1000) for s in sorted(samples)])
                     if store is None:
