@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import Any
@@ -66,7 +67,8 @@ class ThreadPool(Executor):
         self._wanted.put(True)
         return future
 
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False, timeout: float | None = None) -> None:
+        """As Executor.shutdown; with `wait`, for at most `timeout` seconds (None: however long)."""
         with self._lock:
             self._shut_down = True
         self._stopping.set()
@@ -89,9 +91,10 @@ class ThreadPool(Executor):
         for _ in threads:
             self._tasks.put(None)  # after the tasks: the workers run what is queued first
         if wait:
+            deadline = None if timeout is None else time.monotonic() + timeout
             for thread in threads:
                 if thread is not threading.current_thread():
-                    thread.join()
+                    thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
     def _start_workers(self) -> None:
         while self._wanted.get():

@@ -35,6 +35,8 @@ from bot.work import OrderedWork
 
 logger = logging.getLogger(__name__)
 
+PROMPT_WORK_WAIT_SECONDS = 3.0  # at closing, for the prompt pool (see Services.close)
+
 
 class Worker(Protocol):
     """A background loop in the bot's process (poller, digest scheduler)."""
@@ -228,7 +230,8 @@ class Services:
         self.work.wait_idle(timeout=5)
         self.cases.stop()  # retries waiting out throttling end now; the next start resumes them
         self.work.wait_idle(timeout=2)
-        self.prompt_work.shutdown(wait=False, cancel_futures=True)
+        # A modal to open, an answer to a failure: quick Web API calls, and a trigger_id dies in 3 s.
+        self.prompt_work.shutdown(wait=True, timeout=PROMPT_WORK_WAIT_SECONDS)
         self.work.shutdown()
         for write in self.last_writes:
             try:

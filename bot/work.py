@@ -181,9 +181,12 @@ class JournalWork:
 
     def submit(self, lease: Lease, on_done: Done | None = None) -> None:
         """Run the record after the ack, in its thread's queue; `on_done` hears the outcome (else the
-        handler tells the person of a failure)."""
-        entry = self.journal.get(lease.key)
-        order = entry.order if entry else None
+        handler tells the person of a failure). A lease from Journal.record or take knows its queue:
+        then nothing here touches the store, as a listener calls this before Bolt answers Slack."""
+        order = lease.order
+        if order is None:  # a lease made without its record at hand (Journal.held)
+            entry = self.journal.get(lease.key)
+            order = entry.order if entry else None
         self.work.submit(lambda: self._run_and_report(lease, on_done), key=order)
 
     def run(self, lease: Lease) -> dict[str, Any]:

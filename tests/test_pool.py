@@ -256,3 +256,18 @@ def test_keyed_work_submitted_after_shutdown_is_not_counted_as_pending_forever()
     work.submit(lambda: None, key="case-1")
     work.submit(lambda: None, key="case-1")
     assert work.wait_idle(timeout=1)
+
+
+def test_shutdown_waits_for_queued_work_at_most_its_timeout() -> None:
+    """Services.close gives the prompt pool's modals and answers a few seconds, not forever."""
+    pool = ThreadPool(max_workers=1, name="test")
+    release = threading.Event()
+    ran = threading.Event()
+    pool.submit(release.wait, 10)
+    pool.submit(ran.set)
+    started = time.monotonic()
+    pool.shutdown(wait=True, timeout=0.3)
+    assert time.monotonic() - started < 2
+    assert not ran.is_set()  # still queued behind the stuck job, not cancelled
+    release.set()
+    assert ran.wait(5)

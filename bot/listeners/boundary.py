@@ -45,8 +45,16 @@ def guarded(name: str, answer: Answer, work: Callable[[], object]) -> Callable[[
 def promptly(name: str, body: dict[str, Any], context: Any, client: WebClient, work: Callable[[], object]) -> None:
     """`work` started at once after the ack on the prompt pool (a modal to open or redraw: a trigger_id
     does not wait for a lull), its failure answered where the person acted."""
-    services = context["services"]
-    services.prompt_work.submit(guarded(name, lambda text: _answer_later(context, client, body, text), work))
+    answer = guarded(name, lambda text: _answer_later(context, client, body, text), work)
+    _on_prompt_pool(context["services"], answer, name)
+
+
+def _on_prompt_pool(services: Any, job: Callable[[], None], name: str) -> None:
+    """Never raises: this runs before Bolt answers, and in the error handler itself."""
+    try:
+        services.prompt_work.submit(job)
+    except RuntimeError:  # the pool is shut down: the bot is stopping, after its server
+        logger.warning("%s not done: the bot is stopping", name)
 
 
 def _json(body: dict[str, Any]) -> BoltResponse:
@@ -56,9 +64,10 @@ def _json(body: dict[str, Any]) -> BoltResponse:
 def unexpected_in_listener(
     error: Exception, body: dict[str, Any], context: Any, client: WebClient, response: BoltResponse | None
 ) -> BoltResponse | None:
-    """Bolt's listener error handler: a listener raised before Bolt answered (before or after its
-    ack: the answer replaces the ack's where the surface reads one, else it goes by response_url or
-    privately, after Bolt's answer)."""
+    """Bolt's listener error handler: a listener raised before Bolt answered. Before its ack, the
+    answer goes where the surface reads one (a form's field, a command's ephemeral text), else by
+    response_url or privately after Bolt's answer; after its ack, the ack stands and the failure is
+    told after it."""
     if isinstance(error, BotError):
         text = str(render.error_text(error))
     elif isinstance(error, StateUnavailable):
@@ -68,9 +77,12 @@ def unexpected_in_listener(
         logger.error("listener failed on %s", body.get("type") or "a command", exc_info=error)
         text = str(render.text("unexpected_error"))
     kind = body.get("type")
-    if response is None:
-        _answer_after_response(context, client, body, text)
-        return None
+    acked = _acked(context)
+    if response is None or acked is not None:
+        # Bolt would answer this failure in the ack's place: a modal the ack closed would open again
+        # with "try again" on a form already noted. What the ack said stands.
+        _answer_after_response(context, client, body, text, privately=kind == "view_submission")
+        return acked
     if kind == "view_submission":
         # The modal stays open with what was typed; the answer sits on its first field.
         blocks = list(((body.get("view") or {}).get("state") or {}).get("values") or {})
@@ -103,7 +115,13 @@ def _answer_after_response(
     if services is None:  # a middleware before ours failed: no pool to hand it to
         answer()
         return
-    services.prompt_work.submit(answer)
+    _on_prompt_pool(services, answer, f"the answer to a failed {body.get('type') or 'command'}")
+
+
+def _acked(context: Any) -> BoltResponse | None:
+    """The listener's ack, when it had given one before failing."""
+    ack = context.get("ack") if context is not None else None
+    return getattr(ack, "response", None)
 
 
 def _answer_later(context: Any, client: WebClient, body: dict[str, Any], text: str) -> None:

@@ -82,6 +82,9 @@ class Lease:
 
     key: str
     holder: str
+    # The record's order (its case thread), when the lease was made knowing it: what runs the record
+    # right after an ack queues it there without reading the store again on the request's thread.
+    order: str | None = field(default=None, compare=False)
 
 
 class LeaseLost(Exception):
@@ -124,21 +127,22 @@ class Journal:
         if not self.table.claim(key, asdict(entry)):
             return None
         self._hold(key, holder)
-        return Lease(key, holder)
+        return Lease(key, holder, order)
 
     def take(self, key: str, *, at_start: bool = False) -> Lease | None:
         """Lease a pending record nobody holds; None when it is finished or held."""
         holder = self._new_holder()
         taken = False
+        order: str | None = None
 
         def change(raw: Any) -> Any:
-            nonlocal taken
+            nonlocal taken, order
             if raw is None:
                 raise _Missing
             entry = Entry.from_dict(raw)
             if entry.finished or self._held_by_another(entry, at_start):
                 return raw
-            taken = True
+            taken, order = True, entry.order
             now = self.clock()
             return dict(raw, holder=holder, lease_until=now + self.lease_seconds, runs=entry.runs + 1)
 
@@ -149,7 +153,7 @@ class Journal:
         if not taken:
             return None
         self._hold(key, holder)
-        return Lease(key, holder)
+        return Lease(key, holder, order)
 
     def held(self, key: str) -> Lease | None:
         """The lease this process holds on `key` (noted before an ack, worked on after it)."""
