@@ -95,7 +95,11 @@ def unexpected_in_listener(
     if kind is None and body.get("command"):
         return _json({"response_type": "ephemeral", "text": text})
     if kind == "event_callback":
-        return BoltResponse(status=200, body="")  # a 500 makes Slack redeliver the event
+        if isinstance(error, StateUnavailable):
+            # The store could not note it, and nothing else keeps it: Slack delivers it again (three
+            # times, over minutes), and the event's keys make a redelivery after a note harmless.
+            return BoltResponse(status=503, body="")
+        return BoltResponse(status=200, body="")  # a redelivery would only fail the same way
     _answer_after_response(context, client, body, text)
     return BoltResponse(status=200, body="")
 

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from bot.store.errors import StoreUnavailable
 from tests.cases.helpers import attributed, fast_retries, link_case, open_case_at_aws, sent_texts
 from tests.cases.test_modal import open_modal, values
 
@@ -119,3 +120,29 @@ def test_resume_after_a_crash_keeps_the_thread_order(bot_factory):
     second.services.recover()
     second.services.work.wait_idle(timeout=20)
     assert [t.split(") ")[-1] for t in sent_texts(second, case.case_id)] == ["A1", "A2", "B"]
+
+
+def test_a_thread_reply_the_store_could_not_note_is_delivered_again_not_lost(bot):
+    """The note is the event's only record before its answer: a 200 after a failed note (the store
+    away, the disk full) told Slack not to redeliver, and the reply was lost without a word."""
+    case, card = linked(bot)
+    journal = bot.services.cases.journal
+    real_record = journal.record
+    refusals = []
+
+    def record(*args, **kwargs):
+        if not refusals:
+            refusals.append(args)
+            raise StoreUnavailable("disk I/O error")
+        return real_record(*args, **kwargs)
+
+    journal.record = record
+    try:
+        first = bot.user_message("C1", "the logs are attached", thread_ts=card["ts"])
+    finally:
+        del journal.record
+    assert refusals, "the reply was never noted"
+    assert first.response.status >= 500  # Slack delivers it again, minutes apart, three times
+    assert bot.redeliver(first).status == 200
+    reacted(bot, first.event["ts"])
+    assert sent_texts(bot, case.case_id) == ["the logs are attached"]
