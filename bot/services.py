@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -225,13 +226,19 @@ class Services:
         return ok, body
 
     def close(self) -> None:
+        closing_since = time.monotonic()
         self.stop_workers()
         # Let work already acked finish (what does not is resumed from the store at the next start).
         self.work.wait_idle(timeout=5)
         self.cases.stop()  # retries waiting out throttling end now; the next start resumes them
         self.work.wait_idle(timeout=2)
         # A modal to open, an answer to a failure: quick Web API calls, and a trigger_id dies in 3 s.
-        self.prompt_work.shutdown(wait=True, timeout=PROMPT_WORK_WAIT_SECONDS)
+        # They had the waits above to finish in: what is left of 3 s from the start of closing, so
+        # closing is no longer than before (a container's stop gives 10 s). What still waits after
+        # that is dropped, not left to find the store closed.
+        left = max(0.0, closing_since + PROMPT_WORK_WAIT_SECONDS - time.monotonic())
+        self.prompt_work.shutdown(wait=True, timeout=left)
+        self.prompt_work.shutdown(wait=False, cancel_futures=True)
         self.work.shutdown()
         for write in self.last_writes:
             try:

@@ -46,11 +46,12 @@ def promptly(name: str, body: dict[str, Any], context: Any, client: WebClient, w
     """`work` started at once after the ack on the prompt pool (a modal to open or redraw: a trigger_id
     does not wait for a lull), its failure answered where the person acted."""
     answer = guarded(name, lambda text: _answer_later(context, client, body, text), work)
-    _on_prompt_pool(context["services"], answer, name)
+    on_prompt_pool(context["services"], answer, name)
 
 
-def _on_prompt_pool(services: Any, job: Callable[[], None], name: str) -> None:
-    """Never raises: this runs before Bolt answers, and in the error handler itself."""
+def on_prompt_pool(services: Any, job: Callable[[], None], name: str) -> None:
+    """Starts `job` on the prompt pool. Never raises: this runs before Bolt answers, and in the
+    error handler itself."""
     try:
         services.prompt_work.submit(job)
     except RuntimeError:  # the pool is shut down: the bot is stopping, after its server
@@ -119,7 +120,7 @@ def _answer_after_response(
     if services is None:  # a middleware before ours failed: no pool to hand it to
         answer()
         return
-    _on_prompt_pool(services, answer, f"the answer to a failed {body.get('type') or 'command'}")
+    on_prompt_pool(services, answer, f"the answer to a failed {body.get('type') or 'command'}")
 
 
 def _acked(context: Any) -> BoltResponse | None:

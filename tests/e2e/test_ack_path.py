@@ -195,3 +195,28 @@ def test_a_button_clicked_while_the_prompt_pool_is_shut_down_still_gets_a_200(bo
     bot.services.prompt_work.shutdown(wait=False, cancel_futures=True)
     response = click(bot, card, "case_reply")
     assert response.status == 200, f"Slack got {response.status}"
+
+
+def test_closing_gives_prompt_work_three_seconds_from_its_start_then_drops_what_waits(bot_factory):
+    """review12: the prompt pool's wait came after the work pool's, and a stop could outlast a
+    container's 10 s; jobs still queued after it ran later against a closed store."""
+    bot = bot_factory()
+    opened = []
+    with slack_holding(bot.slack, "views.open"):
+        assert bot.command("create Disk full").status == 200
+        bot.slack.wait_for("views.open")  # a prompt job, stuck in its Web API call
+        pool = bot.services.prompt_work
+        pool.max_workers = 1  # what comes next waits behind it in the queue
+        queued = pool.submit(opened.append, "late")
+        started = time.monotonic()
+        bot.stop()
+        took = time.monotonic() - started
+    assert took < 5, f"closing took {took:.1f}s"
+    assert queued.cancelled() and not opened
+
+
+def test_create_while_the_prompt_pool_is_shut_down_is_acked_and_logged_without_a_traceback(bot, caplog):
+    bot.services.prompt_work.shutdown(wait=False, cancel_futures=True)
+    assert bot.command("create Disk full").status == 200
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    assert any("stopping" in r.getMessage() for r in caplog.records)

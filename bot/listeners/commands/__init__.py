@@ -10,7 +10,7 @@ from slack_sdk import WebClient
 
 from bot import render
 from bot.errors import BotError, UserInputError
-from bot.listeners.boundary import guarded
+from bot.listeners.boundary import guarded, on_prompt_pool
 from bot.listeners.commands import accounts, cases, digest, search, watch
 from bot.listeners.commands.request import CommandRequest
 from bot.services import Services
@@ -101,7 +101,7 @@ def handle_command(ack: Ack, command: dict, respond: Respond, client: WebClient,
     run = guarded(f"/aws-support {name}", answer, lambda: handler(services, request, respond, client))
 
     if name in PROMPT:
-        services.prompt_work.submit(run)
+        on_prompt_pool(services, run, f"/aws-support {name}")
     else:
         services.work.submit(run)
 
