@@ -75,22 +75,8 @@ ANSWER_TIMEOUT = 15.0
 
 
 def fire(requests: SlackRequests, text: str, concurrency: int) -> list[float]:
-    """Sends `concurrency` signed commands at once; each one's seconds from connecting to the whole answer.
-
-    The requests are built and signed first, then sent from one asyncio loop. A thread per request
-    through urllib made the instrument heavier than what it measured (about 4 ms of CPU per request
-    against the apps' 1 to 2, its twenty threads queuing on its own interpreter lock), and its
-    stalls were charged to whichever app was measured at the time.
-    """
-    prepared = [requests.prepare_slash_command(text) for _ in range(concurrency)]
-    url = urlsplit(requests.events_url)
-    # A collection of this process's heap in the middle of a burst would be charged the same way.
-    gc.collect()
-    gc.disable()
-    try:
-        return asyncio.run(_send_all(url.hostname or "127.0.0.1", url.port or 80, url.path, prepared))
-    finally:
-        gc.enable()
+    """Sends `concurrency` signed commands at once; each one's seconds from connecting to the whole answer."""
+    return fire_together([requests], text, concurrency)[0]
 
 
 async def _send_all(host: str, port: int, path: str, prepared: list[tuple[bytes, dict[str, str]]]) -> list[float]:
@@ -98,13 +84,20 @@ async def _send_all(host: str, port: int, path: str, prepared: list[tuple[bytes,
 
 
 def fire_together(apps: list[SlackRequests], text: str, concurrency: int) -> list[list[float]]:
-    """fire() for several apps at once: each app's burst sent in the same moment; samples per app."""
+    """fire() for several apps at once: each app's burst sent in the same moment; samples per app.
+
+    The requests are built and signed first, then sent from one asyncio loop. A thread per request
+    through urllib made the instrument heavier than what it measured (about 4 ms of CPU per request
+    against the apps' 1 to 2, its twenty threads queuing on its own interpreter lock), and its
+    stalls were charged to whichever app was measured at the time.
+    """
     bursts = [(urlsplit(app.events_url), [app.prepare_slash_command(text) for _ in range(concurrency)]) for app in apps]
 
     async def send_every_burst() -> list[list[float]]:
         sent = [_send_all(url.hostname or "127.0.0.1", url.port or 80, url.path, prepared) for url, prepared in bursts]
         return list(await asyncio.gather(*sent))
 
+    # A collection of this process's heap in the middle of a burst would be charged the same way.
     gc.collect()
     gc.disable()
     try:

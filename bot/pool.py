@@ -1,4 +1,5 @@
-"""A thread pool for the path of an ack: Bolt's listeners and the after-ack work they hand on."""
+"""A thread pool for work handed on from the path of an ack: the after-ack work, the prompt work
+and the replay claims' writer, each submitted on a request's thread before Bolt answers."""
 
 from __future__ import annotations
 
@@ -21,12 +22,12 @@ class ThreadPool(Executor):
     thread on the caller's.
 
     Every ThreadPoolExecutor.submit in a process takes one shared lock, and holds it while it starts
-    a new thread and waits for that thread to run. In a burst of twenty slash commands, twenty
-    listener submits and twenty after-ack submits queued on it while the work pool grew (each `show`
-    holds a worker for its AWS call): acks stalled 20-60 ms behind a lock that only guards the
-    interpreter's exit (measured with `python -m bench.ack` and stack samples of the bot). Starting
-    a thread is itself a wait for the interpreter lock (26 ms median with four busy threads), and
-    the replay claims' write is submitted on a request thread before its ack. Here a submit takes
+    a new thread and waits for that thread to run. In a burst of twenty slash commands, the listener
+    and after-ack submits queued on it while the work pool grew (each `show` holds a worker for its
+    AWS call): acks stalled 20-60 ms behind a lock that only guards the interpreter's exit (measured
+    with `python -m bench.ack` and stack samples of the bot). Starting a thread is itself a wait for
+    the interpreter lock (26 ms median with four busy threads), and every submit here is made on a
+    request's thread before Slack has its answer. Here a submit takes
     this pool's own lock for two counters and hands the task over a SimpleQueue; when no worker is
     idle, it asks the pool's one starter thread for another.
 
