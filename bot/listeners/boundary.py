@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import BoltResponse
+from slack_bolt import BoltRequest, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -20,6 +20,8 @@ from bot import render
 from bot.errors import BotError, StateUnavailable
 
 logger = logging.getLogger(__name__)
+
+SLACK_LAST_RETRY = 3  # Slack delivers an event at most three times again (X-Slack-Retry-Num 1-3)
 
 Answer = Callable[[str], None]  # tells the person a text, wherever the surface answers
 
@@ -63,7 +65,12 @@ def _json(body: dict[str, Any]) -> BoltResponse:
 
 
 def unexpected_in_listener(
-    error: Exception, body: dict[str, Any], context: Any, client: WebClient, response: BoltResponse | None
+    error: Exception,
+    body: dict[str, Any],
+    context: Any,
+    client: WebClient,
+    response: BoltResponse | None,
+    request: BoltRequest | None = None,
 ) -> BoltResponse | None:
     """Bolt's listener error handler: a listener raised before Bolt answered. Before its ack, the
     answer goes where the surface reads one (a form's field, a command's ephemeral text), else by
@@ -97,9 +104,12 @@ def unexpected_in_listener(
         return _json({"response_type": "ephemeral", "text": text})
     if kind == "event_callback":
         if isinstance(error, StateUnavailable):
-            # The store could not note it, and nothing else keeps it: Slack delivers it again (three
-            # times, over minutes), and the event's keys make a redelivery after a note harmless.
-            return BoltResponse(status=503, body="")
+            if _delivery_number(request) < SLACK_LAST_RETRY:
+                # The store could not note it, and nothing else keeps it: Slack delivers it again (three
+                # times, over minutes), and the event's keys make a redelivery after a note harmless.
+                return BoltResponse(status=503, body="")
+            # Slack's last try: what was written is lost unless its author hears it was not sent.
+            _tell_author_of_message(context, client, body)
         return BoltResponse(status=200, body="")  # a redelivery would only fail the same way
     _answer_after_response(context, client, body, text)
     return BoltResponse(status=200, body="")
@@ -121,6 +131,37 @@ def _answer_after_response(
         answer()
         return
     on_prompt_pool(services, answer, f"the answer to a failed {body.get('type') or 'command'}")
+
+
+def _delivery_number(request: BoltRequest | None) -> int:
+    """0 for an event's first delivery, then Slack's X-Slack-Retry-Num (1 to 3)."""
+    values = (request.headers.get("x-slack-retry-num") if request is not None else None) or ["0"]
+    try:
+        return int(values[0])
+    except ValueError:
+        return 0
+
+
+def _tell_author_of_message(context: Any, client: WebClient, body: dict[str, Any]) -> None:
+    """Privately, in the thread: the message the store could not keep did not reach AWS."""
+    event = body.get("event") or {}
+    channel, user = event.get("channel"), event.get("user")
+    if not channel or not user:
+        return
+
+    def tell() -> None:
+        try:
+            client.chat_postEphemeral(
+                channel=channel, user=user, thread_ts=event.get("thread_ts"), text=render.text("reply_not_kept")
+            )
+        except SlackApiError as exc:
+            logger.warning("could not tell %s of a reply not kept: %s", user, exc.response.get("error"))
+
+    services = context.get("services") if context is not None else None
+    if services is None:
+        tell()
+        return
+    on_prompt_pool(services, tell, "telling of a reply not kept")
 
 
 def _acked(context: Any) -> BoltResponse | None:

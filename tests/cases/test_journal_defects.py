@@ -146,3 +146,26 @@ def test_a_thread_reply_the_store_could_not_note_is_delivered_again_not_lost(bot
     assert bot.redeliver(first).status == 200
     reacted(bot, first.event["ts"])
     assert sent_texts(bot, case.case_id) == ["the logs are attached"]
+
+
+def test_a_thread_reply_still_unnoted_at_slacks_last_redelivery_is_told_to_its_author(bot):
+    """review13: Slack redelivers three times over about 5 minutes, then gives up; a store away
+    longer than that lost the reply while its author believed AWS had it."""
+    case, card = linked(bot)
+    journal = bot.services.cases.journal
+
+    def record(*args, **kwargs):
+        raise StoreUnavailable("database or disk is full")
+
+    journal.record = record
+    try:
+        delivery = bot.user_message("C1", "here are the logs", thread_ts=card["ts"])
+        statuses = [delivery.response.status]
+        statuses += [bot.redeliver(delivery, retry_num=n, retry_reason="http_error").status for n in (1, 2, 3)]
+    finally:
+        del journal.record
+    assert statuses == [503, 503, 503, 200]  # the last one ends Slack's tries: no pointless 503
+    [told] = bot.slack.wait_for("chat.postEphemeral", lambda c: c.params.get("user") == "U1")
+    assert told.params["channel"] == "C1" and told.params["thread_ts"] == card["ts"]
+    assert "did not reach AWS" in told.params["text"]
+    assert sent_texts(bot, case.case_id) == []
