@@ -148,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--inline", action="store_true", help="the bare app runs listeners on the request thread too")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    sys.setswitchinterval(0.001)  # as `python -m bot serve`
 
     fake = FakeSlack().start()
     sandbox = start_sandbox(SandboxOptions(reply_delay_seconds=-1, events=False))

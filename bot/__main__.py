@@ -98,9 +98,11 @@ def run_serve(args: argparse.Namespace) -> int:
     from bot.web import make_health_app, make_wsgi_app, serve
 
     load_accounts(settings)  # a broken accounts file stops the start here, every mistake named
-    # Python's GIL switch interval stays at its 5 ms: at 1 ms, waitress's loop (which reads and
-    # answers every request) lost the lock more often to request threads, and bursts of acks were
-    # slower at p99, `help` and `show` alike (bench.ack, 16 runs side by side).
+    # Acks are short and must beat Slack's 3 s while after-ack work runs boto3 on other threads:
+    # a shorter GIL switch interval lets a waiting ack run sooner (Python's default is 5 ms). With
+    # 8 threads busy parsing AWS answers, acks took 3-4x longer at 5 ms, some over 3 s; quiet
+    # bursts (bench.ack) gain only about 3 ms from 5 ms.
+    sys.setswitchinterval(0.001)
     # The store first: a second process or a bad BOT_DB_PATH is refused before anything starts.
     store = open_store(settings)
     sandbox = start_sandbox(SandboxOptions.from_settings(settings)) if settings.sandbox else None
