@@ -121,10 +121,10 @@ def run_serve(args: argparse.Namespace) -> int:
     services.start_workers()
     try:
         if settings.socket_mode:
-            from slack_bolt.adapter.socket_mode import SocketModeHandler
+            from bot.web import socket_mode_handler
 
             logger.info("connecting to Slack in Socket Mode")
-            handler = SocketModeHandler(app, settings.slack_app_token)
+            handler = socket_mode_handler(app, services)
             try:
                 handler.connect()
             except SlackApiError as exc:

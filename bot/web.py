@@ -1,4 +1,5 @@
-"""HTTP: Bolt's WSGI handler on POST /slack/events, /healthz beside it, served by waitress.
+"""HTTP: Bolt's WSGI handler on POST /slack/events, /healthz beside it, served by waitress
+(and Socket Mode's handler, the other way Slack's requests reach Bolt).
 
 Nothing from Slack's path reaches Bolt unchecked: the body is capped (by waitress, and by
 Content-Length before a byte is read), its signature verified on the raw bytes, and a request
@@ -17,9 +18,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from slack_bolt import App
+from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk.signature import SignatureVerifier
 
+from bot.ack_first import AckFirst
 from bot.services import Services
 from bot.store.backend import StoreError, Table
 from bot.store.claims import Claims, GroupedClaims, fast_claims
@@ -69,6 +72,29 @@ def make_wsgi_app(app: App, services: Services) -> Callable[..., Iterable[bytes]
             gate.request_finished()
 
     return wsgi
+
+
+class CountedSocketModeHandler(SocketModeHandler):
+    """Bolt's Socket Mode handler, each request counted for the after-ack gate until it is answered.
+
+    Over HTTP, make_wsgi_app counts every admitted request; Socket Mode's never pass there, and
+    uncounted, after-ack work started beside the acks of a burst still being answered.
+    """
+
+    def __init__(self, app: App, app_token: str, gate: AckFirst) -> None:
+        super().__init__(app, app_token)
+        self.gate = gate
+
+    def handle(self, client: Any, req: Any) -> None:
+        self.gate.request_started()
+        try:
+            super().handle(client, req)
+        finally:
+            self.gate.request_finished()
+
+
+def socket_mode_handler(app: App, services: Services) -> SocketModeHandler:
+    return CountedSocketModeHandler(app, services.settings.slack_app_token, services.work.gate)
 
 
 class SlackDoor:
