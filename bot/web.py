@@ -21,6 +21,8 @@ from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk.signature import SignatureVerifier
+from slack_sdk.socket_mode.builtin import SocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
 
 from bot.ack_first import AckFirst
 from bot.services import Services
@@ -85,7 +87,7 @@ class CountedSocketModeHandler(SocketModeHandler):
         super().__init__(app, app_token)
         self.gate = gate
 
-    def handle(self, client: Any, req: Any) -> None:
+    def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
         self.gate.request_started()
         try:
             super().handle(client, req)

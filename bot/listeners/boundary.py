@@ -119,7 +119,6 @@ def _answer_after_response(
     context: Any, client: WebClient, body: dict[str, Any], text: str, *, privately: bool = False
 ) -> None:
     """The answer is a Web API call: made on the prompt pool, so Bolt's own answer does not wait for it."""
-    services = context.get("services") if context is not None else None
 
     def answer() -> None:
         if privately:
@@ -127,10 +126,16 @@ def _answer_after_response(
         else:
             _answer_later(context, client, body, text)
 
-    if services is None:  # a middleware before ours failed: no pool to hand it to
-        answer()
+    _after_response(context, answer, f"the answer to a failed {body.get('type') or 'command'}")
+
+
+def _after_response(context: Any, job: Callable[[], None], name: str) -> None:
+    """`job` on the prompt pool; here and now when a middleware before ours failed (no pool to hand it to)."""
+    services = context.get("services") if context is not None else None
+    if services is None:
+        job()
         return
-    on_prompt_pool(services, answer, f"the answer to a failed {body.get('type') or 'command'}")
+    on_prompt_pool(services, job, name)
 
 
 def _delivery_number(request: BoltRequest | None) -> int:
@@ -157,11 +162,7 @@ def _tell_author_of_message(context: Any, client: WebClient, body: dict[str, Any
         except SlackApiError as exc:
             logger.warning("could not tell %s of a reply not kept: %s", user, exc.response.get("error"))
 
-    services = context.get("services") if context is not None else None
-    if services is None:
-        tell()
-        return
-    on_prompt_pool(services, tell, "telling of a reply not kept")
+    _after_response(context, tell, "telling of a reply not kept")
 
 
 def _acked(context: Any) -> BoltResponse | None:
