@@ -84,11 +84,13 @@ class ThreadPool(Executor):
                 if task is not None:
                     task[0].cancel()
         with self._lock:
+            if not self._threads and not self._tasks.empty():
+                # Nothing was started to run what is queued (shut down before the starter got to it).
+                # Kept with the others, so a second shutdown gives it a stop marker too.
+                last = threading.Thread(target=self._work, name=f"{self.name}_last", daemon=True)
+                self._threads.append(last)
+                last.start()
             threads = list(self._threads)
-        if not threads and not self._tasks.empty():
-            # Nothing was started to run what is queued (shut down before the starter got to it).
-            threads.append(threading.Thread(target=self._work, name=f"{self.name}_last", daemon=True))
-            threads[-1].start()
         for _ in threads:
             self._tasks.put(None)  # after the tasks: the workers run what is queued first
         if wait:

@@ -271,3 +271,25 @@ def test_shutdown_waits_for_queued_work_at_most_its_timeout() -> None:
     assert not ran.is_set()  # still queued behind the stuck job, not cancelled
     release.set()
     assert ran.wait(5)
+
+
+def test_a_second_shutdown_leaves_no_worker_behind(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Services.close shuts the prompt pool down twice (wait, then cancel): the worker the first
+    started for what was queued lost its stop marker to the second, and waited forever (review15)."""
+    original = ThreadPool._start_workers
+
+    def late_starter(self: ThreadPool) -> None:
+        time.sleep(0.3)  # the starter has not got to the request when shutdown comes
+        original(self)
+
+    monkeypatch.setattr(ThreadPool, "_start_workers", late_starter)
+    pool = ThreadPool(max_workers=2, name="twice")
+    release = threading.Event()
+    pool.submit(release.wait)
+    pool.shutdown(wait=True, timeout=0.05)
+    pool.shutdown(wait=False, cancel_futures=True)
+    release.set()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(t.name.startswith("twice_") for t in threading.enumerate()):
+        time.sleep(0.05)
+    assert [t.name for t in threading.enumerate() if t.name.startswith("twice_")] == []
