@@ -1,9 +1,41 @@
-"""When work after an ack may run: once Slack's burst of requests has been acked (bot.work runs it)."""
+"""When work after an ack may run: once Slack's burst of requests has been acked (bot.work runs it), and
+once the store has confirmed that its request is served here first (a replay is served nowhere else).
+"""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+
+def _first_everywhere() -> bool:
+    return True
+
+
+# Set by the HTTP door for the time Bolt answers a request: whether the store confirms the request's
+# replay claim (bot.store.claims). Requests that never pass the door (Socket Mode's, over Slack's own
+# authenticated socket) cannot be replayed.
+_served_first: ContextVar[Callable[[], bool]] = ContextVar("served_first", default=_first_everywhere)
+
+
+@contextmanager
+def answering(served_first: Callable[[], bool]) -> Iterator[None]:
+    """While Bolt answers a request admitted with this confirmation of its claim."""
+    token = _served_first.set(served_first)
+    try:
+        yield
+    finally:
+        _served_first.reset(token)
+
+
+def served_first() -> Callable[[], bool]:
+    """The confirmation of the request this thread is answering, for the work it leaves for after its
+    ack: called there, it waits for the store's word (True: run; False: another replica served the
+    request, a replay) and raises StoreError when the store cannot give it."""
+    return _served_first.get()
 
 
 class AckFirst:

@@ -24,10 +24,10 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.socket_mode.builtin import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 
-from bot.ack_first import AckFirst
+from bot.ack_first import AckFirst, answering
 from bot.services import Services
-from bot.store.backend import StoreError, Table
-from bot.store.claims import Claims, GroupedClaims, fast_claims
+from bot.store.backend import Table
+from bot.store.claims import DECIDED, Claims, Confirmation, SharedClaims, fast_claims
 from bot.work import OrderedWork
 
 logger = logging.getLogger(__name__)
@@ -41,13 +41,15 @@ REPLAY_WINDOW_SECONDS = 10 * 60
 PRUNE_EVERY_SECONDS = 60
 
 StartResponse = Callable[..., Any]
+# Where SlackDoor.admit leaves the admitted request's claim confirmation for the handler (a WSGI environ key).
+CLAIM_CONFIRMATION = "bot.claim_confirmation"
 
 
 def make_wsgi_app(app: App, services: Services) -> Callable[..., Iterable[bytes]]:
     slack = SlackRequestHandler(app, path=SLACK_PATH)
     claimed = services.store.table("requests")
-    # Their own writer, sharing the acks' gate: behind the after-ack pool, a claim waited for a free
-    # worker as long as slow AWS calls held them all, and a kill -9 meanwhile forgot it.
+    # On SQLite, their own writer, sharing the acks' gate: behind the after-ack pool, a claim waited for
+    # a free worker as long as slow AWS calls held them all, and a kill -9 meanwhile forgot it.
     writer = OrderedWork(max_workers=1, name="claims", gate=services.work.gate)
     claims = fast_claims(services.store, claimed, writer.submit)
     services.last_writes.append(claims.flush)  # what is still queued at shutdown, after any write under way
@@ -69,7 +71,8 @@ def make_wsgi_app(app: App, services: Services) -> Callable[..., Iterable[bytes]
         gate = services.work.gate
         gate.request_started()
         try:
-            return slack(environ, start_response)
+            with answering(environ[CLAIM_CONFIRMATION].won):
+                return slack(environ, start_response)
         finally:
             gate.request_finished()
 
@@ -126,16 +129,14 @@ class SlackDoor:
         # Slack's own Events API retries (X-Slack-Retry-Num, JSON bodies only) go on to Bolt, where
         # the event_id makes a redelivery harmless, whether or not Slack signed it anew.
         retry = environ.get("HTTP_X_SLACK_RETRY_NUM") and environ.get("CONTENT_TYPE", "").startswith("application/json")
+        confirmation: Confirmation = DECIDED
         if not retry:
-            try:
-                first = self.replays.claim(str(signature), int(str(timestamp)))
-            except StoreError as error:
-                # Unrecorded, a replay could not be told apart; Slack shows the person a failure.
-                logger.warning("refused a Slack request: the store cannot record it (%s)", error)
-                return "503 Service Unavailable", b"", "text/plain"
-            if not first:
+            admitted = self.replays.admit(str(signature), int(str(timestamp)))
+            if admitted is None:
                 logger.warning("refused a replayed Slack request (signature already served)")
                 return "200 OK", b"", "text/plain"
+            confirmation = admitted
+        environ[CLAIM_CONFIRMATION] = confirmation
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
         return None
@@ -148,18 +149,19 @@ class SlackDoor:
 
 
 class ReplayGuard:
-    """A signed request is served once: its signature is claimed in the store before dispatch.
+    """A signed request is served once: its signature is claimed before dispatch.
 
     Slack signs `v0:{timestamp}:{body}`, so a replay carries the same signature; the claim is atomic
     for every process that can serve it, so two threads (or replicas) receiving the same request serve
-    it once. Claims are made the fast way (bot.store.claims), as every ack waits for one: in memory
-    first where the store is this process's alone (written once the burst is over, within a second),
-    else many requests' claims in one transaction that does not wait for the disk. Either way a crash
-    (of the bot, or of the database server) may forget the claims of its last moments, and a replay
-    of one of those requests within Slack's 5 minutes is served again. What such a request changes
-    or posts is keyed by what Slack gives once per action (the trigger_id of a `reply` or a `digest`,
-    a form's view id, a click's action ts), or is already so (a link, a watch), so the replay finds it
-    done: at worst the command's answer is given twice, never a case, a reply, a card or a digest.
+    it once. Claims are made the fast way (bot.store.claims), as every ack waits for one: decided in
+    this process's memory and written right after. Where other replicas share the store, the
+    database confirms the claim before the request's after-ack work runs (bot.ack_first), so a
+    request that reached two replicas is acked by both and served by one. A crash (of the bot, or of
+    the database server) may forget the claims of its last moments, and a replay of one of those
+    requests within Slack's 5 minutes is served again. What such a request changes or posts is keyed
+    by what Slack gives once per action (the trigger_id of a `reply` or a `digest`, a form's view id,
+    a click's action ts), or is already so (a link, a watch), so the replay finds it done: at worst
+    the command's answer is given twice, never a case, a reply, a card or a digest.
     """
 
     def __init__(
@@ -170,16 +172,22 @@ class ReplayGuard:
         claims: Claims | None = None,
     ) -> None:
         self.table = table
-        self._claims = claims or GroupedClaims(table, durable=False)
+        self._claims = claims or SharedClaims(table)
         self._prune = prune
         self._clock = clock
         self._pruned_at = clock()
         self._lock = threading.Lock()
 
-    def claim(self, signature: str, timestamp: int) -> bool:
-        first = self._claims.claim(signature, timestamp)
+    def admit(self, signature: str, timestamp: int) -> Confirmation | None:
+        """None for a replay this process has seen; else the claim's confirmation (bot.store.claims)."""
+        admitted = self._claims.admit(signature, timestamp)
         self._maybe_prune()
-        return first
+        return admitted
+
+    def claim(self, signature: str, timestamp: int) -> bool:
+        """True when the request is this process's to serve (admitted and confirmed)."""
+        admitted = self.admit(signature, timestamp)
+        return admitted is not None and admitted.won()
 
     def _maybe_prune(self) -> None:
         with self._lock:

@@ -17,6 +17,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import render
+from bot.ack_first import served_first
 from bot.errors import BotError, StateUnavailable
 
 logger = logging.getLogger(__name__)
@@ -27,10 +28,16 @@ Answer = Callable[[str], None]  # tells the person a text, wherever the surface 
 
 
 def guarded(name: str, answer: Answer, work: Callable[[], object]) -> Callable[[], None]:
-    """`work` as a job for after the ack: failures are answered through `answer`, the unknown logged."""
+    """`work` as a job for after the ack: failures are answered through `answer`, the unknown logged.
+    Made while the request is answered, it runs only once the store confirmed that the request was
+    served here first (bot.ack_first): a replay that another replica served does nothing here."""
+    confirmed = served_first()
 
     def run() -> None:
         try:
+            if not confirmed():
+                logger.warning("%s not run: another replica served this request (a replay)", name)
+                return
             work()
         except BotError as error:
             answer(render.error_text(error))

@@ -1,14 +1,18 @@
-"""Fast claims for the path before an ack: many threads' claims in one transaction, or, where the
-store is this process's alone, in memory first and written right after.
+"""Fast claims for the path before an ack: decided in memory at once, written to the store right after.
 
-The replay guard claims every Slack request's signature before Bolt sees it, so a burst of twenty
-slash commands made twenty write transactions in a row on the request threads. On SQLite each one
-holds the store's lock while it gives up the interpreter lock three times (BEGIN, INSERT, COMMIT) and
-waits to get it back from busy threads, so the twentieth ack waited for nineteen of those; on
-PostgreSQL each was a round trip. Here the first thread to arrive writes for everyone who arrived
-while it waited or wrote (Table.claim_many: one transaction, one round trip), and each thread still
-returns only after its own claim is committed, with the answer the database gave: atomic across
-processes exactly as Table.claim.
+The replay guard claims every Slack request's signature before Bolt sees it, so every ack waits for
+its claim. As a write transaction on the request's thread, a burst of twenty slash commands made
+twenty in a row: on SQLite each held the store's lock while it gave up the interpreter lock three
+times (BEGIN, INSERT, COMMIT) and waited to get it back from busy threads; on PostgreSQL each was a
+round trip, then a wait for the interpreter lock, and an ack waited for every claim written before
+its own (measured: `python -m bench.ack`). Here a claim is decided in this process's memory, which
+takes microseconds, and written after:
+- RememberedClaims, where no other process uses the store (SQLite's file lock): memory decides
+  exactly as the table would.
+- SharedClaims, where other replicas share it (PostgreSQL): memory refuses what this process saw,
+  and the database confirms the rest moments later, atomically across processes. What a request
+  does after its ack waits for that confirmation (`admit` returns it; bot.ack_first carries it to
+  the request's after-ack work), so a request that reached two replicas is served by one.
 """
 
 from __future__ import annotations
@@ -16,93 +20,160 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bot.store.backend import Store, StoreError, Table
+from bot.store.errors import StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
 Submit = Callable[[Callable[[], None]], None]
 
+# How long work after an ack waits for the database to confirm its request before it gives up (and
+# tells the person the bot's state is unavailable): the writer's own connection wait is 5 s.
+CONFIRM_TIMEOUT_SECONDS = 10.0
+
+
+class Confirmation(Protocol):
+    def won(self) -> bool:
+        """True when the store holds this process's claim; False when another process claimed the key
+        first. Waits for the store's answer; raises StoreError when the store cannot give it."""
+        ...
+
 
 class Claims(Protocol):
-    def claim(self, key: str, value: Any = True) -> bool: ...
+    def admit(self, key: str, value: Any = True) -> Confirmation | None:
+        """None when this process already claimed `key`; else the claim's confirmation. Never waits
+        for the store."""
+        ...
+
+    def claim(self, key: str, value: Any = True) -> bool:
+        """True when `key` is this process's: admitted and confirmed."""
+        ...
 
     def forget(self, keys: list[str]) -> None:
         """The keys were deleted from the table (pruned): let memory follow."""
         ...
 
     def flush(self) -> None:
-        """Write what was decided and not yet written (nothing, where claims are written as made)."""
+        """Write what was decided and not yet written."""
         ...
 
 
+class _Decided:
+    """The confirmation of a claim decided for good when it was made."""
+
+    def won(self) -> bool:
+        return True
+
+
+DECIDED = _Decided()
+
+
 def fast_claims(store: Store, table: Table, submit: Submit) -> Claims:
-    """RememberedClaims (written by `submit`) where no other process shares the store, else
-    GroupedClaims (not waiting for the disk: see ReplayGuard)."""
-    return RememberedClaims(table, submit) if store.exclusive else GroupedClaims(table, durable=False)
+    """RememberedClaims (written by `submit`) where no other process shares the store, else SharedClaims."""
+    return RememberedClaims(table, submit) if store.exclusive else SharedClaims(table)
 
 
-@dataclass
-class _Claim:
-    key: str
-    value: Any
-    done: bool = False
-    won: bool = False
-    error: BaseException | None = None
+class PendingClaim:
+    """A claim made in memory that the store has not confirmed yet."""
+
+    def __init__(self, key: str, value: Any, timeout: float) -> None:
+        self.key = key
+        self.value = value
+        self._timeout = timeout
+        self._settled = threading.Event()
+        self._won = False
+        self._error: Exception | None = None
+
+    def settle(self, *, won: bool = False, error: Exception | None = None) -> None:
+        self._won, self._error = won, error
+        self._settled.set()
+
+    def won(self) -> bool:
+        if not self._settled.wait(self._timeout):
+            raise StoreUnavailable("the request could not be recorded in time")
+        if isinstance(self._error, StoreError):
+            # Raised anew in each thread that asks: one exception object raised in many threads at once
+            # would share (and garble) one traceback.
+            raise StoreError(f"the request could not be recorded: {self._error}") from self._error
+        if self._error is not None:
+            raise RuntimeError("the request's claim could not be written") from self._error
+        return self._won
 
 
-class GroupedClaims:
-    """Table.claim(key, value, durable=...) for many threads, committed in shared transactions."""
+class SharedClaims:
+    """Claims on a store other replicas share: decided in memory, confirmed by the store after the ack.
 
-    def __init__(self, table: Table, *, durable: bool = True) -> None:
+    A replay that reaches this process again is refused at once, from memory (which holds this
+    process's claims, and the table's as they were at start). Every other claim is written by a thread
+    of its own, each transaction holding every claim that arrived while the previous one was written,
+    none waiting for the disk (a crash of the database server may forget the claims of its last
+    moments, as it may any unflushed commit): the request's thread never waits for the database.
+    The cost: a replay that reaches a replica which has not seen the request (within Slack's 5 minutes)
+    is acked there, and gets what the ack itself says (help, a list of options, a form's errors;
+    never a case's content, which is always sent after the ack). Nothing after the ack runs for it,
+    as the database refuses its claim; and what is noted before an ack (a form, a reply) is keyed by
+    what Slack gives once per action, so the replay finds it noted. Keys the store could not record
+    are forgotten here, so the request can be sent again; the work that waited for them tells the
+    person the bot's state is unavailable.
+    """
+
+    def __init__(self, table: Table, *, confirm_timeout: float = CONFIRM_TIMEOUT_SECONDS) -> None:
         self.table = table
-        self.durable = durable
-        self._changed = threading.Condition()
-        self._waiting: list[_Claim] = []
+        self.confirm_timeout = confirm_timeout
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._claimed: set[str] = set(table.keys())
+        self._waiting: list[PendingClaim] = []
         self._writing = False
+        self._writer = threading.Thread(target=self._write_all, name="claims", daemon=True)
+        self._writer.start()
+
+    def admit(self, key: str, value: Any = True) -> PendingClaim | None:
+        with self._changed:
+            if key in self._claimed:
+                return None
+            self._claimed.add(key)
+            pending = PendingClaim(key, value, self.confirm_timeout)
+            self._waiting.append(pending)
+            self._changed.notify_all()
+        return pending
 
     def claim(self, key: str, value: Any = True) -> bool:
-        """True when this call wrote `key` (first caller wins); raises what the store raised."""
-        mine = _Claim(key, value)
-        with self._changed:
-            self._waiting.append(mine)
-            while not mine.done:
-                if self._writing:
-                    self._changed.wait()
-                    continue
-                batch, self._waiting, self._writing = self._waiting, [], True
-                self._changed.release()
-                try:
-                    self._write(batch)
-                finally:
-                    self._changed.acquire()
-                    self._writing = False
-                    self._changed.notify_all()
-        if mine.error is not None:
-            raise mine.error
-        return mine.won
+        pending = self.admit(key, value)
+        return pending is not None and pending.won()
 
     def forget(self, keys: list[str]) -> None:
-        """Nothing is kept here."""
+        with self._lock:
+            self._claimed.difference_update(keys)
 
-    def flush(self) -> None:
-        """Every claim was written before it was answered."""
+    def flush(self, timeout: float = 2.0) -> None:
+        """Waits (at most `timeout` seconds) until every claim made so far has been written or refused:
+        at shutdown, with the database away, the work that waits for them is dropped anyway."""
+        with self._changed:
+            self._changed.wait_for(lambda: not self._waiting and not self._writing, timeout=timeout)
 
-    def _write(self, batch: list[_Claim]) -> None:
-        first: dict[str, _Claim] = {}
-        for claim in batch:
-            first.setdefault(claim.key, claim)  # the same key twice in one batch: the earlier caller wins
-        try:
-            won = self.table.claim_many({key: claim.value for key, claim in first.items()}, durable=self.durable)
-        except BaseException as error:  # every claim of the batch fails as its own call would have
-            for claim in batch:
-                claim.error, claim.done = error, True
-            return
-        for claim in batch:
-            claim.won = claim.key in won and first[claim.key] is claim
-            claim.done = True
+    def _write_all(self) -> None:
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: bool(self._waiting))
+                batch, self._waiting, self._writing = self._waiting, [], True
+            try:
+                won = self.table.claim_many({claim.key: claim.value for claim in batch}, durable=False)
+            except Exception as error:  # noqa: BLE001 - each claim fails as its own write would; the writer goes on
+                if not isinstance(error, StoreError):
+                    logger.exception("request claims could not be written")
+                with self._lock:
+                    self._claimed.difference_update(claim.key for claim in batch)
+                for claim in batch:
+                    claim.settle(error=error)
+            else:
+                for claim in batch:
+                    claim.settle(won=claim.key in won)
+            with self._changed:
+                self._writing = False
+                self._changed.notify_all()
 
 
 class RememberedClaims:
@@ -131,6 +202,9 @@ class RememberedClaims:
         # One write at a time: the last write at shutdown waits for one still in progress, which the
         # store's close would otherwise cut short.
         self._writing = threading.Lock()
+
+    def admit(self, key: str, value: Any = True) -> Confirmation | None:
+        return DECIDED if self.claim(key, value) else None
 
     def claim(self, key: str, value: Any = True) -> bool:
         with self._lock:

@@ -1,5 +1,5 @@
-"""Fast claims before an ack (bot.store.claims): a burst's claims share one transaction, and on a store no
-other process uses they are decided in memory and written right after; atomic either way."""
+"""Fast claims before an ack (bot.store.claims): decided in memory and written right after, a burst's
+claims in one transaction; on a shared store the database confirms them, atomic across processes."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bot.store.backend import Store, StoreError, Table
-from bot.store.claims import GroupedClaims, RememberedClaims, fast_claims
+from bot.store.claims import RememberedClaims, SharedClaims, fast_claims
 from bot.store.tables import Store as SqliteStore
 
 
@@ -43,72 +43,78 @@ def start_all(targets: list[Callable[[], None]]) -> list[threading.Thread]:
     return threads
 
 
-def test_claims_that_arrive_while_one_is_written_share_the_next_transaction(store: Store) -> None:
+def test_claims_made_while_one_is_written_share_the_next_transaction_and_never_wait_for_it(store: Store) -> None:
     table = CountingTable(store.table("requests"))
-    claims = GroupedClaims(table)  # type: ignore[arg-type]
+    claims = SharedClaims(table)  # type: ignore[arg-type]
     table.hold_first.clear()
-    results: dict[str, bool] = {}
-    lock = threading.Lock()
 
-    def claim(key: str) -> Callable[[], None]:
-        def run() -> None:
-            won = claims.claim(key, 1)
-            with lock:
-                results[key] = won
-
-        return run
-
-    first = start_all([claim("v0=first")])
-    assert table.holding.wait(30)
-    keys = [f"v0=burst-{n}" for n in range(19)] + ["v0=burst-0"]  # one of them twice
-    burst = start_all([claim(key) for key in keys])
-    deadline = threading.Event()
-    while len(claims._waiting) < len(keys) and not deadline.wait(0.01):  # every burst claim is queued
-        pass
+    first = claims.admit("v0=first", 1)
+    assert first is not None and table.holding.wait(30)
+    burst = [claims.admit(f"v0=burst-{n}", 1) for n in range(20)]  # answered while the first write hangs
+    assert claims.admit("v0=burst-0", 1) is None, "the same request again: refused from memory"
     table.hold_first.set()
-    for thread in first + burst:
-        thread.join(30)
 
+    assert first.won() and all(pending is not None and pending.won() for pending in burst)
     assert len(table.batches) == 2, "the burst waited for the first write, then went in one transaction"
-    assert set(table.batches[1]) == {f"v0=burst-{n}" for n in range(19)}
-    assert results["v0=first"] is True
-    assert sum(1 for thread_key in keys if thread_key == "v0=burst-0") == 2
-    assert len(store.table("requests")) == 20
+    assert set(table.batches[1]) == {f"v0=burst-{n}" for n in range(20)}
+    assert len(store.table("requests")) == 21
 
 
-def test_the_same_key_twice_in_one_batch_is_won_once() -> None:
-    store = SqliteStore(":memory:")
-    table = CountingTable(store.table("requests"))
-    claims = GroupedClaims(table)  # type: ignore[arg-type]
-    table.hold_first.clear()
-    wins: list[bool] = []
-    first = start_all([lambda: wins.append(claims.claim("v0=warm"))])
-    assert table.holding.wait(30)
-    twins = start_all([lambda: wins.append(claims.claim("v0=twin")) for _ in range(2)])
-    while len(claims._waiting) < 2:
-        threading.Event().wait(0.01)
-    table.hold_first.set()
-    for thread in first + twins:
-        thread.join(30)
+def test_of_two_replicas_that_admit_one_request_only_one_is_confirmed(store: Store) -> None:
+    """Two processes on one database: both admit from their own memory; the database decides."""
+    here, there = SharedClaims(store.table("requests")), SharedClaims(store.table("requests"))
 
-    assert sorted(wins) == [False, True, True]
-    store.close()
+    admitted = [here.admit("v0=twice", 1), there.admit("v0=twice", 1)]
+
+    assert all(pending is not None for pending in admitted)
+    assert sorted(pending.won() for pending in admitted if pending is not None) == [False, True]
+    assert here.admit("v0=twice", 1) is None and there.admit("v0=twice", 1) is None
 
 
 class RefusingTable:
     name = "requests"
 
+    def __init__(self) -> None:
+        self.refusing = True
+        self.written: dict[str, Any] = {}
+
+    def keys(self) -> list[str]:
+        return list(self.written)
+
     def claim_many(self, items: dict[str, Any], *, durable: bool = True) -> set[str]:
-        raise StoreError("connection refused")
+        if self.refusing:
+            raise StoreError("connection refused")
+        self.written.update(items)
+        return set(items)
 
 
-def test_a_refused_transaction_fails_every_claim_in_it_and_the_next_claim_tries_again() -> None:
-    claims = GroupedClaims(RefusingTable())  # type: ignore[arg-type]
+def test_a_claim_the_store_refuses_fails_its_confirmation_and_can_be_made_again() -> None:
+    table = RefusingTable()
+    claims = SharedClaims(table)  # type: ignore[arg-type]
 
-    for _ in range(2):
+    refused = claims.admit("v0=a")
+    assert refused is not None
+    with pytest.raises(StoreError):
+        refused.won()
+    table.refusing = False
+    again = claims.admit("v0=a")
+
+    assert again is not None and again.won() is True
+    assert table.written == {"v0=a": True}
+
+
+def test_a_claim_the_store_does_not_answer_in_time_fails_its_confirmation(store: Store) -> None:
+    table = CountingTable(store.table("requests"))
+    table.hold_first.clear()
+    claims = SharedClaims(table, confirm_timeout=0.2)  # type: ignore[arg-type]
+    try:
+        pending = claims.admit("v0=slow")
+        assert pending is not None
         with pytest.raises(StoreError):
-            claims.claim("v0=a")
-    assert claims._writing is False
+            pending.won()
+    finally:
+        table.hold_first.set()
+    claims.flush()
 
 
 def test_on_a_store_no_other_process_uses_a_claim_touches_no_table_before_it_answers(tmp_path: Path) -> None:
