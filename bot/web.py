@@ -27,7 +27,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from bot.ack_first import AckFirst, answering
 from bot.services import Services
 from bot.store.backend import Table
-from bot.store.claims import DECIDED, Claims, Confirmation, SharedClaims, fast_claims
+from bot.store.claims import DECIDED, Claims, Confirmation, fast_claims
 from bot.work import OrderedWork
 
 logger = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ def make_wsgi_app(app: App, services: Services) -> Callable[..., Iterable[bytes]
     writer = OrderedWork(max_workers=1, name="claims", gate=services.work.gate)
     claims = fast_claims(services.store, claimed, writer.submit)
     services.last_writes.append(claims.flush)  # what is still queued at shutdown, after any write under way
+    services.last_writes.append(claims.close)
     services.last_writes.append(writer.shutdown)
     replays = ReplayGuard(claimed, prune=services.work.submit, claims=claims)
     door = SlackDoor(services.settings.slack_signing_secret, replays)
@@ -93,7 +94,9 @@ class CountedSocketModeHandler(SocketModeHandler):
     def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
         self.gate.request_started()
         try:
-            super().handle(client, req)
+            # Over Slack's own authenticated socket a request cannot be replayed: its work needs no claim.
+            with answering(DECIDED.won):
+                super().handle(client, req)
         finally:
             self.gate.request_finished()
 
@@ -168,11 +171,11 @@ class ReplayGuard:
         self,
         table: Table,
         prune: Callable[[Callable[[], None]], None],
+        claims: Claims,
         clock: Callable[[], float] = time.monotonic,
-        claims: Claims | None = None,
     ) -> None:
         self.table = table
-        self._claims = claims or SharedClaims(table)
+        self._claims = claims
         self._prune = prune
         self._clock = clock
         self._pruned_at = clock()
@@ -206,6 +209,8 @@ class ReplayGuard:
         for key in old:
             self.table.delete(key)
         self._claims.forget(old)
+        # Another replica may have deleted them from the shared table first: memory forgets by age too.
+        self._claims.forget_older(horizon)
         return len(old)
 
 

@@ -27,11 +27,14 @@ SLACK_LAST_RETRY = 3  # Slack delivers an event at most three times again (X-Sla
 Answer = Callable[[str], None]  # tells the person a text, wherever the surface answers
 
 
-def guarded(name: str, answer: Answer, work: Callable[[], object]) -> Callable[[], None]:
+def guarded(name: str, answer: Answer, work: Callable[[], object], *, noted: bool = False) -> Callable[[], None]:
     """`work` as a job for after the ack: failures are answered through `answer`, the unknown logged.
     Made while the request is answered, it runs only once the store confirmed that the request was
-    served here first (bot.ack_first): a replay that another replica served does nothing here."""
-    confirmed = served_first()
+    served here first (bot.ack_first): a replay that another replica served does nothing here.
+    `noted`: this process noted the work in the journal before the ack, under a key Slack gives once
+    per action, which makes it once-only already; it runs unconfirmed, as a replica that holds the
+    record must send it even when a replay sent elsewhere won the request's claim."""
+    confirmed = (lambda: True) if noted else served_first()
 
     def run() -> None:
         try:

@@ -23,14 +23,13 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from bot.store.backend import Store, StoreError, Table
-from bot.store.errors import StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
 Submit = Callable[[Callable[[], None]], None]
 
 # How long work after an ack waits for the database to confirm its request before it gives up (and
-# tells the person the bot's state is unavailable): the writer's own connection wait is 5 s.
+# tells the person the bot's state is unavailable): the writer's own wait for a connection is 5 s.
 CONFIRM_TIMEOUT_SECONDS = 10.0
 
 
@@ -55,8 +54,17 @@ class Claims(Protocol):
         """The keys were deleted from the table (pruned): let memory follow."""
         ...
 
+    def forget_older(self, horizon: float) -> None:
+        """Let memory drop the claims whose value (a request's timestamp) is before `horizon`, whoever
+        deleted them from the table."""
+        ...
+
     def flush(self) -> None:
         """Write what was decided and not yet written."""
+        ...
+
+    def close(self) -> None:
+        """Stop what the claims run of their own (after flush)."""
         ...
 
 
@@ -92,7 +100,7 @@ class PendingClaim:
 
     def won(self) -> bool:
         if not self._settled.wait(self._timeout):
-            raise StoreUnavailable("the request could not be recorded in time")
+            raise StoreError("the database did not record the request in time")
         if isinstance(self._error, StoreError):
             # Raised anew in each thread that asks: one exception object raised in many threads at once
             # would share (and garble) one traceback.
@@ -111,12 +119,15 @@ class SharedClaims:
     none waiting for the disk (a crash of the database server may forget the claims of its last
     moments, as it may any unflushed commit): the request's thread never waits for the database.
     The cost: a replay that reaches a replica which has not seen the request (within Slack's 5 minutes)
-    is acked there, and gets what the ack itself says (help, a list of options, a form's errors;
+    is acked there, and gets what the ack itself says (help, a menu's options, a form's errors;
     never a case's content, which is always sent after the ack). Nothing after the ack runs for it,
     as the database refuses its claim; and what is noted before an ack (a form, a reply) is keyed by
-    what Slack gives once per action, so the replay finds it noted. Keys the store could not record
-    are forgotten here, so the request can be sent again; the work that waited for them tells the
-    person the bot's state is unavailable.
+    what Slack gives once per action, so the replay finds it noted, and the replica holding the
+    record sends it without waiting for the claim (bot.listeners.boundary.guarded's `noted`). Keys
+    the store could not record are forgotten here, so the request can be sent again; the work that
+    waited for them tells the person the bot's state is unavailable. A claim write blocked in the
+    database (a locked table) holds the writer: every request's work meanwhile waits
+    CONFIRM_TIMEOUT_SECONDS, then says so; the claims are written, and kept, once the lock goes.
     """
 
     def __init__(self, table: Table, *, confirm_timeout: float = CONFIRM_TIMEOUT_SECONDS) -> None:
@@ -124,9 +135,10 @@ class SharedClaims:
         self.confirm_timeout = confirm_timeout
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
-        self._claimed: set[str] = set(table.keys())
+        self._claimed: dict[str, Any] = {}  # key -> value (the request's timestamp), for forget_older
         self._waiting: list[PendingClaim] = []
         self._writing = False
+        self._closed = False
         self._writer = threading.Thread(target=self._write_all, name="claims", daemon=True)
         self._writer.start()
 
@@ -134,7 +146,7 @@ class SharedClaims:
         with self._changed:
             if key in self._claimed:
                 return None
-            self._claimed.add(key)
+            self._claimed[key] = value
             pending = PendingClaim(key, value, self.confirm_timeout)
             self._waiting.append(pending)
             self._changed.notify_all()
@@ -146,7 +158,14 @@ class SharedClaims:
 
     def forget(self, keys: list[str]) -> None:
         with self._lock:
-            self._claimed.difference_update(keys)
+            for key in keys:
+                self._claimed.pop(key, None)
+
+    def forget_older(self, horizon: float) -> None:
+        with self._lock:
+            old = [key for key, stamp in self._claimed.items() if not isinstance(stamp, int | float) or stamp < horizon]
+            for key in old:
+                del self._claimed[key]
 
     def flush(self, timeout: float = 2.0) -> None:
         """Waits (at most `timeout` seconds) until every claim made so far has been written or refused:
@@ -154,26 +173,50 @@ class SharedClaims:
         with self._changed:
             self._changed.wait_for(lambda: not self._waiting and not self._writing, timeout=timeout)
 
+    def close(self) -> None:
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+        self._writer.join(timeout=5)
+
     def _write_all(self) -> None:
+        self._remember_the_table()
         while True:
             with self._changed:
-                self._changed.wait_for(lambda: bool(self._waiting))
+                self._changed.wait_for(lambda: bool(self._waiting) or self._closed)
+                if not self._waiting:
+                    return
                 batch, self._waiting, self._writing = self._waiting, [], True
-            try:
-                won = self.table.claim_many({claim.key: claim.value for claim in batch}, durable=False)
-            except Exception as error:  # noqa: BLE001 - each claim fails as its own write would; the writer goes on
-                if not isinstance(error, StoreError):
-                    logger.exception("request claims could not be written")
-                with self._lock:
-                    self._claimed.difference_update(claim.key for claim in batch)
-                for claim in batch:
-                    claim.settle(error=error)
-            else:
-                for claim in batch:
-                    claim.settle(won=claim.key in won)
+            self._write(batch)
             with self._changed:
                 self._writing = False
                 self._changed.notify_all()
+
+    def _remember_the_table(self) -> None:
+        """The claims already in the table, so that their replays are refused here too: read on this
+        thread, as a database away at start must not stop the bot from serving (the database decides
+        every claim anyway)."""
+        try:
+            known = dict(self.table.items())
+        except StoreError as error:
+            logger.warning("could not read the request claims at start (%s); the database still decides each", error)
+            return
+        with self._lock:
+            for key, value in known.items():
+                self._claimed.setdefault(key, value)
+
+    def _write(self, batch: list[PendingClaim]) -> None:
+        try:
+            won = self.table.claim_many({claim.key: claim.value for claim in batch}, durable=False)
+        except Exception as error:  # noqa: BLE001 - each claim fails as its own write would; the writer goes on
+            if not isinstance(error, StoreError):
+                logger.exception("request claims could not be written")
+            self.forget([claim.key for claim in batch])
+            for claim in batch:
+                claim.settle(error=error)
+        else:
+            for claim in batch:
+                claim.settle(won=claim.key in won)
 
 
 class RememberedClaims:
@@ -221,6 +264,12 @@ class RememberedClaims:
     def forget(self, keys: list[str]) -> None:
         with self._lock:
             self._claimed.difference_update(keys)
+
+    def forget_older(self, horizon: float) -> None:
+        """Nothing more to do: this process alone prunes the table, and forget() follows it."""
+
+    def close(self) -> None:
+        """Its writes run on the writer it was given, stopped by its owner."""
 
     def flush(self) -> None:
         """Writes what is claimed and not yet written (after any write in progress)."""

@@ -217,7 +217,9 @@ class PostgresTable:
     def claim_many(self, items: dict[str, Any], *, durable: bool = True) -> set[str]:
         if not items:
             return set()
-        keys = list(items)
+        # In key order: rows are locked in the order they are inserted, and two replicas' batches holding
+        # the same keys in opposite orders (a burst of replays sent to both) would deadlock.
+        keys = sorted(items)
         values = [encode(items[key]) for key in keys]
         with self._store.connection() as conn:
             rows = conn.execute(_CLAIM_MANY if durable else _CLAIM_MANY_UNFLUSHED, (self.name, keys, values)).fetchall()

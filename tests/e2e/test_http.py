@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from bot.store.claims import RememberedClaims, SharedClaims
 from bot.store.tables import Store as SqliteStore
 from bot.web import MAX_BODY_BYTES
 from tests.cases.helpers import communications, link_case, open_case_at_aws
@@ -441,7 +442,7 @@ def test_claims_older_than_the_signature_window_are_pruned(bot: BotHarness) -> N
     now = time.time()
     table.claim("v0=old", int(now - REPLAY_WINDOW_SECONDS - 1))
     table.claim("v0=recent", int(now - 60))
-    guard = ReplayGuard(table, prune=lambda job: job())
+    guard = ReplayGuard(table, prune=lambda job: job(), claims=RememberedClaims(table, lambda write: write()))
 
     assert guard.prune(now) == 1
     assert "v0=old" not in table and "v0=recent" in table
@@ -454,7 +455,8 @@ def test_pruning_is_handed_to_the_after_ack_work_at_most_once_a_minute(bot: BotH
     table.claim("v0=old", int(time.time() - REPLAY_WINDOW_SECONDS - 1))
     jobs: list = []
     now = [0.0]
-    guard = ReplayGuard(table, prune=jobs.append, clock=lambda: now[0])
+    claims = RememberedClaims(table, lambda write: write())
+    guard = ReplayGuard(table, prune=jobs.append, claims=claims, clock=lambda: now[0])
 
     assert guard.claim("v0=a", int(time.time()))
     now[0] += PRUNE_EVERY_SECONDS - 1
@@ -474,7 +476,7 @@ class _DownTable:
 
     name = "requests"
 
-    def keys(self) -> list[str]:
+    def items(self) -> list[tuple[str, object]]:
         return []
 
     def claim_many(self, items: dict[str, object], *, durable: bool = True) -> set[str]:
@@ -492,7 +494,8 @@ def test_a_request_the_store_cannot_record_is_acked_and_its_work_answers_that_th
     from bot.listeners.boundary import guarded
     from bot.web import CLAIM_CONFIRMATION, ReplayGuard, SlackDoor
 
-    door = SlackDoor(SIGNING_SECRET, ReplayGuard(_DownTable(), prune=lambda job: job()))  # type: ignore[arg-type]
+    claims = SharedClaims(_DownTable())  # type: ignore[arg-type]
+    door = SlackDoor(SIGNING_SECRET, ReplayGuard(_DownTable(), prune=lambda job: job(), claims=claims))  # type: ignore[arg-type]
     body, timestamp = b"command=%2Faws-support&text=list", str(int(time.time()))
     environ = {
         "CONTENT_LENGTH": str(len(body)),
@@ -509,6 +512,7 @@ def test_a_request_the_store_cannot_record_is_acked_and_its_work_answers_that_th
     job()
 
     assert answers == [render.text("store_not_writable")]
+    claims.close()
 
 
 def test_request_claims_are_written_while_slow_aws_work_holds_every_worker(bot: BotHarness) -> None:

@@ -58,6 +58,8 @@ def test_claims_made_while_one_is_written_share_the_next_transaction_and_never_w
     assert len(table.batches) == 2, "the burst waited for the first write, then went in one transaction"
     assert set(table.batches[1]) == {f"v0=burst-{n}" for n in range(20)}
     assert len(store.table("requests")) == 21
+    claims.close()
+    assert not claims._writer.is_alive()
 
 
 def test_of_two_replicas_that_admit_one_request_only_one_is_confirmed(store: Store) -> None:
@@ -69,6 +71,8 @@ def test_of_two_replicas_that_admit_one_request_only_one_is_confirmed(store: Sto
     assert all(pending is not None for pending in admitted)
     assert sorted(pending.won() for pending in admitted if pending is not None) == [False, True]
     assert here.admit("v0=twice", 1) is None and there.admit("v0=twice", 1) is None
+    here.close()
+    there.close()
 
 
 class RefusingTable:
@@ -78,8 +82,8 @@ class RefusingTable:
         self.refusing = True
         self.written: dict[str, Any] = {}
 
-    def keys(self) -> list[str]:
-        return list(self.written)
+    def items(self) -> list[tuple[str, Any]]:
+        return list(self.written.items())
 
     def claim_many(self, items: dict[str, Any], *, durable: bool = True) -> set[str]:
         if self.refusing:
@@ -101,6 +105,7 @@ def test_a_claim_the_store_refuses_fails_its_confirmation_and_can_be_made_again(
 
     assert again is not None and again.won() is True
     assert table.written == {"v0=a": True}
+    claims.close()
 
 
 def test_a_claim_the_store_does_not_answer_in_time_fails_its_confirmation(store: Store) -> None:
@@ -115,6 +120,7 @@ def test_a_claim_the_store_does_not_answer_in_time_fails_its_confirmation(store:
     finally:
         table.hold_first.set()
     claims.flush()
+    claims.close()
 
 
 def test_on_a_store_no_other_process_uses_a_claim_touches_no_table_before_it_answers(tmp_path: Path) -> None:

@@ -128,7 +128,8 @@ def test_a_replica_forgets_the_claims_another_replica_pruned(pg_url: str) -> Non
     here_store, there_store = PostgresStore.connect(pg_url), PostgresStore.connect(pg_url)
     try:
         here_table, there_table = here_store.table("requests"), there_store.table("requests")
-        here = ReplayGuard(here_table, prune=lambda job: None, claims=SharedClaims(here_table))
+        here_claims = SharedClaims(here_table)
+        here = ReplayGuard(here_table, prune=lambda job: None, claims=here_claims)
         there_claims = SharedClaims(there_table)
         there = ReplayGuard(there_table, prune=lambda job: None, claims=there_claims)
         stamp = int(time.time())
@@ -140,6 +141,8 @@ def test_a_replica_forgets_the_claims_another_replica_pruned(pg_url: str) -> Non
         assert there.prune(later) == 0
 
         assert len(there_claims._claimed) == 0, f"{len(there_claims._claimed)} keys kept for good"
+        here_claims.close()
+        there_claims.close()
     finally:
         here_store.close()
         there_store.close()
@@ -161,7 +164,7 @@ def test_claim_batches_of_two_replicas_do_not_deadlock(pg_url: str) -> None:
             batches = [dict.fromkeys(keys, 1), dict.fromkeys(reversed(keys), 1)]
             barrier = threading.Barrier(2)
 
-            def write(store: PostgresStore, batch: dict[str, int]) -> None:
+            def write(store: PostgresStore, batch: dict[str, int], barrier: threading.Barrier = barrier) -> None:
                 barrier.wait(10)
                 try:
                     store.table("requests").claim_many(batch, durable=False)

@@ -98,7 +98,9 @@ def handle_command(ack: Ack, command: dict, respond: Respond, client: WebClient,
     def answer(text: str) -> None:
         respond(response_type="ephemeral", replace_original=False, text=text)
 
-    run = guarded(f"/aws-support {name}", answer, lambda: handler(services, request, respond, client))
+    # What prepare noted before the ack is this process's to send, whoever wins the request's claim.
+    noted = bool(request.intake)
+    run = guarded(f"/aws-support {name}", answer, lambda: handler(services, request, respond, client), noted=noted)
 
     if name in PROMPT:
         on_prompt_pool(services, run, f"/aws-support {name}")
