@@ -205,12 +205,13 @@ class ReplayGuard:
     def prune(self, now: float | None = None) -> int:
         """Drop claims whose request can no longer pass the signature check; returns how many."""
         horizon = (time.time() if now is None else now) - REPLAY_WINDOW_SECONDS
+        # By age, before the table: another replica may have deleted them from a shared table first, and
+        # memory stays bounded while the database is away.
+        self._claims.forget_older(horizon)
         old = [key for key, stamp in self.table.items() if not isinstance(stamp, int) or stamp < horizon]
         for key in old:
             self.table.delete(key)
         self._claims.forget(old)
-        # Another replica may have deleted them from the shared table first: memory forgets by age too.
-        self._claims.forget_older(horizon)
         return len(old)
 
 

@@ -174,10 +174,12 @@ class SharedClaims:
             self._changed.wait_for(lambda: not self._waiting and not self._writing, timeout=timeout)
 
     def close(self) -> None:
+        """Stops the writer once what is queued is written; waits at most a second (flush waited before,
+        and a daemon thread stuck on the database must not hold a stop past the container's grace)."""
         with self._changed:
             self._closed = True
             self._changed.notify_all()
-        self._writer.join(timeout=5)
+        self._writer.join(timeout=1)
 
     def _write_all(self) -> None:
         self._remember_the_table()
@@ -198,8 +200,11 @@ class SharedClaims:
         every claim anyway)."""
         try:
             known = dict(self.table.items())
-        except StoreError as error:
-            logger.warning("could not read the request claims at start (%s); the database still decides each", error)
+        except Exception as error:  # noqa: BLE001 - memory only spares the database a replay; the writer goes on
+            if isinstance(error, StoreError):
+                logger.warning("could not read the request claims at start (%s); the database decides each", error)
+            else:
+                logger.exception("could not read the request claims at start; the database decides each")
             return
         with self._lock:
             for key, value in known.items():

@@ -495,24 +495,26 @@ def test_a_request_the_store_cannot_record_is_acked_and_its_work_answers_that_th
     from bot.web import CLAIM_CONFIRMATION, ReplayGuard, SlackDoor
 
     claims = SharedClaims(_DownTable())  # type: ignore[arg-type]
-    door = SlackDoor(SIGNING_SECRET, ReplayGuard(_DownTable(), prune=lambda job: job(), claims=claims))  # type: ignore[arg-type]
-    body, timestamp = b"command=%2Faws-support&text=list", str(int(time.time()))
-    environ = {
-        "CONTENT_LENGTH": str(len(body)),
-        "CONTENT_TYPE": FORM,
-        "wsgi.input": io.BytesIO(body),
-        "HTTP_X_SLACK_REQUEST_TIMESTAMP": timestamp,
-        "HTTP_X_SLACK_SIGNATURE": sign(SIGNING_SECRET, timestamp, body),
-    }
+    try:
+        door = SlackDoor(SIGNING_SECRET, ReplayGuard(_DownTable(), prune=lambda job: job(), claims=claims))  # type: ignore[arg-type]
+        body, timestamp = b"command=%2Faws-support&text=list", str(int(time.time()))
+        environ = {
+            "CONTENT_LENGTH": str(len(body)),
+            "CONTENT_TYPE": FORM,
+            "wsgi.input": io.BytesIO(body),
+            "HTTP_X_SLACK_REQUEST_TIMESTAMP": timestamp,
+            "HTTP_X_SLACK_SIGNATURE": sign(SIGNING_SECRET, timestamp, body),
+        }
 
-    assert door.admit(environ) is None
-    answers: list[str] = []
-    with answering(environ[CLAIM_CONFIRMATION].won):
-        job = guarded("/aws-support list", answers.append, lambda: pytest.fail("ran unconfirmed"))
-    job()
+        assert door.admit(environ) is None
+        answers: list[str] = []
+        with answering(environ[CLAIM_CONFIRMATION].won):
+            job = guarded("/aws-support list", answers.append, lambda: pytest.fail("ran unconfirmed"))
+        job()
 
-    assert answers == [render.text("store_not_writable")]
-    claims.close()
+        assert answers == [render.text("store_not_writable")]
+    finally:
+        claims.close()
 
 
 def test_request_claims_are_written_while_slow_aws_work_holds_every_worker(bot: BotHarness) -> None:

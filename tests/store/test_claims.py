@@ -4,7 +4,7 @@ claims in one transaction; on a shared store the database confirms them, atomic 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,23 @@ class CountingTable:
         return getattr(self.table, name)
 
 
+Shared = Callable[..., SharedClaims]
+
+
+@pytest.fixture
+def shared() -> Iterator[Shared]:
+    """SharedClaims(table, ...), each one's writer stopped at teardown, passed or failed."""
+    made: list[SharedClaims] = []
+
+    def make(table: Any, **options: Any) -> SharedClaims:
+        made.append(SharedClaims(table, **options))
+        return made[-1]
+
+    yield make
+    for claims in made:
+        claims.close()
+
+
 def start_all(targets: list[Callable[[], None]]) -> list[threading.Thread]:
     threads = [threading.Thread(target=target) for target in targets]
     for thread in threads:
@@ -43,9 +60,11 @@ def start_all(targets: list[Callable[[], None]]) -> list[threading.Thread]:
     return threads
 
 
-def test_claims_made_while_one_is_written_share_the_next_transaction_and_never_wait_for_it(store: Store) -> None:
+def test_claims_made_while_one_is_written_share_the_next_transaction_and_never_wait_for_it(
+    store: Store, shared: Shared
+) -> None:
     table = CountingTable(store.table("requests"))
-    claims = SharedClaims(table)  # type: ignore[arg-type]
+    claims = shared(table)
     table.hold_first.clear()
 
     first = claims.admit("v0=first", 1)
@@ -59,20 +78,18 @@ def test_claims_made_while_one_is_written_share_the_next_transaction_and_never_w
     assert set(table.batches[1]) == {f"v0=burst-{n}" for n in range(20)}
     assert len(store.table("requests")) == 21
     claims.close()
-    assert not claims._writer.is_alive()
+    assert not claims._writer.is_alive(), "close() stops the writer"
 
 
-def test_of_two_replicas_that_admit_one_request_only_one_is_confirmed(store: Store) -> None:
+def test_of_two_replicas_that_admit_one_request_only_one_is_confirmed(store: Store, shared: Shared) -> None:
     """Two processes on one database: both admit from their own memory; the database decides."""
-    here, there = SharedClaims(store.table("requests")), SharedClaims(store.table("requests"))
+    here, there = shared(store.table("requests")), shared(store.table("requests"))
 
     admitted = [here.admit("v0=twice", 1), there.admit("v0=twice", 1)]
 
     assert all(pending is not None for pending in admitted)
     assert sorted(pending.won() for pending in admitted if pending is not None) == [False, True]
     assert here.admit("v0=twice", 1) is None and there.admit("v0=twice", 1) is None
-    here.close()
-    there.close()
 
 
 class RefusingTable:
@@ -92,9 +109,9 @@ class RefusingTable:
         return set(items)
 
 
-def test_a_claim_the_store_refuses_fails_its_confirmation_and_can_be_made_again() -> None:
+def test_a_claim_the_store_refuses_fails_its_confirmation_and_can_be_made_again(shared: Shared) -> None:
     table = RefusingTable()
-    claims = SharedClaims(table)  # type: ignore[arg-type]
+    claims = shared(table)
 
     refused = claims.admit("v0=a")
     assert refused is not None
@@ -105,13 +122,12 @@ def test_a_claim_the_store_refuses_fails_its_confirmation_and_can_be_made_again(
 
     assert again is not None and again.won() is True
     assert table.written == {"v0=a": True}
-    claims.close()
 
 
-def test_a_claim_the_store_does_not_answer_in_time_fails_its_confirmation(store: Store) -> None:
+def test_a_claim_the_store_does_not_answer_in_time_fails_its_confirmation(store: Store, shared: Shared) -> None:
     table = CountingTable(store.table("requests"))
     table.hold_first.clear()
-    claims = SharedClaims(table, confirm_timeout=0.2)  # type: ignore[arg-type]
+    claims = shared(table, confirm_timeout=0.2)
     try:
         pending = claims.admit("v0=slow")
         assert pending is not None
@@ -120,7 +136,6 @@ def test_a_claim_the_store_does_not_answer_in_time_fails_its_confirmation(store:
     finally:
         table.hold_first.set()
     claims.flush()
-    claims.close()
 
 
 def test_on_a_store_no_other_process_uses_a_claim_touches_no_table_before_it_answers(tmp_path: Path) -> None:
@@ -188,12 +203,14 @@ def test_claims_the_store_refused_are_written_later_without_another_request(tmp_
 
 def test_a_shared_store_claims_in_the_database(store: Store) -> None:
     claims = fast_claims(store, store.table("requests"), lambda write: write())
-
-    assert isinstance(claims, RememberedClaims) == store.exclusive
-    assert claims.claim("v0=a", 1) is True
-    assert claims.claim("v0=a", 1) is False
-    claims.flush()
-    assert store.table("requests").get("v0=a") == 1
+    try:
+        assert isinstance(claims, RememberedClaims) == store.exclusive
+        assert claims.claim("v0=a", 1) is True
+        assert claims.claim("v0=a", 1) is False
+        claims.flush()
+        assert store.table("requests").get("v0=a") == 1
+    finally:
+        claims.close()
 
 
 class SlowTable:

@@ -126,11 +126,10 @@ def test_a_replica_forgets_the_claims_another_replica_pruned(pg_url: str) -> Non
     from bot.web import REPLAY_WINDOW_SECONDS, ReplayGuard
 
     here_store, there_store = PostgresStore.connect(pg_url), PostgresStore.connect(pg_url)
+    here_table, there_table = here_store.table("requests"), there_store.table("requests")
+    here_claims, there_claims = SharedClaims(here_table), SharedClaims(there_table)
     try:
-        here_table, there_table = here_store.table("requests"), there_store.table("requests")
-        here_claims = SharedClaims(here_table)
         here = ReplayGuard(here_table, prune=lambda job: None, claims=here_claims)
-        there_claims = SharedClaims(there_table)
         there = ReplayGuard(there_table, prune=lambda job: None, claims=there_claims)
         stamp = int(time.time())
         for n in range(50):
@@ -141,9 +140,9 @@ def test_a_replica_forgets_the_claims_another_replica_pruned(pg_url: str) -> Non
         assert there.prune(later) == 0
 
         assert len(there_claims._claimed) == 0, f"{len(there_claims._claimed)} keys kept for good"
+    finally:
         here_claims.close()
         there_claims.close()
-    finally:
         here_store.close()
         there_store.close()
 

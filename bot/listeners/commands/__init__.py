@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 
 from slack_bolt import Ack, App, BoltContext, Respond
@@ -14,6 +15,8 @@ from bot.listeners.boundary import guarded, on_prompt_pool
 from bot.listeners.commands import accounts, cases, digest, search, watch
 from bot.listeners.commands.request import CommandRequest
 from bot.services import Services
+
+logger = logging.getLogger(__name__)
 
 COMMAND = "/aws-support"
 HELP = "help"
@@ -94,6 +97,11 @@ def handle_command(ack: Ack, command: dict, respond: Respond, client: WebClient,
             ack(response_type="ephemeral", text=render.error_text(error))
             return
     ack()
+    if prepare is not None and not request.intake:
+        # Noted already, under what Slack gives once per command: a replay. Whoever noted it sends it
+        # and answers; a second answer here would contradict theirs.
+        logger.warning("/aws-support %s not run again: it was noted already (a replay)", name)
+        return
 
     def answer(text: str) -> None:
         respond(response_type="ephemeral", replace_original=False, text=text)
