@@ -4,6 +4,7 @@ claims in one transaction; on a shared store the database confirms them, atomic 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -136,6 +137,23 @@ def test_a_claim_the_store_does_not_answer_in_time_fails_its_confirmation(store:
     finally:
         table.hold_first.set()
     claims.flush()
+
+
+def test_the_last_writes_at_shutdown_give_up_on_a_database_that_does_not_answer(store: Store) -> None:
+    """A locked table at shutdown must not hold the stop past a container's grace (review18, of a version
+    that wrote on the closing thread): flush and close each wait a bounded time, whatever the write does."""
+    table = CountingTable(store.table("requests"))
+    table.hold_first.clear()
+    claims = SharedClaims(table)  # type: ignore[arg-type]
+    try:
+        assert claims.admit("v0=stuck") is not None and table.holding.wait(30)
+        started = time.monotonic()
+        claims.flush(timeout=0.3)
+        claims.close()
+        assert time.monotonic() - started < 5
+    finally:
+        table.hold_first.set()
+    claims.close()
 
 
 def test_on_a_store_no_other_process_uses_a_claim_touches_no_table_before_it_answers(tmp_path: Path) -> None:
