@@ -14,7 +14,6 @@ Name `bare` twice to see the spread between equals.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
@@ -23,9 +22,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.ack import SECRET, TOKEN, fire, free_port, percentile, set_sandbox_latency, start_sandbox, wait_until_up
-from bot.bootstrap import sandbox_gateway
-from bot.domain import NewCase
+from bench.ack import (
+    SECRET,
+    app_env,
+    benchmark_commands,
+    fire,
+    free_port,
+    percentile,
+    set_sandbox_latency,
+    start_sandbox,
+    stop_all,
+    wait_until_up,
+)
 from tests.support.fake_slack import FakeSlack
 from tests.support.slack_requests import SlackRequests
 
@@ -62,31 +70,15 @@ def main(argv: list[str] | None = None) -> int:
     fake = FakeSlack().start()
     sandbox, sandbox_url = start_sandbox()
     workdir = Path(tempfile.mkdtemp(prefix="bench-ab-"))
-    base_env = {
-        **os.environ,
-        "SLACK_BOT_TOKEN": TOKEN,
-        "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_URL": fake.api_url,
-        "POLL_INTERVAL_SECONDS": "3600",
-        "AWS_ENDPOINT_URL_SUPPORT": sandbox_url,
-        "AWS_ACCESS_KEY_ID": "sandbox",
-        "AWS_SECRET_ACCESS_KEY": "sandbox",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "LOG_LEVEL": "WARNING",
-        "NO_PROXY": "127.0.0.1,localhost",
-    }
-    base_env.pop("DATABASE_URL", None)
     processes: list[subprocess.Popen] = [sandbox]
     checkouts: list[Path] = []
     cluster = None
     try:
-        gateway = sandbox_gateway(sandbox_url)
-        case_id = gateway.create_case(NewCase("Benchmark case", "general-info", "general-guidance", "low", "Load"))
-        texts = {"help": "help", "show": f"show {gateway.get_case(case_id).display_id}"}
+        texts = benchmark_commands(sandbox_url)
         apps: dict[str, SlackRequests] = {}
         for number, app in enumerate(args.apps):
             kind, _, revision = app.partition("@")
-            env = dict(base_env, BOT_DB_PATH=str(workdir / f"bot{number}.sqlite"))
+            env = app_env(fake, sandbox_url, workdir / f"bot{number}.sqlite")
             if revision:
                 code = checkout(revision, workdir)
                 checkouts.append(code)
@@ -133,13 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{command:<6} {name:<28} {cells} {mean:6.1f}  {slow[name]:3d} of {args.rounds}")
         return 0
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_all(processes)
         fake.stop()
         if cluster is not None:
             cluster.destroy()

@@ -183,6 +183,43 @@ def set_sandbox_latency(url: str, seconds: float) -> None:
 CONTROL = "bare again"
 
 
+def app_env(fake: FakeSlack, sandbox_url: str, db_path: Path) -> dict[str, str]:
+    """The environment every benchmarked app runs in: FakeSlack as Slack, the sandbox as AWS, a store file."""
+    env = {
+        **os.environ,
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": fake.api_url,
+        "BOT_DB_PATH": str(db_path),
+        "POLL_INTERVAL_SECONDS": "3600",
+        "AWS_ENDPOINT_URL_SUPPORT": sandbox_url,
+        "AWS_ACCESS_KEY_ID": "sandbox",
+        "AWS_SECRET_ACCESS_KEY": "sandbox",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "LOG_LEVEL": "WARNING",
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+    env.pop("DATABASE_URL", None)
+    return env
+
+
+def benchmark_commands(sandbox_url: str) -> dict[str, str]:
+    """The texts measured, by name: `help` (answered in the ack) and `show` of a case opened for it."""
+    gateway = sandbox_gateway(sandbox_url)
+    case_id = gateway.create_case(NewCase("Benchmark case", "general-info", "general-guidance", "low", "Load"))
+    return {"help": "help", "show": f"show {gateway.get_case(case_id).display_id}"}
+
+
+def stop_all(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 def start_bare(port: int, env: dict[str, str], processes: list[subprocess.Popen], fake: FakeSlack) -> SlackRequests:
     command = [sys.executable, "-m", "bench.bare_app", "--port", str(port), "--secret", SECRET]
     processes.append(subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL))
@@ -226,28 +263,12 @@ def main(argv: list[str] | None = None) -> int:
     sandbox, sandbox_url = start_sandbox()
     workdir = Path(tempfile.mkdtemp(prefix="bench-ack-"))
     bare_port = free_port()
-    env = {
-        **os.environ,
-        "SLACK_BOT_TOKEN": TOKEN,
-        "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_URL": fake.api_url,
-        "BOT_DB_PATH": str(workdir / "bot.sqlite"),
-        "POLL_INTERVAL_SECONDS": "3600",
-        "AWS_ENDPOINT_URL_SUPPORT": sandbox_url,
-        "AWS_ACCESS_KEY_ID": "sandbox",
-        "AWS_SECRET_ACCESS_KEY": "sandbox",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "LOG_LEVEL": "WARNING",
-        "NO_PROXY": "127.0.0.1,localhost",
-    }
-    env.pop("DATABASE_URL", None)
+    env = app_env(fake, sandbox_url, workdir / "bot.sqlite")
     processes = [sandbox]
     cluster: PostgresCluster | None = None
     try:
-        gateway = sandbox_gateway(sandbox_url)
-        case_id = gateway.create_case(NewCase("Benchmark case", "general-info", "general-guidance", "low", "Load"))
         # help first: show's after-ack work (2 x AWS latency) must not spill into help's rounds.
-        commands = {"help": "help", "show": f"show {gateway.get_case(case_id).display_id}"}
+        commands = benchmark_commands(sandbox_url)
 
         bots: dict[str, SlackRequests] = {}
         for store in stores:
@@ -337,13 +358,7 @@ def main(argv: list[str] | None = None) -> int:
             print("  other answer:", json.dumps(call.params)[:200])
         return 0 if ok and answered >= expected else 1
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_all(processes)
         fake.stop()
         if cluster is not None:
             cluster.destroy()

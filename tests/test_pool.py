@@ -215,15 +215,20 @@ def test_a_pool_never_starts_a_thread_on_a_submit_not_even_its_first(monkeypatch
     pool.shutdown(wait=True)
 
 
-def test_shutdown_runs_what_is_queued_even_when_no_worker_was_started_yet(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Left neither run nor cancelled, a queued task's future kept its waiter waiting forever (review9b)."""
+def start_workers_late(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pools start their workers 0.3 s late: a shutdown comes before the starter has got to the request."""
     original = ThreadPool._start_workers
 
     def late_starter(self: ThreadPool) -> None:
-        time.sleep(0.3)  # the starter has not got to the request when shutdown comes
+        time.sleep(0.3)
         original(self)
 
     monkeypatch.setattr(ThreadPool, "_start_workers", late_starter)
+
+
+def test_shutdown_runs_what_is_queued_even_when_no_worker_was_started_yet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Left neither run nor cancelled, a queued task's future kept its waiter waiting forever (review9b)."""
+    start_workers_late(monkeypatch)
     pool = ThreadPool(max_workers=2, name="late")
     future = pool.submit(lambda: "ran")
     pool.shutdown(wait=True)
@@ -276,13 +281,7 @@ def test_shutdown_waits_for_queued_work_at_most_its_timeout() -> None:
 def test_a_second_shutdown_leaves_no_worker_behind(monkeypatch: pytest.MonkeyPatch) -> None:
     """Services.close shuts the prompt pool down twice (wait, then cancel): the worker the first
     started for what was queued lost its stop marker to the second, and waited forever (review15)."""
-    original = ThreadPool._start_workers
-
-    def late_starter(self: ThreadPool) -> None:
-        time.sleep(0.3)  # the starter has not got to the request when shutdown comes
-        original(self)
-
-    monkeypatch.setattr(ThreadPool, "_start_workers", late_starter)
+    start_workers_late(monkeypatch)
     pool = ThreadPool(max_workers=2, name="twice")
     release = threading.Event()
     pool.submit(release.wait)

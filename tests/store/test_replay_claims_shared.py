@@ -7,13 +7,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from urllib.parse import urlencode
 
 import psycopg
 
 from tests.cases.helpers import open_case_at_aws
-from tests.support.harness import SIGNING_SECRET, BotHarness
-from tests.support.slack_requests import sign
+from tests.support.harness import BotHarness
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -21,18 +19,7 @@ FORM = "application/x-www-form-urlencoded"
 def signed_command(bot: BotHarness, text: str) -> tuple[bytes, dict[str, str], str]:
     """One signed `/aws-support <text>`, to be sent as is (and again: a replay); and its response_url."""
     response_url = bot.slack.response_url()
-    fields = {
-        "command": "/aws-support",
-        "text": text,
-        "team_id": "T0FAKE",
-        "user_id": "U1",
-        "channel_id": "C1",
-        "response_url": response_url,
-        "trigger_id": f"1.2.{time.monotonic_ns()}",
-    }
-    body = urlencode(fields).encode()
-    timestamp = str(int(time.time()))
-    headers = {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": sign(SIGNING_SECRET, timestamp, body)}
+    body, headers = bot.requests.prepare_slash_command(text, response_url=response_url)
     return body, headers, response_url
 
 

@@ -246,9 +246,9 @@ class SlackRequests:
         response.extra["trigger_id"] = form["trigger_id"]
         return response
 
-    def prepare_slash_command(self, text: str) -> tuple[bytes, dict[str, str]]:
-        """A slash command's body and signed headers, to be sent later by another client (bench.ack)."""
-        form = self._slash_command_form(text, "U1", "C1", COMMAND, self._response_url(None), None, {})
+    def prepare_slash_command(self, text: str, response_url: str | None = None) -> tuple[bytes, dict[str, str]]:
+        """A slash command's body and signed headers, to be sent later (by another client, or again: a replay)."""
+        form = self._slash_command_form(text, "U1", "C1", COMMAND, self._response_url(response_url), None, {})
         body = urlencode(form).encode()
         return body, self._headers(body, "application/x-www-form-urlencoded", "valid", None)
 
