@@ -6,7 +6,7 @@ from tests.e2e.test_http import FORM, _command_fields, _signed_form
 from tests.support.harness import BotHarness
 
 
-def test_a_replayed_command_with_an_application_json_seq_content_type_and_a_retry_header_is_refused(bot: BotHarness) -> None:
+def test_a_replayed_command_with_a_retry_header_and_a_json_seq_type_is_refused(bot: BotHarness) -> None:
     """Content-Type and X-Slack-Retry-Num are not signed. The door skips the replay claim for any
     Content-Type that *starts with* application/json; Bolt parses JSON only for exactly
     "application/json", so it reads the form body as the same slash command and serves it again."""
