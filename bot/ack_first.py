@@ -1,5 +1,7 @@
 """When work after an ack may run: once Slack's burst of requests has been acked (bot.work runs it), and
 once the store has confirmed that its request is served here first (a replay is served nowhere else).
+Once running, it yields again whenever it is about to spend the interpreter lock on something large
+(an AWS answer to parse, a Slack call to make) while requests are being answered: yield_to_requests.
 """
 
 from __future__ import annotations
@@ -52,10 +54,23 @@ class AckFirst:
     quiet: released together, their first CPU work (botocore building and signing twenty requests)
     ran all at once, and a burst arriving meanwhile was acked behind all of it. Paced, a new burst
     finds at most a job or two started, and holds back the rest.
+
+    A started job yields again at its later steps (yield_to_requests), each for at most
+    `step_max_wait_seconds`: AWS answers the jobs a burst started all at once, seconds later,
+    and parsing, rendering and posting twenty of them (about 8 ms of CPU each for `show`) held the
+    next burst's acks back. The cap is short, as under a steady stream of requests every step of
+    every job pays it.
     """
 
-    def __init__(self, max_wait_seconds: float = 1.0, settle_seconds: float = 0.1, pace_seconds: float = 0.005) -> None:
+    def __init__(
+        self,
+        max_wait_seconds: float = 1.0,
+        settle_seconds: float = 0.1,
+        pace_seconds: float = 0.005,
+        step_max_wait_seconds: float = 0.25,
+    ) -> None:
         self.max_wait_seconds = max_wait_seconds
+        self.step_max_wait_seconds = step_max_wait_seconds
         self.settle_seconds = settle_seconds
         self.pace_seconds = pace_seconds
         self._in_flight = 0
@@ -77,10 +92,12 @@ class AckFirst:
             if self._in_flight == 0:
                 self._quiet.notify_all()
 
-    def wait_until_quiet(self, queued_at: float | None = None) -> None:
-        """`queued_at` (time.monotonic()): when the job was queued; the wait ends max_wait_seconds after it."""
+    def wait_until_quiet(self, queued_at: float | None = None, max_wait_seconds: float | None = None) -> None:
+        """`queued_at` (time.monotonic()): when the job was queued; the wait ends `max_wait_seconds`
+        (the gate's own by default) after it, or after now."""
         now = time.monotonic()
-        deadline = (now if queued_at is None else queued_at) + self.max_wait_seconds
+        most = self.max_wait_seconds if max_wait_seconds is None else max_wait_seconds
+        deadline = (now if queued_at is None else queued_at) + most
         if deadline <= now or not self._turnstile.acquire(timeout=deadline - now):
             return
         try:
@@ -102,3 +119,29 @@ class AckFirst:
                     self._quiet.wait(min(release_at, deadline) - now)
                 else:
                     self._quiet.wait(deadline - now)
+
+
+# The gate of the after-ack job this thread runs, for the job's time (bot.work sets it). Request
+# threads, the prompt pool (a modal's trigger_id lasts 3 s) and the background workers have none.
+_job_gate: ContextVar[AckFirst | None] = ContextVar("job_gate", default=None)
+
+
+@contextmanager
+def running_after_ack(gate: AckFirst) -> Iterator[None]:
+    """While this thread runs a job that yields to `gate`'s requests."""
+    token = _job_gate.set(gate)
+    try:
+        yield
+    finally:
+        _job_gate.reset(token)
+
+
+def yield_to_requests() -> None:
+    """In an after-ack job, wait (briefly) until no request is being answered; elsewhere, nothing.
+
+    Called by the adapters before work that holds the interpreter lock for a while: botocore's
+    parse of an AWS answer (bot.aws.gateway) and each Slack call (bot.slack.client).
+    """
+    gate = _job_gate.get()
+    if gate is not None:
+        gate.wait_until_quiet(max_wait_seconds=gate.step_max_wait_seconds)

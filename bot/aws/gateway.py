@@ -20,6 +20,7 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
+from bot.ack_first import yield_to_requests
 from bot.aws import model, records
 from bot.aws.errors import ERROR_KEYS, aws_errors, error_from_client_error, incomplete_answer
 from bot.aws.session import new_session
@@ -106,6 +107,11 @@ class _Cached:
                 self._refreshing.discard(key)
 
 
+def _yield_before_parsing(**_: Any) -> None:
+    """Botocore parses an AWS answer here: in an after-ack job, not while Slack's requests are answered."""
+    yield_to_requests()
+
+
 class SupportGateway(TrustedAdvisorCalls):
     """Every AWS Support call the bot makes goes through here."""
 
@@ -141,6 +147,7 @@ class SupportGateway(TrustedAdvisorCalls):
         self._calls_lock = threading.Lock()
         for client in (self.client, self._single):
             client.meta.events.register("before-call.support", self._count_call)
+            client.meta.events.register("before-parse.support", _yield_before_parsing)
 
     def _count_call(self, **_: Any) -> None:
         with self._calls_lock:

@@ -8,8 +8,10 @@ from typing import Any
 from slack_bolt.context.respond import Respond
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.web import SlackResponse
 from slack_sdk.webhook import WebhookClient, WebhookResponse
 
+from bot.ack_first import yield_to_requests
 from bot.config import Settings
 
 TIMEOUT_SECONDS = 30
@@ -31,13 +33,22 @@ def slack_client(
     fail to the caller, which knows whether a retry is safe. slack_sdk's default handlers resend
     on connection errors, hence an explicit list rather than an addition to the defaults.
     """
-    return WebClient(
+    return _AfterAckWebClient(
         token=settings.slack_bot_token if with_token else None,
         base_url=settings.slack_api_url,
         timeout=timeout,
         retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES)],
         logger=logger,
     )
+
+
+class _AfterAckWebClient(WebClient):
+    """A WebClient whose calls from an after-ack job first yield to the requests being answered
+    (bot.ack_first); on a request thread, a call goes at once."""
+
+    def api_call(self, *args: Any, **kwargs: Any) -> SlackResponse:
+        yield_to_requests()
+        return super().api_call(*args, **kwargs)
 
 
 def webhook_client(url: str, *, timeout: int = TIMEOUT_SECONDS, **options: Any) -> WebhookClient:
@@ -61,4 +72,5 @@ class RateLimitedRespond(Respond):
         message = dict(text) if isinstance(text, dict) else {"text": text, **fields}
         # Bolt leaves out empty lists and unset fields; WebhookClient drops the None ones.
         message = {key: value for key, value in message.items() if value != []}
+        yield_to_requests()
         return webhook_client(self.response_url, proxy=self.proxy, ssl=self.ssl).send_dict(message)

@@ -10,15 +10,17 @@ takes microseconds, and written after:
 - RememberedClaims, where no other process uses the store (SQLite's file lock): memory decides
   exactly as the table would.
 - SharedClaims, where other replicas share it (PostgreSQL): memory refuses what this process saw,
-  and the database confirms the rest moments later, atomically across processes. What a request
-  does after its ack waits for that confirmation (`admit` returns it; bot.ack_first carries it to
-  the request's after-ack work), so a request that reached two replicas is served by one.
+  and the database confirms the rest moments later (once the burst of requests is acked), atomically
+  across processes. What a request does after its ack waits for that confirmation (`admit` returns
+  it; bot.ack_first carries it to the request's after-ack work), so a request that reached two
+  replicas is served by one.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -27,6 +29,9 @@ from bot.store.backend import Store, StoreError, Table
 logger = logging.getLogger(__name__)
 
 Submit = Callable[[Callable[[], None]], None]
+# Returns once no request has been answered for a moment, or at the latest a bounded time after the
+# monotonic time it is given (bot.ack_first.AckFirst.wait_until_quiet).
+WaitForLull = Callable[[float], None]
 
 # How long work after an ack waits for the database to confirm its request before it gives up (and
 # tells the person the bot's state is unavailable): the writer's own wait for a connection is 5 s.
@@ -78,9 +83,10 @@ class _Decided:
 DECIDED = _Decided()
 
 
-def fast_claims(store: Store, table: Table, submit: Submit) -> Claims:
-    """RememberedClaims (written by `submit`) where no other process shares the store, else SharedClaims."""
-    return RememberedClaims(table, submit) if store.exclusive else SharedClaims(table)
+def fast_claims(store: Store, table: Table, submit: Submit, wait_for_lull: WaitForLull | None = None) -> Claims:
+    """RememberedClaims (written by `submit`) where no other process shares the store, else SharedClaims
+    (written after `wait_for_lull`)."""
+    return RememberedClaims(table, submit) if store.exclusive else SharedClaims(table, wait_for_lull=wait_for_lull)
 
 
 class PendingClaim:
@@ -118,6 +124,10 @@ class SharedClaims:
     of its own, each transaction holding every claim that arrived while the previous one was written,
     none waiting for the disk (a crash of the database server may forget the claims of its last
     moments, as it may any unflushed commit): the request's thread never waits for the database.
+    The writer starts a transaction once the requests in flight are acked (`wait_for_lull`, bounded):
+    written during the burst, the claims cost every ack of it about 4 ms at the median (psycopg's
+    Python and the database server's work on the same cores), and nothing needs them sooner, as the
+    work that waits for them waits for the same lull.
     The cost: a replay that reaches a replica which has not seen the request (within Slack's 5 minutes)
     is acked there, and gets what the ack itself says (help, a menu's options, a form's errors;
     never a case's content, which is always sent after the ack). Nothing after the ack runs for it,
@@ -130,9 +140,17 @@ class SharedClaims:
     CONFIRM_TIMEOUT_SECONDS, then says so; the claims are written, and kept, once the lock goes.
     """
 
-    def __init__(self, table: Table, *, confirm_timeout: float = CONFIRM_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self,
+        table: Table,
+        *,
+        confirm_timeout: float = CONFIRM_TIMEOUT_SECONDS,
+        wait_for_lull: WaitForLull | None = None,
+    ) -> None:
         self.table = table
         self.confirm_timeout = confirm_timeout
+        self._wait_for_lull = wait_for_lull
+        self._first_waiting_at = 0.0  # time.monotonic() of the oldest claim not yet taken by the writer
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._claimed: dict[str, Any] = {}  # key -> value (the request's timestamp), for forget_older
@@ -148,6 +166,8 @@ class SharedClaims:
                 return None
             self._claimed[key] = value
             pending = PendingClaim(key, value, self.confirm_timeout)
+            if not self._waiting:
+                self._first_waiting_at = time.monotonic()
             self._waiting.append(pending)
             self._changed.notify_all()
         return pending
@@ -188,6 +208,10 @@ class SharedClaims:
                 self._changed.wait_for(lambda: bool(self._waiting) or self._closed)
                 if not self._waiting:
                     return
+                first_waiting_at, closing = self._first_waiting_at, self._closed
+            if self._wait_for_lull is not None and not closing:
+                self._wait_for_lull(first_waiting_at)
+            with self._changed:
                 batch, self._waiting, self._writing = self._waiting, [], True
             self._write(batch)
             with self._changed:
