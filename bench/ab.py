@@ -34,7 +34,7 @@ from bench.ack import (
     stop_all,
     wait_until_up,
 )
-from tests.support.fake_slack import FakeSlack
+from bench.slack_process import SlackProcess
 from tests.support.slack_requests import SlackRequests
 
 SLOW_ROUND_SECONDS = 0.040
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         if kind not in ("bare", "sqlite", "postgres") or (kind == "bare" and "@" in app):
             parser.error(f"unknown app {app!r}: bare, sqlite[@REV] or postgres[@REV]")
 
-    fake = FakeSlack().start()
+    fake = SlackProcess()
     sandbox, sandbox_url = start_sandbox()
     workdir = Path(tempfile.mkdtemp(prefix="bench-ab-"))
     processes: list[subprocess.Popen] = [sandbox]
@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         for number, app in enumerate(args.apps):
             kind, _, revision = app.partition("@")
             env = app_env(fake, sandbox_url, workdir / f"bot{number}.sqlite")
+            code = REPO
             if revision:
                 code = checkout(revision, workdir)
                 checkouts.append(code)
@@ -95,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
                 if kind == "bare"
                 else [sys.executable, "-m", "bot", "serve", "--port", str(port)]
             )
-            processes.append(subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL))
+            # Run from the checkout: `python -m` puts the working folder first on sys.path, before
+            # PYTHONPATH, so from anywhere else every revision ran the code of the working folder.
+            processes.append(subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL, cwd=code))
             wait_until_up(f"http://127.0.0.1:{port}/healthz")
             apps[f"{number}:{app}"] = SlackRequests(f"http://127.0.0.1:{port}", SECRET, response_urls=fake.response_url)
 

@@ -8,8 +8,9 @@ sqlite file and/or on PostgreSQL (DATABASE_URL: a throwaway cluster, or --databa
 AWS (`python -m bot.sandbox`, every call delayed by --aws-latency seconds, at the lowest CPU priority:
 in production AWS's CPU is not on the bot's machine) and a bare Bolt app whose
 only listener acks `/aws-support` (`python -m bench.bare_app`), served by the same waitress server
-with the same threads. This process plays Slack: it signs the requests, sends `concurrency` at once
-from one asyncio loop, and serves the Web API and response URLs the bot answers on. Two commands, `rounds` rounds each,
+with the same threads. This process signs the requests and sends `concurrency` at once from one
+asyncio loop; the Web API and the response URLs the bot answers on are FakeSlack's, in a process of
+its own at the lowest CPU priority (bench.slack_process), as the sandbox is. Two commands, `rounds` rounds each,
 the apps in turn (in a new order each round): `/aws-support help` (the bot answers in the ack itself) and then
 `/aws-support show <case>` (the bot acks, then spends one AWS call, DescribeCases with the case's
 last communications, before answering, so later rounds are acked while earlier ones work). Latency
@@ -37,9 +38,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from bench.slack_process import SlackProcess
 from bot.bootstrap import sandbox_gateway
 from bot.domain import NewCase
-from tests.support.fake_slack import FakeSlack
 from tests.support.slack_requests import SlackRequests
 
 if TYPE_CHECKING:
@@ -183,7 +184,7 @@ def set_sandbox_latency(url: str, seconds: float) -> None:
 CONTROL = "bare again"
 
 
-def app_env(fake: FakeSlack, sandbox_url: str, db_path: Path) -> dict[str, str]:
+def app_env(fake: SlackProcess, sandbox_url: str, db_path: Path) -> dict[str, str]:
     """The environment every benchmarked app runs in: FakeSlack as Slack, the sandbox as AWS, a store file."""
     env = {
         **os.environ,
@@ -220,7 +221,7 @@ def stop_all(processes: list[subprocess.Popen]) -> None:
             process.kill()
 
 
-def start_bare(port: int, env: dict[str, str], processes: list[subprocess.Popen], fake: FakeSlack) -> SlackRequests:
+def start_bare(port: int, env: dict[str, str], processes: list[subprocess.Popen], fake: SlackProcess) -> SlackRequests:
     command = [sys.executable, "-m", "bench.bare_app", "--port", str(port), "--secret", SECRET]
     processes.append(subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL))
     wait_until_up(f"http://127.0.0.1:{port}/healthz")
@@ -259,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     stores = ["sqlite", "postgres"] if args.store == "both" else [args.store]
 
-    fake = FakeSlack().start()
+    fake = SlackProcess()
     sandbox, sandbox_url = start_sandbox()
     workdir = Path(tempfile.mkdtemp(prefix="bench-ack-"))
     bare_port = free_port()
@@ -293,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
             fire(bare, text, args.concurrency)
         # The warm-up's own after-ack work must be over before anything is measured.
         deadline = time.monotonic() + 30
-        while len(fake.calls("response_url")) < args.concurrency * len(bots) and time.monotonic() < deadline:
+        while fake.answers()["all"] < args.concurrency * len(bots) and time.monotonic() < deadline:
             time.sleep(0.05)
         set_sandbox_latency(sandbox_url, args.aws_latency)
 
@@ -342,20 +343,19 @@ def main(argv: list[str] | None = None) -> int:
         expected = (args.rounds + 1) * args.concurrency * len(bots)
         acked_at = time.monotonic()
         deadline = acked_at + args.answer_wait
-        answered = 0
-        while time.monotonic() < deadline:
-            answered = len([c for c in fake.calls("response_url") if "Benchmark case" in json.dumps(c.params)])
-            if answered >= expected:
+        while True:
+            counts = fake.answers(containing="Benchmark case")
+            if counts["matching"] >= expected or time.monotonic() >= deadline:
                 break
             time.sleep(0.2)
+        answered = counts["matching"]
         waited = time.monotonic() - acked_at
-        others = [c for c in fake.calls("response_url") if "Benchmark case" not in json.dumps(c.params)]
         print(
             f"bot answers to show delivered after the ack: {answered}/{expected} "
-            f"(the last {waited:.1f} s after the last ack; other answers: {len(others)})"
+            f"(the last {waited:.1f} s after the last ack; other answers: {counts['all'] - answered})"
         )
-        for call in others[:5]:
-            print("  other answer:", json.dumps(call.params)[:200])
+        for other in counts["others"]:
+            print("  other answer:", other)
         return 0 if ok and answered >= expected else 1
     finally:
         stop_all(processes)

@@ -223,9 +223,11 @@ class FakeSlack:
     team_id = TEAM_ID
     app_id = APP_ID
 
-    def __init__(self, token: str | None = BOT_TOKEN) -> None:
-        """`token`: the only bearer token accepted (None accepts any)."""
+    def __init__(self, token: str | None = BOT_TOKEN, *, any_response_url: bool = False) -> None:
+        """`token`: the only bearer token accepted (None accepts any). `any_response_url`: a response
+        URL is valid without response_url() first (a benchmark makes them in another process)."""
         self.token = token
+        self.any_response_url = any_response_url
         self._cond = threading.Condition(threading.RLock())
         self._calls: list[SlackCall] = []
         self._faults: dict[str, deque[_Fault]] = defaultdict(deque)
@@ -627,6 +629,8 @@ class FakeSlack:
     def _answer_response_url(self, call: SlackCall) -> tuple[int, dict[str, str], Any]:
         token = call.path.rstrip("/").rsplit("/", 1)[-1]
         with self._cond:
+            if self.any_response_url:
+                self._response_urls.setdefault(token, 0)
             if token not in self._response_urls:
                 return 404, {"Content-Type": "text/plain"}, b"invalid_token"
             self._response_urls[token] += 1
