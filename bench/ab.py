@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
             code = REPO
             if revision:
                 code = checkout(revision, workdir)
-                checkouts.append(code)
+                if code not in checkouts:  # two apps at one revision share its checkout
+                    checkouts.append(code)
                 env["PYTHONPATH"] = str(code)
             if kind == "postgres":
                 if cluster is None:
