@@ -41,7 +41,10 @@ class SlackProcess:
 
     def __init__(self) -> None:
         command = ["nice", "-n", "19", sys.executable, "-m", "bench.slack_process"]
-        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        # Its stderr is dropped: bots stopped at the end of a run break off their last answers mid-way.
+        self._process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
         self.base_url = self._process.stdout.readline().strip()  # type: ignore[union-attr]
         if not self.base_url.startswith("http"):
             self.stop()
