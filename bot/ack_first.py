@@ -55,8 +55,8 @@ class AckFirst:
     ran all at once, and a burst arriving meanwhile was acked behind all of it. Paced, a new burst
     finds at most a job or two started, and holds back the rest.
 
-    A started job yields again at its later steps (yield_to_requests), each for at most
-    `step_max_wait_seconds`: AWS answers the jobs a burst started all at once, seconds later,
+    A started job yields again at its later steps (yield_to_requests, through wait_for_lull: no
+    turnstile, no pace), each for at most `step_max_wait_seconds`: AWS answers the jobs a burst started all at once, seconds later,
     and parsing, rendering and posting twenty of them (about 8 ms of CPU each for `show`) held the
     next burst's acks back. The cap is short, as under a steady stream of requests every step of
     every job pays it.
@@ -92,18 +92,36 @@ class AckFirst:
             if self._in_flight == 0:
                 self._quiet.notify_all()
 
-    def wait_until_quiet(self, queued_at: float | None = None, max_wait_seconds: float | None = None) -> None:
-        """`queued_at` (time.monotonic()): when the job was queued; the wait ends `max_wait_seconds`
-        (the gate's own by default) after it, or after now."""
+    def wait_until_quiet(self, queued_at: float | None = None) -> None:
+        """`queued_at` (time.monotonic()): when the job was queued; the wait ends max_wait_seconds after it."""
         now = time.monotonic()
-        most = self.max_wait_seconds if max_wait_seconds is None else max_wait_seconds
-        deadline = (now if queued_at is None else queued_at) + most
+        deadline = (now if queued_at is None else queued_at) + self.max_wait_seconds
         if deadline <= now or not self._turnstile.acquire(timeout=deadline - now):
             return
         try:
             self._wait_for_quiet(deadline)
         finally:
             self._turnstile.release()
+
+    def wait_for_lull(self, since: float | None = None, max_wait_seconds: float | None = None) -> None:
+        """Returns once no request has been in flight for `settle_seconds`, or `max_wait_seconds` (the
+        gate's own by default) after `since` (time.monotonic(); default now). Unlike wait_until_quiet,
+        no turnstile and no pace: those space out job starts, and a step or a claim write taking
+        its turn among them waited 5 ms for every other step in the process, requests or none."""
+        most = self.max_wait_seconds if max_wait_seconds is None else max_wait_seconds
+        deadline = (time.monotonic() if since is None else since) + most
+        with self._quiet:
+            while True:
+                now = time.monotonic()
+                if now >= deadline:
+                    return
+                if self._in_flight == 0:
+                    settled_at = self._last_finished + self.settle_seconds
+                    if now >= settled_at:
+                        return
+                    self._quiet.wait(min(settled_at, deadline) - now)
+                else:
+                    self._quiet.wait(deadline - now)
 
     def _wait_for_quiet(self, deadline: float) -> None:
         with self._quiet:
@@ -144,4 +162,4 @@ def yield_to_requests() -> None:
     """
     gate = _job_gate.get()
     if gate is not None:
-        gate.wait_until_quiet(max_wait_seconds=gate.step_max_wait_seconds)
+        gate.wait_for_lull(max_wait_seconds=gate.step_max_wait_seconds)

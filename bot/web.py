@@ -51,7 +51,7 @@ def make_wsgi_app(app: App, services: Services) -> Callable[..., Iterable[bytes]
     # On SQLite, their own writer, sharing the acks' gate: behind the after-ack pool, a claim waited for
     # a free worker as long as slow AWS calls held them all, and a kill -9 meanwhile forgot it.
     writer = OrderedWork(max_workers=1, name="claims", gate=services.work.gate)
-    claims = fast_claims(services.store, claimed, writer.submit, services.work.gate.wait_until_quiet)
+    claims = fast_claims(services.store, claimed, writer.submit, services.work.gate.wait_for_lull)
     services.last_writes.append(claims.flush)  # what is still queued at shutdown, after any write under way
     services.last_writes.append(claims.close)
     services.last_writes.append(writer.shutdown)

@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 Submit = Callable[[Callable[[], None]], None]
 # Returns once no request has been answered for a moment, or at the latest a bounded time after the
-# monotonic time it is given (bot.ack_first.AckFirst.wait_until_quiet).
+# monotonic time it is given (bot.ack_first.AckFirst.wait_for_lull).
 WaitForLull = Callable[[float], None]
 
 # How long work after an ack waits for the database to confirm its request before it gives up (and

@@ -88,7 +88,7 @@ def test_claims_are_written_once_the_requests_in_flight_are_answered(store: Stor
     median on PostgreSQL (`python -m bench.ack`); the work that waits for them waits for the same lull."""
     gate = AckFirst(max_wait_seconds=60, settle_seconds=0.01)
     table = CountingTable(store.table("requests"))
-    claims = shared(table, wait_for_lull=gate.wait_until_quiet)
+    claims = shared(table, wait_for_lull=gate.wait_for_lull)
 
     gate.request_started()
     burst = [claims.admit(f"v0=burst-{n}", 1) for n in range(5)]
@@ -102,7 +102,7 @@ def test_claims_are_written_once_the_requests_in_flight_are_answered(store: Stor
 
 def test_under_a_steady_stream_of_requests_claims_are_written_all_the_same(store: Store, shared: Shared) -> None:
     gate = AckFirst(max_wait_seconds=0.2)
-    claims = shared(store.table("requests"), wait_for_lull=gate.wait_until_quiet)
+    claims = shared(store.table("requests"), wait_for_lull=gate.wait_for_lull)
 
     gate.request_started()  # never answered
     pending = claims.admit("v0=steady", 1)
