@@ -56,10 +56,10 @@ class AckFirst:
     finds at most a job or two started, and holds back the rest.
 
     A started job yields again at its later steps (yield_to_requests, through wait_for_lull: no
-    turnstile, no pace), each for at most `step_max_wait_seconds`: AWS answers the jobs a burst started all at once, seconds later,
-    and parsing, rendering and posting twenty of them (about 8 ms of CPU each for `show`) held the
-    next burst's acks back. The cap is short, as under a steady stream of requests every step of
-    every job pays it.
+    turnstile, no pace), each for at most `step_max_wait_seconds`: AWS answers the jobs a burst
+    started all at once, seconds later, and parsing, rendering and posting twenty of them (about
+    8 ms of CPU each for `show`) held the next burst's acks back. The cap is short, as under a
+    steady stream of requests every step of every job pays it.
     """
 
     def __init__(
