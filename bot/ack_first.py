@@ -139,27 +139,39 @@ class AckFirst:
                     self._quiet.wait(deadline - now)
 
 
-# The gate of the after-ack job this thread runs, for the job's time (bot.work sets it). Request
-# threads, the prompt pool (a modal's trigger_id lasts 3 s) and the background workers have none.
-_job_gate: ContextVar[AckFirst | None] = ContextVar("job_gate", default=None)
+# The gate whose requests this thread's work runs behind: set for an after-ack job's time (bot.work)
+# and for the background workers' threads (the poller, the digest scheduler, the event consumer).
+# Request threads and the prompt pool (a modal's trigger_id lasts 3 s) have none.
+_gate_ahead: ContextVar[AckFirst | None] = ContextVar("gate_ahead", default=None)
 
 
 @contextmanager
-def running_after_ack(gate: AckFirst) -> Iterator[None]:
-    """While this thread runs a job that yields to `gate`'s requests."""
-    token = _job_gate.set(gate)
+def behind_requests(gate: AckFirst | None) -> Iterator[None]:
+    """While this thread's work yields to `gate`'s requests at its steps (None: it does not)."""
+    token = _gate_ahead.set(gate)
     try:
         yield
     finally:
-        _job_gate.reset(token)
+        _gate_ahead.reset(token)
+
+
+def running_behind(gate: AckFirst | None, work: Callable[[], None]) -> Callable[[], None]:
+    """`work` as a thread's target, behind `gate`'s requests (a thread starts with an empty context)."""
+
+    def run() -> None:
+        with behind_requests(gate):
+            work()
+
+    return run
 
 
 def yield_to_requests() -> None:
-    """In an after-ack job, wait (briefly) until no request is being answered; elsewhere, nothing.
+    """In an after-ack job or a background worker, wait (briefly) until no request is being answered;
+    elsewhere, nothing.
 
     Called by the adapters before work that holds the interpreter lock for a while: botocore's
     parse of an AWS answer (bot.aws.gateway) and each Slack call (bot.slack.client).
     """
-    gate = _job_gate.get()
+    gate = _gate_ahead.get()
     if gate is not None:
         gate.wait_for_lull(max_wait_seconds=gate.step_max_wait_seconds)

@@ -148,7 +148,9 @@ def build_services(
     pipeline = PipelineWatch() if settings.events_on else None
 
     def new_poller() -> Poller:
-        return Poller(sync, watches, interval=settings.poll_interval_seconds, pipeline=pipeline)
+        return Poller(
+            sync, watches, interval=settings.poll_interval_seconds, pipeline=pipeline, behind=services.work.gate
+        )
 
     services.poller = new_poller()
     live: list[Callable[[], EventConsumer]] = []
@@ -158,7 +160,12 @@ def build_services(
 
         def new_consumer() -> EventConsumer:
             return EventConsumer(
-                queue.client, settings.events_queue_url, handler, options=queue.options, watch=pipeline
+                queue.client,
+                settings.events_queue_url,
+                handler,
+                options=queue.options,
+                watch=pipeline,
+                behind=services.work.gate,
             )
 
         live.append(new_consumer)
@@ -171,7 +178,7 @@ def build_services(
     refresher = services.refresher = CheckRefresher(digests, schedules, store, journal=journal, runner=cases.runner)
 
     def new_scheduler() -> ScheduleWorker:
-        return ScheduleWorker(schedules, digests, refresher)
+        return ScheduleWorker(schedules, digests, refresher, behind=services.work.gate)
 
     services.scheduler = new_scheduler()
     if settings.database_url:

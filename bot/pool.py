@@ -3,18 +3,29 @@ and the replay claims' writer, each submitted on a request's thread before Bolt 
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, Future
-from typing import Any
+from typing import Any, TypeVar
 
 logger = logging.getLogger(__name__)
 
 _Task = tuple[Future, Callable[..., Any], tuple[Any, ...], dict[str, Any]]
 RETRY_START_SECONDS = 1.0
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+def map_in_callers_context(pool: Executor, fn: Callable[[Item], Result], items: Iterable[Item]) -> list[Result]:
+    """`list(pool.map(fn, items))`, each call in a copy of the caller's context: a pool's threads start
+    with an empty one, and an after-ack job or a background worker yields to the acks through its
+    context (bot.ack_first), its work for each account included."""
+    futures = [pool.submit(contextvars.copy_context().run, fn, item) for item in items]
+    return [future.result() for future in futures]
 
 
 class ThreadPool(Executor):

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import tenacity
 
-from bot.ack_first import AckFirst, running_after_ack
+from bot.ack_first import AckFirst, behind_requests
 from bot.errors import BotError
 from bot.pool import ThreadPool
 from bot.store.journal import Entry, Journal, Lease, LeaseLost
@@ -91,7 +91,7 @@ class OrderedWork:
     def _run(self, job: Task, queued_at: float) -> None:
         try:
             self.gate.wait_until_quiet(queued_at)
-            with running_after_ack(self.gate):
+            with behind_requests(self.gate):
                 job()
         except BaseException:  # noqa: BLE001 - the one boundary for work after an ack: log, never strand a key's queue
             logger.exception("background job failed")

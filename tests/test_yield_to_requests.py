@@ -7,21 +7,25 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.ack_first import AckFirst, running_after_ack, yield_to_requests
+from bot.ack_first import AckFirst, behind_requests, yield_to_requests
 from bot.bootstrap import sandbox_gateway
 from bot.config import load_settings
 from bot.domain import NewCase
+from bot.pool import map_in_callers_context
 from bot.slack.client import RateLimitedRespond, slack_client
 from bot.store.claims import SharedClaims
 from bot.store.tables import Store as SqliteStore
 from bot.work import OrderedWork
 from tests.support.fake_slack import FakeSlack
 from tests.support.harness import bot_env
+from tests.support.replicas import wait_for
+from tests.sync.helpers import communication_messages, linked_case
 
 # A job starts at once whatever is in flight (its start is tested in test_work.py); its later steps
 # wait as long as a test needs.
@@ -109,7 +113,7 @@ def _stepping(gate: AckFirst, stop: threading.Event, count: int = 10) -> list[th
     """`count` threads running after-ack jobs that keep reaching a step (an AWS answer, a Slack call)."""
 
     def stepping() -> None:
-        with running_after_ack(gate):
+        with behind_requests(gate):
             while not stop.is_set():
                 yield_to_requests()
                 time.sleep(0.01)
@@ -179,3 +183,39 @@ def test_under_a_steady_stream_of_requests_a_step_waits_briefly_not_forever() ->
     finally:
         gate.request_finished()
         work.shutdown()
+
+
+def test_a_poll_cycle_posts_an_aws_reply_once_the_requests_in_flight_are_answered(bot_factory: Any) -> None:
+    """The background workers yield too: a poll cycle (4 accounts at once) parses AWS's answers and
+    posts to Slack on threads of its own, and held the acks of a burst arriving meanwhile."""
+    bot = bot_factory()
+    case, thread = linked_case(bot)
+    bot.sandbox.add_aws_reply(case.case_id, "Posted behind the acks.")
+    gate = bot.services.work.gate
+    gate.step_max_wait_seconds = 60
+    gate.request_started()
+    try:
+        bot.start_workers()  # the poller's first cycle runs at once
+        time.sleep(1.5)
+        assert communication_messages(bot, "C1", thread) == [], "posted while a request was being answered"
+    finally:
+        gate.request_finished()
+    wait_for(lambda: communication_messages(bot, "C1", thread), 30, "the AWS reply in the thread")
+
+
+def test_an_accounts_pool_carries_its_callers_context() -> None:
+    """A poll cycle's accounts, a digest's and a search's each run on a pool thread of their own."""
+    gate = AckFirst(max_wait_seconds=0, step_max_wait_seconds=60)
+    seen: list[bool] = []
+
+    def one(account: str) -> str:
+        started = time.monotonic()
+        yield_to_requests()
+        seen.append(time.monotonic() - started > 0.5)
+        return account.upper()
+
+    gate.request_started()
+    with ThreadPoolExecutor(max_workers=4) as pool, behind_requests(gate):
+        threading.Timer(1.0, gate.request_finished).start()
+        assert map_in_callers_context(pool, one, ["a", "b", "c"]) == ["A", "B", "C"]
+    assert seen == [True, True, True], "each account's work waited for the request in flight"

@@ -27,6 +27,7 @@ from bot.accounts.errors import AccountNotAllowed, AccountUnreachable
 from bot.aws.gateway import SupportGateway, parse_case_ref
 from bot.domain import Attachment, Case, Communication, NewCase
 from bot.errors import AwsError, CaseNotFound, UserInputError
+from bot.pool import map_in_callers_context
 
 logger = logging.getLogger(__name__)
 
@@ -213,7 +214,7 @@ class AccountGateways(SupportGateway):
         if len(groups) <= 1:
             return [case for alias in groups for case in one(alias)]
         with ThreadPoolExecutor(max_workers=min(PARALLEL_ACCOUNTS, len(groups))) as pool:
-            return [case for cases in pool.map(one, list(groups)) for case in cases]
+            return [case for cases in map_in_callers_context(pool, one, list(groups)) for case in cases]
 
     def list_cases(
         self, *, include_resolved: bool = False, after_time: str | None = None, limit: int | None = None

@@ -25,6 +25,7 @@ from bot.digest.service import DigestService
 from bot.digest.shaping import RefreshReport
 from bot.domain import RefreshStatus, parse_aws_time
 from bot.errors import AwsError, BotError
+from bot.pool import map_in_callers_context
 from bot.store.backend import Store, Table
 from bot.store.journal import Journal
 from bot.work import Job, JournalWork
@@ -174,7 +175,7 @@ class CheckRefresher:
                 return asked(account.alias, RefreshOutcome(unreachable=(problem,)))
 
         with ThreadPoolExecutor(max_workers=min(PARALLEL_ACCOUNTS, len(accounts))) as pool:
-            outcomes = list(pool.map(one, accounts))
+            outcomes = map_in_callers_context(pool, one, accounts)
         if all(o.unreachable for o in outcomes):
             raise AccountsUnreachable([u for o in outcomes for u in o.unreachable])
         return RefreshOutcome.merged(outcomes)

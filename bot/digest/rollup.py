@@ -17,6 +17,7 @@ from bot.accounts.config import Account
 from bot.accounts.errors import AccountsUnreachable
 from bot.digest.shaping import STATUSES, CheckRow, Digest, RefreshReport, Snapshot, build_digest, urgency
 from bot.errors import AwsError
+from bot.pool import map_in_callers_context
 
 if TYPE_CHECKING:
     from bot.digest.service import DigestService
@@ -83,7 +84,7 @@ def collect_rollup(service: DigestService, channel: str | None, accounts: Sequen
         return AccountDigest(account.alias, label, build_digest(snapshot, previous), account_id=account_id)
 
     with ThreadPoolExecutor(max_workers=min(PARALLEL_ACCOUNTS, len(accounts))) as pool:
-        found = tuple(pool.map(one, accounts))
+        found = tuple(map_in_callers_context(pool, one, accounts))
     if all(a.digest is None for a in found):
         # Nothing to show: say why, naming every account (not only the first one's problem).
         raise AccountsUnreachable([(a.alias, a.account_id, a.problem or "Unreachable") for a in found])

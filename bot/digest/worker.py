@@ -12,6 +12,7 @@ import logging
 import threading
 from datetime import datetime, timedelta
 
+from bot.ack_first import AckFirst, running_behind
 from bot.digest.refresh import CheckRefresher
 from bot.digest.schedule import FAILED, GRACE, POSTED, SKIPPED, Schedule, Schedules, decide
 from bot.digest.service import DigestService
@@ -36,8 +37,11 @@ class ScheduleWorker:
         refresher: CheckRefresher,
         *,
         max_sleep: float = MAX_SLEEP_SECONDS,
+        behind: AckFirst | None = None,
     ) -> None:
         self.schedules = schedules
+        # The gate of the requests its digests yield to (bot.ack_first): Slack's acks come first.
+        self.behind = behind
         self.digests = digests
         self.refresher = refresher
         self.grace = GRACE
@@ -118,7 +122,7 @@ class ScheduleWorker:
     def start(self) -> None:
         if self._thread is not None:
             return
-        self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
+        self._thread = threading.Thread(target=running_behind(self.behind, self._loop), name="scheduler", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from bot.ack_first import AckFirst, running_behind
 from bot.events.envelope import CaseEvent, Ignored, parse_message
 from bot.events.outcome import EventHandler, Outcome
 from bot.events.sqs import queue_name
@@ -67,8 +68,11 @@ class EventConsumer:
         options: ConsumerOptions | None = None,
         watch: PipelineWatch | None = None,
         clock: Callable[[], float] = time.time,
+        behind: AckFirst | None = None,
     ) -> None:
         self.client = client
+        # The gate of the requests its handlers yield to (bot.ack_first): Slack's acks come first.
+        self.behind = behind
         self.queue_url = queue_url
         self.handler = handler
         self.options = options or ConsumerOptions()
@@ -93,7 +97,7 @@ class EventConsumer:
     def start(self) -> None:
         if self._thread is not None:
             return
-        self._thread = threading.Thread(target=self._run, name="events", daemon=True)
+        self._thread = threading.Thread(target=running_behind(self.behind, self._run), name="events", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 1.0) -> None:

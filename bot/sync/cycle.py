@@ -35,6 +35,7 @@ from bot.aws.gateway import DESCRIBE_CASES_BATCH, SupportGateway
 from bot.cases.service import CaseLink, CaseService, outbound_key
 from bot.domain import Case, Communication, parse_aws_time
 from bot.errors import AwsError, SlackError
+from bot.pool import map_in_callers_context
 from bot.slack.channels import SlackRefused
 from bot.store.backend import Store
 from bot.sync.plan import LINK_SKEW, status_delivery, target, wants
@@ -196,7 +197,7 @@ class CaseSync:
 
         failures: list[AwsError] = []
         with ThreadPoolExecutor(max_workers=min(PARALLEL_ACCOUNTS, len(groups)), thread_name_prefix="poll") as pool:
-            for account, (part, error) in zip(groups, pool.map(one, list(groups)), strict=True):
+            for account, (part, error) in zip(groups, map_in_callers_context(pool, one, list(groups)), strict=True):
                 report.checked += part.checked
                 report.posted += part.posted
                 report.failed_cases += part.failed_cases

@@ -8,6 +8,7 @@ import threading
 import time
 from datetime import datetime
 
+from bot.ack_first import AckFirst, running_behind
 from bot.errors import AwsError
 from bot.events.watch import PipelineWatch
 from bot.slack.channels import SlackRefused
@@ -25,9 +26,17 @@ class Poller:
     MAX_BACKOFF_SECONDS = 300.0
 
     def __init__(
-        self, sync: CaseSync, watches: Watches, *, interval: float, pipeline: PipelineWatch | None = None
+        self,
+        sync: CaseSync,
+        watches: Watches,
+        *,
+        interval: float,
+        pipeline: PipelineWatch | None = None,
+        behind: AckFirst | None = None,
     ) -> None:
         self.sync = sync
+        # The gate of the requests its cycles yield to (bot.ack_first): Slack's acks come first.
+        self.behind = behind
         self.watches = watches
         self.interval = interval
         # With live updates: a cycle that posts something found what an event should have brought.
@@ -62,7 +71,7 @@ class Poller:
         # stopped left the shared sync stopping.
         self.sync.stopping.clear()
         self._started_at = utcnow()
-        self._thread = threading.Thread(target=self._run, name="poller", daemon=True)
+        self._thread = threading.Thread(target=running_behind(self.behind, self._run), name="poller", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
