@@ -25,7 +25,11 @@ def map_in_callers_context(pool: Executor, fn: Callable[[Item], Result], items: 
     with an empty one, and an after-ack job or a background worker yields to the acks through its
     context (bot.ack_first), its work for each account included."""
     futures = [pool.submit(contextvars.copy_context().run, fn, item) for item in items]
-    return [future.result() for future in futures]
+    try:
+        return [future.result() for future in futures]
+    finally:  # as pool.map: after a failure, the calls not started yet never are
+        for future in futures:
+            future.cancel()
 
 
 class ThreadPool(Executor):

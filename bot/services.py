@@ -27,7 +27,7 @@ from bot.digest.service import DigestService
 from bot.digest.worker import ScheduleWorker
 from bot.domain import Case
 from bot.errors import BotError
-from bot.pool import ThreadPool
+from bot.pool import ThreadPool, map_in_callers_context
 from bot.store.backend import Store
 from bot.sync.cycle import CaseSync
 from bot.sync.poller import Poller
@@ -168,7 +168,7 @@ class Services:
             }
 
         with ThreadPoolExecutor(max_workers=min(4, len(self.accounts))) as pool:
-            return list(pool.map(row, self.accounts))
+            return map_in_callers_context(pool, row, self.accounts)
 
     def _probe(self, account: Account) -> str:
         """The AWS code that says why the account cannot be used now; empty when AWS Support answers."""

@@ -7,12 +7,13 @@ import concurrent.futures.thread
 import gc
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from bot.ack_first import AckFirst
 from bot.bootstrap import prepare_to_serve
-from bot.pool import ThreadPool
+from bot.pool import ThreadPool, map_in_callers_context
 from bot.services import Services
 from bot.work import OrderedWork
 from tests.support.harness import BotHarness
@@ -292,3 +293,22 @@ def test_a_second_shutdown_leaves_no_worker_behind(monkeypatch: pytest.MonkeyPat
     while time.monotonic() < deadline and any(t.name.startswith("twice_") for t in threading.enumerate()):
         time.sleep(0.05)
     assert [t.name for t in threading.enumerate() if t.name.startswith("twice_")] == []
+
+
+def test_after_a_failure_the_calls_not_started_yet_are_not_started() -> None:
+    """As pool.map: an account that fails does not leave the accounts queued behind it to run anyway."""
+    started: list[int] = []
+    release = threading.Event()
+
+    def one(n: int) -> int:
+        started.append(n)
+        if n == 0:
+            raise ValueError("the first account failed")
+        release.wait(5)
+        return n
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        with pytest.raises(ValueError):
+            map_in_callers_context(pool, one, range(6))
+        release.set()
+    assert set(started) <= {0, 1, 2}, f"queued calls ran after the failure: {started}"

@@ -186,8 +186,9 @@ def test_under_a_steady_stream_of_requests_a_step_waits_briefly_not_forever() ->
 
 
 def test_a_poll_cycle_posts_an_aws_reply_once_the_requests_in_flight_are_answered(bot_factory: Any) -> None:
-    """The background workers yield too: a poll cycle (4 accounts at once) parses AWS's answers and
-    posts to Slack on threads of its own, and held the acks of a burst arriving meanwhile."""
+    """The background workers yield too: a poll cycle parses AWS's answers and posts to Slack on a
+    thread of its own, and held the acks of a burst arriving meanwhile (several accounts, each on a
+    thread of the cycle's pool: tests/accounts/test_behind_requests.py)."""
     bot = bot_factory()
     case, thread = linked_case(bot)
     bot.sandbox.add_aws_reply(case.case_id, "Posted behind the acks.")

@@ -258,7 +258,7 @@ class AccountGateways(SupportGateway):
         if not accounts:
             return []
         with ThreadPoolExecutor(max_workers=min(PARALLEL_ACCOUNTS, len(accounts))) as pool:
-            found = [case for cases in pool.map(one, accounts) for case in cases]
+            found = [case for cases in map_in_callers_context(pool, one, accounts) for case in cases]
         found.sort(key=lambda c: c.time_created, reverse=True)
         return found[:limit] if limit is not None else found
 
