@@ -220,3 +220,22 @@ def test_an_accounts_pool_carries_its_callers_context() -> None:
         threading.Timer(1.0, gate.request_finished).start()
         assert map_in_callers_context(pool, one, ["a", "b", "c"]) == ["A", "B", "C"]
     assert seen == [True, True, True], "each account's work waited for the request in flight"
+
+
+def test_a_step_waits_out_the_settle_after_the_last_request_not_only_its_end() -> None:
+    """Slack's requests come in bursts: a moment with none in flight is not the end of one (review21:
+    no test held the settle of a step)."""
+    gate = AckFirst(max_wait_seconds=0, settle_seconds=3.0, step_max_wait_seconds=60)
+    work = OrderedWork(max_workers=2, gate=gate)
+    done = threading.Event()
+    gate.request_started()
+    try:
+        work.submit(lambda: (yield_to_requests(), done.set()))
+        time.sleep(0.2)
+    finally:
+        gate.request_finished()
+    try:
+        assert not done.wait(1.5), "the step ran before the settle after the last request had passed"
+        assert done.wait(30), "the settle passed: the step runs"
+    finally:
+        work.shutdown()
