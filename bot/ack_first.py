@@ -114,7 +114,11 @@ class AckFirst:
         no turnstile and no pace: those space out job starts, and a step or a claim write taking
         its turn among them waited 5 ms for every other step in the process, requests or none."""
         most = self.max_wait_seconds if max_wait_seconds is None else max_wait_seconds
-        deadline = (time.monotonic() if since is None else since) + most
+        self._wait_for_quiet((time.monotonic() if since is None else since) + most, paced=False)
+
+    def _wait_for_quiet(self, deadline: float, *, paced: bool = True) -> None:
+        """Until `settle_seconds` without a request in flight (and, `paced`, a pace after the last
+        release), or the deadline."""
         with self._quiet:
             while True:
                 now = time.monotonic()
@@ -122,22 +126,10 @@ class AckFirst:
                     return
                 if self._in_flight == 0:
                     settled_at = self._last_finished + self.settle_seconds
-                    if now >= settled_at:
-                        return
-                    self._quiet.wait(min(settled_at, deadline) - now)
-                else:
-                    self._quiet.wait(deadline - now)
-
-    def _wait_for_quiet(self, deadline: float) -> None:
-        with self._quiet:
-            while True:
-                now = time.monotonic()
-                if now >= deadline:
-                    return
-                if self._in_flight == 0:
-                    release_at = max(self._last_finished + self.settle_seconds, self._next_release)
+                    release_at = max(settled_at, self._next_release) if paced else settled_at
                     if now >= release_at:
-                        self._next_release = now + self.pace_seconds
+                        if paced:
+                            self._next_release = now + self.pace_seconds
                         return
                     self._quiet.wait(min(release_at, deadline) - now)
                 else:
