@@ -108,29 +108,29 @@ class AckFirst:
         finally:
             self._turnstile.release()
 
-    def wait_for_lull(self, since: float | None = None, max_wait_seconds: float | None = None) -> None:
-        """Returns once no request has been in flight for `settle_seconds`, or `max_wait_seconds` (the
-        gate's own by default) after `since` (time.monotonic(); default now). Unlike wait_until_quiet,
+    def wait_for_lull(self, since: float | None = None, max_wait_seconds: float | None = None) -> bool:
+        """Returns True once no request has been in flight for `settle_seconds`, or False `max_wait_seconds`
+        (the gate's own by default) after `since` (time.monotonic(); default now). Unlike wait_until_quiet,
         no turnstile and no pace: those space out job starts, and a step or a claim write taking
         its turn among them waited 5 ms for every other step in the process, requests or none."""
         most = self.max_wait_seconds if max_wait_seconds is None else max_wait_seconds
-        self._wait_for_quiet((time.monotonic() if since is None else since) + most, paced=False)
+        return self._wait_for_quiet((time.monotonic() if since is None else since) + most, paced=False)
 
-    def _wait_for_quiet(self, deadline: float, *, paced: bool = True) -> None:
+    def _wait_for_quiet(self, deadline: float, *, paced: bool = True) -> bool:
         """Until `settle_seconds` without a request in flight (and, `paced`, a pace after the last
-        release), or the deadline."""
+        release): True; or until the deadline: False."""
         with self._quiet:
             while True:
                 now = time.monotonic()
                 if now >= deadline:
-                    return
+                    return False
                 if self._in_flight == 0:
                     settled_at = self._last_finished + self.settle_seconds
                     release_at = max(settled_at, self._next_release) if paced else settled_at
                     if now >= release_at:
                         if paced:
                             self._next_release = now + self.pace_seconds
-                        return
+                        return True
                     self._quiet.wait(min(release_at, deadline) - now)
                 else:
                     self._quiet.wait(deadline - now)

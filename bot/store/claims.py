@@ -29,9 +29,13 @@ from bot.store.backend import Store, StoreError, Table
 logger = logging.getLogger(__name__)
 
 Submit = Callable[[Callable[[], None]], None]
-# Returns once no request has been answered for a moment, or at the latest a bounded time after the
-# monotonic time it is given (bot.ack_first.AckFirst.wait_for_lull).
-WaitForLull = Callable[[float], None]
+# (since, max_wait_seconds) -> True once no request has been answered for a moment, False once
+# max_wait_seconds have passed since the monotonic time `since` (bot.ack_first.AckFirst.wait_for_lull).
+WaitForLull = Callable[[float, float], bool]
+# The writer waits at most this for a lull, from its oldest claim, and looks this often whether
+# someone already waits for a claim's answer.
+LULL_WAIT_SECONDS = 1.0
+ASKED_CHECK_SECONDS = 0.02
 
 # How long work after an ack waits for the database to confirm its request before it gives up (and
 # tells the person the bot's state is unavailable): the writer's own wait for a connection is 5 s.
@@ -92,8 +96,9 @@ def fast_claims(store: Store, table: Table, submit: Submit, wait_for_lull: WaitF
 class PendingClaim:
     """A claim made in memory that the store has not confirmed yet."""
 
-    def __init__(self, key: str, value: Any, timeout: float) -> None:
+    def __init__(self, key: str, value: Any, timeout: float, asked: Callable[[], None] = lambda: None) -> None:
         self.key = key
+        self._asked = asked
         self.value = value
         self._timeout = timeout
         self._settled = threading.Event()
@@ -105,6 +110,8 @@ class PendingClaim:
         self._settled.set()
 
     def won(self) -> bool:
+        if not self._settled.is_set():
+            self._asked()  # someone needs the answer now: the writer stops waiting for a lull
         if not self._settled.wait(self._timeout):
             raise StoreError("the database did not record the request in time")
         if isinstance(self._error, StoreError):
@@ -126,8 +133,9 @@ class SharedClaims:
     moments, as it may any unflushed commit): the request's thread never waits for the database.
     The writer starts a transaction once the requests in flight are acked (`wait_for_lull`, bounded):
     written during the burst, the claims cost every ack of it about 4 ms at the median (psycopg's
-    Python and the database server's work on the same cores), and nothing needs them sooner, as the
-    work that waits for them waits for the same lull.
+    Python and the database server's work on the same cores). Work after an ack asks for its
+    claim's answer only after that same lull, except the prompt pool's (a modal's trigger_id lasts
+    3 s): asking ends the writer's wait, so a modal opens at once.
     The cost: a replay that reaches a replica which has not seen the request (within Slack's 5 minutes)
     is acked there, and gets what the ack itself says (help, a menu's options, a form's errors;
     never a case's content, which is always sent after the ack). Nothing after the ack runs for it,
@@ -146,10 +154,13 @@ class SharedClaims:
         *,
         confirm_timeout: float = CONFIRM_TIMEOUT_SECONDS,
         wait_for_lull: WaitForLull | None = None,
+        lull_wait_seconds: float = LULL_WAIT_SECONDS,
     ) -> None:
         self.table = table
         self.confirm_timeout = confirm_timeout
         self._wait_for_lull = wait_for_lull
+        self._lull_wait_seconds = lull_wait_seconds
+        self._asked = threading.Event()  # someone waits for a claim not written yet
         self._first_waiting_at = 0.0  # time.monotonic() of the oldest claim not yet taken by the writer
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -165,7 +176,7 @@ class SharedClaims:
             if key in self._claimed:
                 return None
             self._claimed[key] = value
-            pending = PendingClaim(key, value, self.confirm_timeout)
+            pending = PendingClaim(key, value, self.confirm_timeout, self._asked.set)
             if not self._waiting:
                 self._first_waiting_at = time.monotonic()
             self._waiting.append(pending)
@@ -210,13 +221,21 @@ class SharedClaims:
                     return
                 first_waiting_at, closing = self._first_waiting_at, self._closed
             if self._wait_for_lull is not None and not closing:
-                self._wait_for_lull(first_waiting_at)
+                self._until_lull_or_asked(self._wait_for_lull, first_waiting_at)
+            self._asked.clear()  # what was asked for goes in the batch taken now
             with self._changed:
                 batch, self._waiting, self._writing = self._waiting, [], True
             self._write(batch)
             with self._changed:
                 self._writing = False
                 self._changed.notify_all()
+
+    def _until_lull_or_asked(self, wait_for_lull: WaitForLull, since: float) -> None:
+        deadline = since + self._lull_wait_seconds
+        while not self._asked.is_set() and not self._closed:  # closing: write what is queued now
+            now = time.monotonic()
+            if now >= deadline or wait_for_lull(now, min(ASKED_CHECK_SECONDS, deadline - now)):
+                return
 
     def _remember_the_table(self) -> None:
         """The claims already in the table, so that their replays are refused here too: read on this
