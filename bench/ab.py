@@ -5,7 +5,7 @@
 APP is `bare` (bench.bare_app), `sqlite` or `postgres` (the bot on that store), optionally `@REV` for
 the bot as it was at a git revision (checked out in a temporary worktree): for instance
 `python -m bench.ab bare postgres@HEAD~3 postgres bare`. Each round sends every app a burst of 20
-signed `/aws-support <command>` in turn (a new order each round), as bench.ack --in-turn does, AWS at 5 s per
+signed `/aws-support <command>` in turn (a new order each round), as bench.ack does, AWS at 5 s per
 call. One round's acks move together when this machine stalls, so a p99 is decided by an app's
 slowest round; p50, p90 and the rounds whose slowest ack passed 40 ms compare apps more steadily.
 Name `bare` twice to see the spread between equals.
