@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, Future
 from typing import Any, TypeVar
 
+from bot.ack_first import let_go_of_turn
+
 logger = logging.getLogger(__name__)
 
 _Task = tuple[Future, Callable[..., Any], tuple[Any, ...], dict[str, Any]]
@@ -23,7 +25,9 @@ Result = TypeVar("Result")
 def map_in_callers_context(pool: Executor, fn: Callable[[Item], Result], items: Iterable[Item]) -> list[Result]:
     """`list(pool.map(fn, items))`, each call in a copy of the caller's context: a pool's threads start
     with an empty one, and an after-ack job or a background worker yields to the acks through its
-    context (bot.ack_first), its work for each account included."""
+    context (bot.ack_first), its work for each account included. The caller gives back its turn first
+    (bot.ack_first.let_go_of_turn): it only waits meanwhile, and the calls may need it."""
+    let_go_of_turn()
     futures = [pool.submit(contextvars.copy_context().run, fn, item) for item in items]
     try:
         return [future.result() for future in futures]

@@ -91,7 +91,7 @@ class OrderedWork:
     def _run(self, job: Task, queued_at: float) -> None:
         try:
             self.gate.wait_until_quiet(queued_at)
-            with behind_requests(self.gate):
+            with behind_requests(self.gate, takes_turns=True):
                 job()
         except BaseException:  # noqa: BLE001 - the one boundary for work after an ack: log, never strand a key's queue
             logger.exception("background job failed")

@@ -4,6 +4,7 @@ rendering and posting them held the acks of the burst then arriving (`python -m 
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bot.ack_first import AckFirst, behind_requests, yield_to_requests
+from bot.ack_first import AckFirst, behind_requests, let_go_of_turn, yield_to_requests
 from bot.bootstrap import sandbox_gateway
 from bot.config import load_settings
 from bot.domain import NewCase
@@ -239,3 +240,126 @@ def test_a_step_waits_out_the_settle_after_the_last_request_not_only_its_end() -
         assert done.wait(30), "the settle passed: the step runs"
     finally:
         work.shutdown()
+
+
+# Taking turns (bench.ack --together --control --rounds 20): AWS answers twenty jobs at once, and the
+# twenty steps that handle them ran side by side; a burst arriving meanwhile shared the interpreter
+# with twenty job threads instead of one, and the bots' `show` p99 reached 2x the bare app's.
+TURNS = {"max_wait_seconds": 0, "settle_seconds": 0.01, "step_max_wait_seconds": 30}
+
+
+def _handling_answers(gate: AckFirst, count: int, hold: float, then: Callable[[], None] = lambda: None) -> list[tuple]:
+    """`count` after-ack jobs that each take a turn (an AWS answer arrived), spend `hold` seconds on it,
+    then run `then`; the (start, end) of each one's turn, in the order they ran."""
+    work = OrderedWork(max_workers=count, gate=gate)
+    spans: list[tuple[float, float]] = []
+    lock = threading.Lock()
+
+    def job() -> None:
+        yield_to_requests(handles_answer=True)
+        started = time.monotonic()
+        time.sleep(hold)  # the CPU work of parsing, rendering and recording, as a test can hold it
+        with lock:
+            spans.append((started, time.monotonic()))
+        then()
+
+    try:
+        for n in range(count):
+            work.submit(job, key=f"case-{n}")
+        assert work.wait_idle(timeout=60)
+    finally:
+        work.shutdown()
+    return sorted(spans)
+
+
+def test_after_ack_jobs_handle_aws_answers_one_at_a_time() -> None:
+    spans = _handling_answers(AckFirst(**TURNS), count=4, hold=0.2)
+    overlaps = [(a, b) for a, b in zip(spans, spans[1:], strict=False) if b[0] < a[1] - 0.01]
+    assert not overlaps, f"two jobs handled an AWS answer at the same time: {spans}"
+
+
+def test_as_many_jobs_as_the_gate_has_runners_handle_answers_together() -> None:
+    spans = _handling_answers(AckFirst(**TURNS, step_runners=2), count=2, hold=0.5)
+    assert spans[1][0] < spans[0][1], f"two runners, yet the jobs ran one after the other: {spans}"
+
+
+def test_a_job_gives_its_turn_back_at_its_next_slack_call_and_when_it_fails() -> None:
+    gate = AckFirst(**TURNS)
+
+    def slack_call_then_wait() -> None:
+        yield_to_requests()  # what a Slack call does first (bot.slack.client)
+        time.sleep(1.0)  # the call on the wire: the turn is not needed meanwhile
+
+    spans = _handling_answers(gate, count=2, hold=0.05, then=slack_call_then_wait)
+    assert spans[1][0] < spans[0][1] + 0.5, f"the next job waited for the first one's Slack call: {spans}"
+
+    def fail() -> None:
+        raise RuntimeError("a job that fails after handling its answer")
+
+    spans = _handling_answers(gate, count=3, hold=0.05, then=fail)
+    assert len(spans) == 3 and gate.turns.acquire(blocking=False), "a failed job kept its turn"
+    gate.turns.release()
+
+
+def test_a_turn_held_too_long_holds_the_next_job_back_no_longer_than_its_steps_cap() -> None:
+    gate = AckFirst(**{**TURNS, "step_max_wait_seconds": 0.3})
+    spans = _handling_answers(gate, count=2, hold=3.0)
+    assert spans[1][0] - spans[0][0] < 2.0, f"the second job waited for the whole of the first one's turn: {spans}"
+
+
+def test_threads_working_for_a_job_do_not_give_back_its_turn_and_it_gives_it_back_to_wait_for_them() -> None:
+    gate = AckFirst(**TURNS)
+    seen: list[bool] = []
+
+    def account(name: str) -> str:
+        seen.append(gate.turns.acquire(timeout=5))  # the job gave its turn back before waiting for its pool
+        gate.turns.release()
+        return name
+
+    def job() -> None:
+        yield_to_requests(handles_answer=True)
+        copy = contextvars.copy_context()
+        threading.Thread(target=copy.run, args=(let_go_of_turn,)).start()  # not this thread's turn to give
+        time.sleep(0.2)
+        seen.append(not gate.turns.acquire(blocking=False))
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            map_in_callers_context(pool, account, ["prod", "staging"])
+
+    work = OrderedWork(max_workers=1, gate=gate)
+    try:
+        work.submit(job)
+        assert work.wait_idle(timeout=30)
+    finally:
+        work.shutdown()
+    assert seen == [True, True, True], "a copy of the job's context gave its turn back, or the job kept it"
+    assert gate.turns.acquire(blocking=False) and not gate.turns.acquire(blocking=False), "one turn, as given"
+
+
+def test_an_aws_request_gives_back_the_turn_while_it_waits_for_aws(sandbox: Any) -> None:
+    """A job that handled one answer and then asks AWS again holds no turn while AWS answers."""
+    gateway = sandbox_gateway(sandbox.url)
+    case_id = gateway.create_case(NewCase("Turns", "general-info", "general-guidance", "low", "Body"))
+    gate = AckFirst(**TURNS)
+    waiting = threading.Event()
+
+    held: list[bool] = []
+
+    def first_answer_then_a_slow_request() -> None:
+        gateway.get_case(case_id)  # takes a turn to parse the answer, keeps it to handle what it says
+        held.append(not gate.turns.acquire(blocking=False))
+        sandbox.set_latency(1.5)
+        waiting.set()
+        gateway.get_case(case_id)
+
+    work = OrderedWork(max_workers=2, gate=gate)
+    try:
+        work.submit(first_answer_then_a_slow_request, key="slow")
+        assert waiting.wait(30)
+        time.sleep(0.3)  # the second request is on the wire
+        assert gate.turns.acquire(timeout=0.5), "the turn was held while AWS was being waited for"
+        gate.turns.release()
+        assert work.wait_idle(timeout=30)
+        assert held == [True], "the turn taken to parse an answer was given back before the job handled it"
+    finally:
+        work.shutdown()
+        sandbox.set_latency(0)

@@ -20,7 +20,7 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
-from bot.ack_first import yield_to_requests
+from bot.ack_first import let_go_of_turn, yield_to_requests
 from bot.aws import model, records
 from bot.aws.errors import ERROR_KEYS, aws_errors, error_from_client_error, incomplete_answer
 from bot.aws.session import new_session
@@ -108,8 +108,21 @@ class _Cached:
 
 
 def _yield_before_parsing(**_: Any) -> None:
-    """Botocore parses an AWS answer here: in an after-ack job, not while Slack's requests are answered."""
-    yield_to_requests()
+    """Botocore parses an AWS answer here: in an after-ack job, not while Slack's requests are answered,
+    and one job at a time (bot.ack_first)."""
+    yield_to_requests(handles_answer=True)
+
+
+def _let_go_before_sending(**_: Any) -> None:
+    """A request goes on the wire: the job's turn is not needed while AWS answers."""
+    let_go_of_turn()
+
+
+def _let_go_before_a_retry(response: Any = None, caught_exception: Any = None, **_: Any) -> None:
+    """Botocore asks after every attempt whether to retry; after a failed one it may sleep first. A
+    successful answer keeps the turn it took to be parsed: the job goes on to handle what it says."""
+    if caught_exception is not None or response is None or response[0].status_code >= 300:
+        let_go_of_turn()
 
 
 class SupportGateway(TrustedAdvisorCalls):
@@ -148,6 +161,8 @@ class SupportGateway(TrustedAdvisorCalls):
         for client in (self.client, self._single):
             client.meta.events.register("before-call.support", self._count_call)
             client.meta.events.register("before-parse.support", _yield_before_parsing)
+            client.meta.events.register("before-send.support", _let_go_before_sending)
+            client.meta.events.register("needs-retry.support", _let_go_before_a_retry)
 
     def _count_call(self, **_: Any) -> None:
         with self._calls_lock:
