@@ -96,7 +96,7 @@ class AckFirst:
         # One job at a time watches for the quiet, the others queue behind it: a request that ends
         # wakes one thread, not every job waiting.
         self._turnstile = threading.Lock()
-        self.turns = threading.Semaphore(step_runners)
+        self.turns = threading.BoundedSemaphore(step_runners)  # given back twice: an error, not a runner more
 
     def request_started(self) -> None:
         with self._quiet:
@@ -152,9 +152,11 @@ class AckFirst:
 # and for the background workers' threads (the poller, the digest scheduler, the event consumer).
 # Request threads and the prompt pool (a modal's trigger_id lasts 3 s) have none.
 _gate_ahead: ContextVar[AckFirst | None] = ContextVar("gate_ahead", default=None)
-# Set for an after-ack job's time only: a job ends, so a turn it holds is given back; a background
-# worker sleeps between its cycles and must not hold one meanwhile.
-_takes_turns: ContextVar[bool] = ContextVar("takes_turns", default=False)
+# The thread of the after-ack job running in this context, for the job's time only: a job ends, so a
+# turn it holds is given back; a background worker sleeps between its cycles and must not hold one
+# meanwhile; and a thread that runs a copy of the job's context (bot.pool.map_in_callers_context) has
+# no end at which to give one back.
+_takes_turns: ContextVar[int | None] = ContextVar("takes_turns", default=None)
 # The gate whose turn this context holds, and the thread holding it: a thread started with a copy of
 # the context (bot.pool.map_in_callers_context) does not hold its parent's turn.
 _turn_held: ContextVar[tuple[AckFirst, int] | None] = ContextVar("turn_held", default=None)
@@ -165,7 +167,7 @@ def behind_requests(gate: AckFirst | None, *, takes_turns: bool = False) -> Iter
     """While this thread's work yields to `gate`'s requests at its steps (None: it does not), and, an
     after-ack job (`takes_turns`), takes a turn for each step that handles an AWS answer."""
     token = _gate_ahead.set(gate)
-    turns = _takes_turns.set(takes_turns)
+    turns = _takes_turns.set(threading.get_ident() if takes_turns else None)
     try:
         yield
     finally:
@@ -199,7 +201,7 @@ def yield_to_requests(*, handles_answer: bool = False) -> None:
     let_go_of_turn()
     since = time.monotonic()
     gate.wait_for_lull(since, gate.step_max_wait_seconds)
-    if handles_answer and _takes_turns.get():
+    if handles_answer and _takes_turns.get() == threading.get_ident():
         left = since + gate.step_max_wait_seconds - time.monotonic()
         if gate.turns.acquire(timeout=max(0.0, left)):  # else the step runs anyway, as after the lull's cap
             _turn_held.set((gate, threading.get_ident()))

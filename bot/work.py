@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import tenacity
 
-from bot.ack_first import AckFirst, behind_requests
+from bot.ack_first import AckFirst, behind_requests, let_go_of_turn
 from bot.errors import BotError
 from bot.pool import ThreadPool
 from bot.store.journal import Entry, Journal, Lease, LeaseLost
@@ -218,6 +218,7 @@ class JournalWork:
     # Inside ------------------------------------------------------------------------------
 
     def _sleep(self, seconds: float) -> None:
+        let_go_of_turn()  # other jobs' AWS answers need no wait for a backoff
         self.stopping.wait(seconds)  # a stopping bot does not sit out a backoff
 
     def _run_and_report(self, lease: Lease, on_done: Done | None, wait: float = ORDER_FIRST_WAIT_SECONDS) -> None:

@@ -279,7 +279,7 @@ def test_after_ack_jobs_handle_aws_answers_one_at_a_time() -> None:
 
 
 def test_as_many_jobs_as_the_gate_has_runners_handle_answers_together() -> None:
-    spans = _handling_answers(AckFirst(**TURNS, step_runners=2), count=2, hold=0.5)
+    spans = _handling_answers(AckFirst(**TURNS, step_runners=2), count=2, hold=3.0)
     assert spans[1][0] < spans[0][1], f"two runners, yet the jobs ran one after the other: {spans}"
 
 
@@ -312,6 +312,7 @@ def test_threads_working_for_a_job_do_not_give_back_its_turn_and_it_gives_it_bac
     seen: list[bool] = []
 
     def account(name: str) -> str:
+        yield_to_requests(handles_answer=True)  # an account's AWS answer: no turn, as nothing would give it back
         seen.append(gate.turns.acquire(timeout=5))  # the job gave its turn back before waiting for its pool
         gate.turns.release()
         return name
@@ -331,7 +332,7 @@ def test_threads_working_for_a_job_do_not_give_back_its_turn_and_it_gives_it_bac
         assert work.wait_idle(timeout=30)
     finally:
         work.shutdown()
-    assert seen == [True, True, True], "a copy of the job's context gave its turn back, or the job kept it"
+    assert seen == [True, True, True], "a copy of the job's context gave its turn back or took one, or the job kept it"
     assert gate.turns.acquire(blocking=False) and not gate.turns.acquire(blocking=False), "one turn, as given"
 
 
@@ -347,7 +348,7 @@ def test_an_aws_request_gives_back_the_turn_while_it_waits_for_aws(sandbox: Any)
     def first_answer_then_a_slow_request() -> None:
         gateway.get_case(case_id)  # takes a turn to parse the answer, keeps it to handle what it says
         held.append(not gate.turns.acquire(blocking=False))
-        sandbox.set_latency(1.5)
+        sandbox.set_latency(6.0)
         waiting.set()
         gateway.get_case(case_id)
 
@@ -355,11 +356,41 @@ def test_an_aws_request_gives_back_the_turn_while_it_waits_for_aws(sandbox: Any)
     try:
         work.submit(first_answer_then_a_slow_request, key="slow")
         assert waiting.wait(30)
-        time.sleep(0.3)  # the second request is on the wire
-        assert gate.turns.acquire(timeout=0.5), "the turn was held while AWS was being waited for"
+        assert gate.turns.acquire(timeout=4), "the turn was held while AWS was being waited for"
         gate.turns.release()
         assert work.wait_idle(timeout=30)
         assert held == [True], "the turn taken to parse an answer was given back before the job handled it"
     finally:
         work.shutdown()
         sandbox.set_latency(0)
+
+
+def test_a_throttled_aws_request_gives_back_the_turn_before_botocore_sleeps_to_retry(sandbox: Any) -> None:
+    """review25: botocore asks whether to retry after every attempt, and sleeps after a failed one."""
+    gateway = sandbox_gateway(sandbox.url)
+    case_id = gateway.create_case(NewCase("Turns", "general-info", "general-guidance", "low", "Body"))
+    gate = AckFirst(**TURNS)
+    free_before_retry: list[bool] = []
+
+    def after_the_gateways_own_hooks(caught_exception: Any = None, response: Any = None, **_: Any) -> None:
+        if caught_exception is not None or (response is not None and response[0].status_code >= 300):
+            free = gate.turns.acquire(blocking=False)
+            if free:
+                gate.turns.release()
+            free_before_retry.append(free)
+
+    for client in (gateway.client, gateway._single):
+        client.meta.events.register("needs-retry.support", after_the_gateways_own_hooks)
+
+    def answered_then_throttled() -> None:
+        gateway.get_case(case_id)  # holds a turn to handle the answer
+        sandbox.inject_fault("DescribeCases", "ThrottlingException", count=1)
+        gateway.get_case(case_id)
+
+    work = OrderedWork(max_workers=1, gate=gate)
+    try:
+        work.submit(answered_then_throttled)
+        assert work.wait_idle(timeout=60)
+    finally:
+        work.shutdown()
+    assert free_before_retry == [True], f"the turn was held through botocore's retry sleep: {free_before_retry}"

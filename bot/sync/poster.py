@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from bot import render
+from bot.ack_first import let_go_of_turn
 from bot.aws.gateway import SupportGateway
 from bot.domain import AttachmentRef
 from bot.errors import AwsError
@@ -83,6 +84,7 @@ class ChannelPacer:
             tokens = min(self.burst, tokens + (now - last) * self.per_second) - 1
             self._buckets[channel] = (tokens, now)
         if tokens < 0:
+            let_go_of_turn()  # other jobs' AWS answers need no wait for this channel's pace
             time.sleep(-tokens / self.per_second)
 
 

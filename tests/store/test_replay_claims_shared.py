@@ -144,7 +144,7 @@ def test_on_postgres_a_modal_opens_at_once_after_its_ack_under_a_steady_stream_o
     (boundary.guarded), and the claims writer waits for a lull: under a steady stream of requests,
     views.open went out a whole second of the trigger_id's 3 s after the ack (review23)."""
     bot = bot_factory(env={"DATABASE_URL": pg_url})
-    bot.services.work.gate.settle_seconds = 0.1  # production's settle (the harness shortens it)
+    bot.services.work.gate.settle_seconds = 0.1  # longer than the stream's gaps: never a lull
     _modal_delay(bot, "U1")  # warm: the services list, the connection pool
 
     stop = threading.Event()
@@ -167,7 +167,7 @@ def test_a_request_replayed_to_another_replica_while_the_first_waits_for_a_lull_
     first = bot_factory(env={"DATABASE_URL": pg_url})
     second = bot_factory(env={"DATABASE_URL": pg_url})
     for bot in (first, second):
-        bot.services.work.gate.settle_seconds = 0.1
+        bot.services.work.gate.settle_seconds = 0.1  # longer than the stream's gaps: never a lull
     case = open_case_at_aws(first)
     response_url = first.slack.response_url()
     body, headers = first.requests.prepare_slash_command(f"show {case.display_id}", response_url=response_url)
