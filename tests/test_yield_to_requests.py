@@ -23,6 +23,8 @@ from bot.slack.client import RateLimitedRespond, slack_client
 from bot.store.claims import SharedClaims
 from bot.store.tables import Store as SqliteStore
 from bot.work import OrderedWork
+from tests.cases.helpers import link_case, open_case_at_aws
+from tests.cases.test_card_buttons import click
 from tests.support.fake_slack import FakeSlack
 from tests.support.harness import bot_env
 from tests.support.replicas import wait_for
@@ -394,3 +396,36 @@ def test_a_throttled_aws_request_gives_back_the_turn_before_botocore_sleeps_to_r
     finally:
         work.shutdown()
     assert free_before_retry == [True], f"the turn was held through botocore's retry sleep: {free_before_retry}"
+
+
+def test_a_failure_told_through_bolts_own_client_after_the_ack_waits_for_the_requests_in_flight(
+    bot_factory: Any,
+) -> None:
+    """Bolt builds a plain WebClient for every request; a listener's job told its failures through it
+    (here: a resolve button clicked by someone who is not the case's steward) without yielding."""
+    bot = bot_factory()
+    case = open_case_at_aws(bot)
+    link_case(bot, case, user="U1", channel="C1")
+    card = link_case(bot, case, user="U2", channel="C2")
+    gate = bot.services.work.gate
+    gate.max_wait_seconds, gate.step_max_wait_seconds = 0, 60
+    arrived = threading.Event()
+
+    def a_request_arrives(**_: Any) -> None:  # once AWS has answered: only the Slack call is left to wait
+        if not arrived.is_set():
+            gate.request_started()
+            arrived.set()
+
+    gateway = bot.services.gateway
+    for client in (gateway.client, gateway._single):
+        client.meta.events.register("after-call.support", a_request_arrives)
+    try:
+        click(bot, card, "case_resolve", user="U2")
+        assert arrived.wait(30)
+        time.sleep(1.5)
+        assert bot.slack.calls("chat.postEphemeral") == [], "told while a request was being answered"
+    finally:
+        if arrived.is_set():
+            gate.request_finished()
+    [refusal] = bot.slack.wait_for("chat.postEphemeral", timeout=30)
+    assert "<@U1>" in refusal.params["text"]
