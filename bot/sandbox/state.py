@@ -23,6 +23,25 @@ CUSTOMER = "sandbox-user@example.com"
 AWS_ENGINEER = "Amazon Web Services"
 FIRST_DISPLAY_ID = 1_761_800_000  # ten digits, like the console's case numbers
 
+
+class _CaseNumbers:
+    """AWS numbers every account's cases in one sequence: two accounts' cases never share a number.
+    Counted apart, the sandbox's accounts gave two cases opened in the same moment the same number
+    (seen as a search for one case's number finding another account's case too)."""
+
+    def __init__(self) -> None:
+        self._last = FIRST_DISPLAY_ID
+        self._lock = threading.Lock()
+
+    def next_after(self, last: int) -> int:
+        with self._lock:
+            # Real case numbers grow with gaps (other customers' cases come in between).
+            self._last = max(self._last, last) + 1 + secrets.randbelow(40)
+            return self._last
+
+
+_CASE_NUMBERS = _CaseNumbers()
+
 OPEN_STATUSES = frozenset(
     {"opened", "pending-customer-action", "customer-action-completed", "work-in-progress", "reopened", "unassigned"}
 )
@@ -256,8 +275,7 @@ class SupportState:
                 return case_id
 
     def _next_display_id(self) -> str:
-        # Real case numbers grow with gaps (other accounts' cases come in between).
-        self.last_display_id += 1 + secrets.randbelow(40)
+        self.last_display_id = _CASE_NUMBERS.next_after(self.last_display_id)
         return str(self.last_display_id)
 
     def _notify(self, case_id: str, time_created: str) -> None:

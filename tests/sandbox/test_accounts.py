@@ -15,6 +15,7 @@ from botocore.config import Config
 from bot.aws.session import new_session
 from bot.sandbox import SandboxServer
 from bot.sandbox.accounts import account_count_from_env
+from bot.sandbox.records import NewCaseInput
 from tests.sandbox.helpers import open_case
 
 ROLE = "arn:aws:iam::{}:role/AwsSupportBot"
@@ -211,3 +212,16 @@ def test_a_case_can_be_backdated_over_http_and_after_time_then_leaves_it_out(san
     with pytest.raises(urllib.error.HTTPError) as refused:
         control(sandbox3, "/_sandbox/case?account=sandbox-2", {"case_id": old, "time_created": "last year"})
     assert refused.value.code == 400
+
+
+def test_two_accounts_cases_never_share_a_case_number(sandbox3: SandboxServer) -> None:
+    """AWS numbers every account's cases in one sequence. Counted apart, two of the sandbox's accounts
+    gave two cases the same number, and a search for one case's number found the other's too."""
+    states = [sandbox3.accounts.account(alias).state for alias in ("sandbox-2", "sandbox-3")]
+    opened = [
+        state.create_case(NewCaseInput(f"Case {n}", "Body", "general-info", "general-guidance", "low", "en", "x"))
+        for n in range(200)
+        for state in states
+    ]
+    numbers = [state.cases[case_id].display_id for state in states for case_id in opened if case_id in state.cases]
+    assert len(opened) == 400 and len(set(numbers)) == 400, "two cases of the sandbox's accounts share a number"
