@@ -33,6 +33,11 @@ class _CaseNumbers:
         self._last = FIRST_DISPLAY_ID
         self._lock = threading.Lock()
 
+    def seen(self, number: int) -> None:
+        """A number given out before this process (the sandbox's saved state): never given again."""
+        with self._lock:
+            self._last = max(self._last, number)
+
     def next_after(self, last: int) -> int:
         with self._lock:
             # Real case numbers grow with gaps (other customers' cases come in between).
@@ -296,4 +301,5 @@ class SupportState:
         with self.lock:
             self.last_display_id = int(raw.get("last_display_id", FIRST_DISPLAY_ID))
             self.cases = {c.case_id: c for c in map(CaseRecord.from_json, raw.get("cases", []))}
+            _CASE_NUMBERS.seen(self.last_display_id)  # another account's next case comes after it
             self.attachment_sets.load_json(raw)

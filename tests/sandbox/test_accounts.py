@@ -225,3 +225,29 @@ def test_two_accounts_cases_never_share_a_case_number(sandbox3: SandboxServer) -
     ]
     numbers = [state.cases[case_id].display_id for state in states for case_id in opened if case_id in state.cases]
     assert len(opened) == 400 and len(set(numbers)) == 400, "two cases of the sandbox's accounts share a number"
+
+
+def test_after_a_restart_two_accounts_cases_still_never_share_a_case_number(monkeypatch: Any) -> None:
+    """review26: each account's state is saved apart, and a new process started counting afresh."""
+    from bot.sandbox import state as sandbox_state
+
+    def case(n: int) -> NewCaseInput:
+        return NewCaseInput(f"Case {n}", "Body", "general-info", "general-guidance", "low", "en", "x")
+
+    first = SandboxServer(reply_delay_seconds=None, accounts=3)
+    few, many = (first.accounts.account(alias).state for alias in ("sandbox-2", "sandbox-3"))
+    for n in range(50):
+        if n < 5:
+            few.create_case(case(n))
+        many.create_case(case(n))
+    saved = [few.to_json(), many.to_json()]
+
+    monkeypatch.setattr(sandbox_state, "_CASE_NUMBERS", sandbox_state._CaseNumbers())  # a new process
+    second = SandboxServer(reply_delay_seconds=None, accounts=3)
+    restarted = [second.accounts.account(alias).state for alias in ("sandbox-2", "sandbox-3")]
+    for state, raw in zip(restarted, saved, strict=True):
+        state.load_json(raw)
+    for n in range(20):
+        restarted[0].create_case(case(n))
+    numbers = [c.display_id for state in restarted for c in state.cases.values()]
+    assert len(numbers) == 75 and len(set(numbers)) == 75, "a number given before the restart was given again"

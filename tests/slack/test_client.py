@@ -116,3 +116,13 @@ def test_an_answer_on_the_response_url_is_posted_again_after_a_429(bot: BotHarne
     bot.slack.wait_for("response_url", count=2)
     assert bot.services.work.wait_idle(timeout=10)
     assert [c.status for c in bot.slack.calls("response_url")] == [429, 200]
+
+
+def test_the_yielding_copy_of_bolts_client_keeps_all_it_was_given() -> None:
+    """review26: the copy names each setting; a setting Bolt or slack_sdk adds must not go missing."""
+    from slack_sdk import WebClient
+
+    from bot.slack.client import yielding_copy
+
+    original = WebClient(token="xoxb-1", base_url="https://slack.com/api/", timeout=7, team_id="T1")
+    assert vars(yielding_copy(original)) == vars(original)
