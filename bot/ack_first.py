@@ -73,8 +73,8 @@ class AckFirst:
     interpreter with one job thread, not twenty. The settle is short for the same reason: at 0.1 s,
     bursts 0.1 s apart left no lull at all, and every step waited out its cap and then ran in the
     middle of a burst. Measured with AWS answering during the bursts (`python -m bench.ack --together
-    --control --rounds 20`): the bots' `show` p99 was up to 2x the bare app's in 3 of 11 runs with
-    neither change, at most 1.17x in 7 runs with both.
+    --control --rounds 20`): the bots' `show` p99 was 1.5-2x the bare app's in 3 of 5 runs with
+    neither change, and over 1.5x in 1 of 13 runs with both.
     """
 
     def __init__(

@@ -13,7 +13,7 @@ from slack_bolt.middleware import Middleware
 from bot.listeners import register_listeners
 from bot.listeners.boundary import unexpected_in_listener
 from bot.services import Services
-from bot.slack.client import RateLimitedRespond, slack_client, yielding_copy
+from bot.slack.client import RateLimitedRespond, slack_client, yielding
 from bot.slack.identity import BotIdentity
 
 
@@ -96,7 +96,7 @@ class ProvideServices(Middleware):
     def process(self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]) -> BoltResponse | None:  # noqa: A002
         context = req.context
         context["services"] = self.services
-        context["client"] = yielding_copy(context.client)
+        context["client"] = yielding(context.client)
         if context.response_url:
             # Before any listener asks for respond(): Bolt would build its own, which resends posts.
             context["respond"] = RateLimitedRespond(

