@@ -424,3 +424,22 @@ def test_a_failure_told_through_bolts_own_client_after_the_ack_waits_for_the_req
             gate.request_finished()
     [refusal] = bot.slack.wait_for("chat.postEphemeral", timeout=30)
     assert "<@U1>" in refusal.params["text"]
+
+
+def test_the_next_aws_call_gives_back_the_turn_before_it_is_signed(sandbox: Any) -> None:
+    """review27: signing may first ask STS for fresh credentials, a round trip of its own."""
+    gateway = sandbox_gateway(sandbox.url)
+    case_id = gateway.create_case(NewCase("Turns", "general-info", "general-guidance", "low", "Body"))
+    gate = AckFirst(**TURNS)
+    free_when_signed: list[bool] = []
+
+    def when_signed(**_: Any) -> None:
+        free = gate.turns.acquire(blocking=False)
+        if free:
+            gate.turns.release()
+        free_when_signed.append(free)
+
+    for client in (gateway.client, gateway._single):
+        client.meta.events.register("request-created.support", when_signed)
+    _run_as_jobs(gate, lambda: (gateway.get_case(case_id), gateway.get_case(case_id)))
+    assert free_when_signed == [True, True], "the turn taken for one answer was held while the next call was signed"

@@ -113,8 +113,9 @@ def _yield_before_parsing(**_: Any) -> None:
     yield_to_requests(handles_answer=True)
 
 
-def _let_go_before_sending(**_: Any) -> None:
-    """A request goes on the wire: the job's turn is not needed while AWS answers."""
+def _let_go_before_calling(**_: Any) -> None:
+    """The job's next AWS call begins (signing it may first ask STS for fresh credentials), or its
+    request goes on the wire: the job's turn is not needed until AWS answers."""
     let_go_of_turn()
 
 
@@ -161,7 +162,8 @@ class SupportGateway(TrustedAdvisorCalls):
         for client in (self.client, self._single):
             client.meta.events.register("before-call.support", self._count_call)
             client.meta.events.register("before-parse.support", _yield_before_parsing)
-            client.meta.events.register("before-send.support", _let_go_before_sending)
+            client.meta.events.register("before-call.support", _let_go_before_calling)
+            client.meta.events.register("before-send.support", _let_go_before_calling)
             client.meta.events.register("needs-retry.support", _let_go_before_a_retry)
 
     def _count_call(self, **_: Any) -> None:
