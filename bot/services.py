@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from slack_sdk import WebClient
-from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from bot import render
 from bot.accounts.config import Account
@@ -51,18 +50,6 @@ class Worker(Protocol):
     def is_alive(self) -> bool: ...
 
     def health(self) -> dict[str, object]: ...
-
-
-def slack_client(settings: Settings) -> WebClient:
-    """Every Web API call goes through a client like this: SLACK_API_URL, resent only on 429.
-
-    A 429 means Slack did nothing, so resending (after Retry-After) is safe. A 5xx or a dropped
-    connection may come after Slack stored a message: resending would post it twice, so those
-    fail to the caller, which knows whether a retry is safe.
-    """
-    client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=30)
-    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=5))
-    return client
 
 
 @dataclass
