@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from bot.store.backend import Table
+from bot.store.backend import StoreError, Table
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +124,16 @@ class Journal:
         self._note_order(order, key)
         now = self.clock()
         entry = Entry(key, kind, order, data, created_at=now, holder=holder, lease_until=now + self.lease_seconds)
-        if not self.table.claim(key, asdict(entry)):
+        try:
+            noted = self.table.claim(key, asdict(entry))
+        except StoreError:
+            # The write may have gone through and only its answer been lost (a connection dropped
+            # after the commit). Left unheld, the record would wait out its lease, and the younger
+            # records of its order behind it.
+            if not self._noted_by(key, holder):
+                raise
+            noted = True
+        if not noted:
             return None
         self._hold(key, holder)
         return Lease(key, holder, order)
@@ -328,6 +337,13 @@ class Journal:
 
         if self.table.get(ORDER_PREFIX + order) is not None:
             self.table.update(ORDER_PREFIX + order, remove)
+
+    def _noted_by(self, key: str, holder: str) -> bool:
+        try:
+            raw = self.table.get(key)
+        except StoreError:
+            return False
+        return isinstance(raw, dict) and raw.get("holder") == holder
 
     def _is_pending(self, key: str) -> bool:
         raw = self.table.get(key)

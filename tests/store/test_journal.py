@@ -132,3 +132,57 @@ def test_a_record_whose_last_write_failed_is_let_go_so_its_lease_runs_out(store,
     mine.renew_held()
     clock.now += 61
     assert journal(store, clock).take("reply:C1:1.0") is not None
+
+
+class _AnswerLostTable:
+    """A journal table whose claims are written, and then their answer is lost (the connection
+    dropped after the commit); reads fail too when `reads_fail`."""
+
+    def __init__(self, table, *, reads_fail: bool = False) -> None:
+        self.table = table
+        self.reads_fail = reads_fail
+
+    def __getattr__(self, name):
+        return getattr(self.table, name)
+
+    def claim(self, key, value=True, **options):
+        from bot.store.backend import StoreError
+
+        self.table.claim(key, value, **options)
+        raise StoreError("connection lost after the commit")
+
+    def get(self, key, default=None):
+        from bot.store.backend import StoreError
+
+        if self.reads_fail:
+            raise StoreError("still away")
+        return self.table.get(key, default)
+
+
+def test_a_note_written_whose_answer_was_lost_is_held_at_once_not_after_its_lease(store, clock):
+    # Else the record waits, held by nobody, for its lease to run out, and every younger reply of
+    # its thread waits behind it (review13 §3).
+    mine = journal(store, clock)
+    mine.table = _AnswerLostTable(store.table("journal"))
+    lease = mine.record("reply:C1:1.0", "reply", "C1|0.5", {"text": "hi"})
+    assert lease is not None and mine.held("reply:C1:1.0") == lease
+    mine.table = store.table("journal")
+    assert mine.finish(lease).state == DONE
+
+
+def test_a_note_whose_answer_was_lost_and_cannot_be_read_back_is_an_error(store, clock):
+    # Unknown outcome: the caller answers Slack 503, and the redelivery finds the record noted.
+    mine = journal(store, clock)
+    mine.table = _AnswerLostTable(store.table("journal"), reads_fail=True)
+    with pytest.raises(Exception, match="connection lost after the commit"):
+        mine.record("reply:C1:1.0", "reply", "C1|0.5", {"text": "hi"})
+    assert mine.held_count() == 0
+
+
+def test_a_note_lost_to_another_writer_is_not_taken_as_ours(store, clock):
+    theirs, mine = journal(store, clock), journal(store, clock)
+    assert theirs.record("reply:C1:1.0", "reply", "C1|0.5", {}) is not None
+    mine.table = _AnswerLostTable(store.table("journal"))
+    with pytest.raises(Exception, match="connection lost after the commit"):
+        mine.record("reply:C1:1.0", "reply", "C1|0.5", {})
+    assert mine.held_count() == 0
