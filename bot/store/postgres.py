@@ -36,6 +36,12 @@ logger = logging.getLogger(__name__)
 # Seconds an operation waits for a connection before it raises StoreError (the database is away).
 OPERATION_TIMEOUT = 5.0
 HEALTH_TIMEOUT = 2.0
+# Seconds a statement waits for a lock someone else holds (a manual ALTER, a stuck session) before it
+# fails as a lost database would: otherwise every thread that touches the table, and the request
+# claims' writer, waits for as long as the lock lasts. Under claims.CONFIRM_TIMEOUT_SECONDS, so that
+# a claim the lock refused is forgotten (and can be made again) before the work that waits for it
+# gives up. A lock_timeout the database URL or the server's settings give is kept.
+LOCK_TIMEOUT = 5.0
 CONNECT_TIMEOUT = 5
 # After this many seconds of failed attempts the pool stops its backoff and reconnects on the next
 # request instead: a long outage is then followed by a prompt recovery, not a minutes-long backoff.
@@ -268,9 +274,17 @@ class PostgresStore:
 
     exclusive = False  # replicas share the database
 
-    def __init__(self, url: str, *, pool_size: int = POOL_SIZE, timeout: float = OPERATION_TIMEOUT) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = POOL_SIZE,
+        timeout: float = OPERATION_TIMEOUT,
+        lock_timeout: float = LOCK_TIMEOUT,
+    ) -> None:
         """Use `connect` at start: it checks the URL and migrates the schema first."""
         self.location = describe(url)
+        self._lock_timeout_ms = str(round(lock_timeout * 1000))
         self._last_used: weakref.WeakKeyDictionary[psycopg.Connection, float] = weakref.WeakKeyDictionary()
         self._last_used_lock = threading.Lock()
         self._pool = ConnectionPool(
@@ -279,6 +293,7 @@ class PostgresStore:
             max_size=pool_size,
             kwargs={"autocommit": True, **_connection_options(url)},
             open=False,
+            configure=self._configure,
             # A connection broken by a server restart is found and replaced before anyone uses it.
             check=self._check_if_idle,
             timeout=timeout,
@@ -289,7 +304,14 @@ class PostgresStore:
         self._lock = threading.Lock()
 
     @classmethod
-    def connect(cls, url: str, *, pool_size: int = POOL_SIZE, timeout: float = OPERATION_TIMEOUT) -> PostgresStore:
+    def connect(
+        cls,
+        url: str,
+        *,
+        pool_size: int = POOL_SIZE,
+        timeout: float = OPERATION_TIMEOUT,
+        lock_timeout: float = LOCK_TIMEOUT,
+    ) -> PostgresStore:
         """Open the store, or raise ConfigError with one line that says what is wrong with the database."""
         where = describe(url)
         try:
@@ -303,7 +325,7 @@ class PostgresStore:
             raise ConfigError("store_unreachable", where=where, error=_one_line(exc)) from exc
         except psycopg.Error as exc:
             raise ConfigError("store_schema_failed", where=where, error=_one_line(exc)) from exc
-        store = cls(url, pool_size=pool_size, timeout=timeout)
+        store = cls(url, pool_size=pool_size, timeout=timeout, lock_timeout=lock_timeout)
         try:
             store._pool.open(wait=True, timeout=OPERATION_TIMEOUT)
         except psycopg.OperationalError as exc:
@@ -311,6 +333,12 @@ class PostgresStore:
             raise ConfigError("store_unreachable", where=where, error=_one_line(exc)) from exc
         logger.info("state in PostgreSQL at %s", where)
         return store
+
+    def _configure(self, conn: psycopg.Connection) -> None:
+        conn.execute(
+            "SELECT set_config('lock_timeout', %s, false) WHERE current_setting('lock_timeout') = '0'",
+            (self._lock_timeout_ms,),
+        )
 
     def _check_if_idle(self, conn: psycopg.Connection) -> None:
         with self._last_used_lock:

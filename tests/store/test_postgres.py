@@ -297,3 +297,53 @@ def test_after_a_server_restart_the_first_operation_succeeds(
 
     assert cases.get("case-1") == {"status": "opened"}
     assert cases.claim("case-2", {"status": "opened"}) is True
+
+
+def test_an_operation_on_a_locked_table_fails_in_seconds_and_the_store_works_once_the_lock_goes(
+    pg_url: str,
+) -> None:
+    """Someone's transaction holds `kv` (a manual ALTER, a stuck session): every operation and the
+    request-claims writer would wait for as long as it lasts. Each gives up instead, as on a lost
+    database, and the store works again once the lock goes (review16 4c)."""
+    from bot.store.claims import SharedClaims
+
+    store = PostgresStore.connect(pg_url, lock_timeout=0.5)
+    claims = SharedClaims(store.table("requests"), confirm_timeout=30)
+    try:
+        with psycopg.connect(pg_url) as holder:
+            holder.execute("LOCK TABLE kv IN ACCESS EXCLUSIVE MODE")
+            outcome: list[object] = []
+
+            def write() -> None:
+                try:
+                    store.table("cases").put("case-1", {"status": "opened"})
+                    outcome.append("written")
+                except StoreError as error:
+                    outcome.append(error)
+
+            writer = threading.Thread(target=write, daemon=True)
+            writer.start()
+            writer.join(15)
+            pending = claims.admit("sig-1")
+            assert pending is not None
+            with pytest.raises(StoreError, match="lock timeout"):
+                pending.won()
+            holder.rollback()
+
+        assert not writer.is_alive(), "the write still waits on the lock"
+        assert isinstance(outcome[0], StoreError) and "lock timeout" in str(outcome[0])
+        store.table("cases").put("case-1", {"status": "opened"})
+        assert store.table("cases").get("case-1") == {"status": "opened"}
+        assert claims.claim("sig-1") is True, "a claim the lock refused can be made again"
+    finally:
+        claims.close()
+        store.close()
+
+
+def test_a_lock_timeout_the_url_sets_is_kept(pg_url: str) -> None:
+    store = PostgresStore.connect(pg_url + "?options=-c%20lock_timeout%3D7s", lock_timeout=0.5)
+    try:
+        with store.connection() as conn:
+            assert conn.execute("SHOW lock_timeout").fetchone() == ("7s",)
+    finally:
+        store.close()
