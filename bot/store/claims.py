@@ -144,8 +144,8 @@ class SharedClaims:
     record sends it without waiting for the claim (bot.listeners.boundary.guarded's `noted`). Keys
     the store could not record are forgotten here, so the request can be sent again; the work that
     waited for them tells the person the bot's state is unavailable. A claim write blocked in the
-    database (a locked table) holds the writer: every request's work meanwhile waits
-    CONFIRM_TIMEOUT_SECONDS, then says so; the claims are written, and kept, once the lock goes.
+    database (a table someone locked) holds the writer until the store's lock timeout (5 s on
+    PostgreSQL, under CONFIRM_TIMEOUT_SECONDS): its claims then fail as on a lost database.
     """
 
     def __init__(
