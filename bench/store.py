@@ -6,7 +6,9 @@ sqlite is a sqlitedict file in a temporary folder; PostgreSQL is `--url` or, by 
 cluster started like the tests' (PostgreSQL 15, with fsync and synchronous commit ON, as in
 production), reached over TCP on 127.0.0.1. Every write is durable when it returns on both. `update`
 is a read-modify-write of one key (what a lease renewal is); the threaded rows run `--threads` threads
-at once, updates all on one key (the worst case: they queue on one row lock).
+at once, updates all on one key (the worst case: they queue on one row lock). The prune rows are
+the replay claims' minute prune (a third of `--ops` claims out of the window), in claims looked at
+per second: as it was (each listed, the old ones deleted one by one) and as it is (one statement).
 """
 
 from __future__ import annotations
@@ -61,7 +63,25 @@ def measure(store: Store, ops: int, threads: int) -> dict[str, float]:
         for _ in range(per_thread):
             sync.update("hot", bump)
 
+    requests = store.table("requests")
+    horizon = 1_000_000
+
+    def stamped() -> None:  # a third of them older than the horizon
+        requests.put_many({f"v0={i:064x}": horizon - 300 + i % 900 for i in range(ops)})
+
+    def prune_listed() -> None:  # how ReplayGuard pruned before delete_stamped_before
+        for key, stamp in requests.items():
+            if not isinstance(stamp, int) or stamp < horizon:
+                requests.delete(key)
+
+    stamped()
+    listed = per_second(ops, prune_listed)
+    stamped()
+    one_statement = per_second(ops, lambda: requests.delete_stamped_before(horizon))
+
     return {
+        "prune claims, listed": listed,
+        "prune claims, 1 statement": one_statement,
         "claim": per_second(ops, lambda: [events.claim(f"ev-{i}", record) for i in range(ops)]),
         "claim (lost)": per_second(ops, lambda: [events.claim(f"ev-{i}", record) for i in range(ops)]),
         "update": per_second(ops, lambda: [sync.update("lease", bump) for _ in range(ops)]),

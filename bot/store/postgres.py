@@ -168,6 +168,12 @@ _CLAIM_MANY_UNFLUSHED = (
     " ON CONFLICT (table_name, key) DO NOTHING RETURNING key"
 )
 
+_DELETE_STAMPED_BEFORE = (
+    "DELETE FROM kv WHERE table_name = %s"
+    " AND CASE WHEN jsonb_typeof(value) = 'number' THEN (value #>> '{}')::float8 < %s ELSE true END"
+    " RETURNING key"
+)
+
 
 class PostgresTable:
     """One store table: the rows of `kv` with this table_name."""
@@ -206,6 +212,11 @@ class PostgresTable:
     def delete(self, key: str) -> None:
         with self._store.connection() as conn:
             conn.execute("DELETE FROM kv WHERE table_name = %s AND key = %s", (self.name, key))
+
+    def delete_stamped_before(self, horizon: float) -> list[str]:
+        with self._store.connection() as conn:
+            rows = conn.execute(_DELETE_STAMPED_BEFORE, (self.name, horizon)).fetchall()
+        return [row[0] for row in rows]
 
     def claim(self, key: str, value: Any = True, *, durable: bool = True) -> bool:
         """Insert `key` only if absent; True when this call wrote it (first caller wins, in any process).

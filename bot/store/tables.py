@@ -86,6 +86,10 @@ class Table:
             "put": f"REPLACE INTO {quoted} (key, value) VALUES (?, ?)",
             "claim": f"INSERT OR IGNORE INTO {quoted} (key, value) VALUES (?, ?)",
             "delete": f"DELETE FROM {quoted} WHERE key = ?",
+            # CAST reads a JSON number's text as the number, and anything else (a string, an object)
+            # as 0. SELECT then DELETE in one write transaction: RETURNING needs SQLite 3.35.
+            "stamped_before": f"SELECT key FROM {quoted} WHERE CAST(value AS REAL) < ?",
+            "delete_stamped_before": f"DELETE FROM {quoted} WHERE CAST(value AS REAL) < ?",
             "keys": f"SELECT key FROM {quoted} ORDER BY rowid",
             "values": f"SELECT value FROM {quoted} ORDER BY rowid",
             "items": f"SELECT key, value FROM {quoted} ORDER BY rowid",
@@ -114,6 +118,15 @@ class Table:
 
     def delete(self, key: str) -> None:
         self._store._write(lambda db: db.execute(self._sql["delete"], (key,)))
+
+    def delete_stamped_before(self, horizon: float) -> list[str]:
+        def delete(db: sqlite3.Connection) -> list[str]:
+            keys = [row[0] for row in db.execute(self._sql["stamped_before"], (horizon,))]
+            if keys:
+                db.execute(self._sql["delete_stamped_before"], (horizon,))
+            return keys
+
+        return self._store._write(delete)
 
     def claim(self, key: str, value: Any = True, *, durable: bool = True) -> bool:
         """Write `key` only if absent; True when this call wrote it (first delivery wins).

@@ -229,6 +229,21 @@ def test_put_many_is_all_or_none(store: Store) -> None:
     assert dict(links.items()) == {"a": "old"}
 
 
+def test_delete_stamped_before_deletes_older_stamps_and_values_that_are_not_stamps(store: Store) -> None:
+    requests = store.table("requests")
+    requests.put_many(
+        {"old": 1000, "older": 999.5, "edge": 1500, "new": 2000, "fraction": 1499.9, "text": "1", "dict": {"a": 1}}
+    )
+    store.table("links").put("other table", 1)
+
+    deleted = requests.delete_stamped_before(1500)
+
+    assert sorted(deleted) == ["dict", "fraction", "old", "older", "text"]
+    assert dict(requests.items()) == {"edge": 1500, "new": 2000}
+    assert store.table("links").get("other table") == 1
+    assert requests.delete_stamped_before(1500) == []
+
+
 def test_keys_items_values_list_records_in_the_order_they_were_last_written(store: Store) -> None:
     digests = store.table("digests")
     digests.put("C1", 1)

@@ -26,6 +26,14 @@ class _Table:
     def delete(self, key: str) -> None:
         self.rows.pop(key, None)
 
+    def delete_stamped_before(self, horizon: float) -> list[str]:
+        if self.down:
+            raise StoreError("connection refused")
+        old = [key for key, stamp in self.rows.items() if not isinstance(stamp, int | float) or stamp < horizon]
+        for key in old:
+            del self.rows[key]
+        return old
+
     def claim_many(self, items: dict[str, Any], *, durable: bool = True) -> set[str]:
         fresh = {key for key in items if key not in self.rows}
         self.rows.update({key: items[key] for key in fresh})
