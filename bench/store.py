@@ -9,6 +9,8 @@ is a read-modify-write of one key (what a lease renewal is); the threaded rows r
 at once, updates all on one key (the worst case: they queue on one row lock). The prune rows are
 the replay claims' minute prune (a third of `--ops` claims out of the window), in claims looked at
 per second: as it was (each listed, the old ones deleted one by one) and as it is (one statement).
+The sweep rows are the journal keeper's search for pending records among `--ops` finished ones, in
+records per second: listed whole (as it was) and picked by the database (items_with).
 """
 
 from __future__ import annotations
@@ -79,7 +81,17 @@ def measure(store: Store, ops: int, threads: int) -> dict[str, float]:
     stamped()
     one_statement = per_second(ops, lambda: requests.delete_stamped_before(horizon))
 
+    journal = store.table("journal")
+    finished = {"state": "done", "kind": "reply", "data": {"text": "Any news on this?"}, "outcome": {"ok": True}}
+    journal.put_many({f"reply:C1:{i}.000100": finished for i in range(ops)})
+    journal.put("reply:C1:pending", {**finished, "state": "pending"})
+
+    def sweep_listed() -> None:  # how Journal.resumable found the pending records before items_with
+        [key for key, raw in journal.items() if isinstance(raw, dict) and raw.get("state") == "pending"]
+
     return {
+        "sweep journal, listed": per_second(ops, sweep_listed),
+        "sweep journal, items_with": per_second(ops, lambda: list(journal.items_with("state", "pending"))),
         "prune claims, listed": listed,
         "prune claims, 1 statement": one_statement,
         "claim": per_second(ops, lambda: [events.claim(f"ev-{i}", record) for i in range(ops)]),

@@ -273,6 +273,11 @@ class PostgresTable:
         rows = self._rows("SELECT key, value FROM kv WHERE table_name = %s ORDER BY seq")
         return iter([(key, value) for key, value in rows])
 
+    def items_with(self, field: str, text: str) -> Iterator[tuple[str, Any]]:
+        query = "SELECT key, value FROM kv WHERE table_name = %s AND value ->> %s = %s ORDER BY seq"
+        rows = self._rows(query, (field, text))
+        return iter([(key, value) for key, value in rows])
+
     def values(self) -> Iterator[Any]:
         return iter([row[0] for row in self._rows("SELECT value FROM kv WHERE table_name = %s ORDER BY seq")])
 

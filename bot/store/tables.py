@@ -93,6 +93,9 @@ class Table:
             "keys": f"SELECT key FROM {quoted} ORDER BY rowid",
             "values": f"SELECT value FROM {quoted} ORDER BY rowid",
             "items": f"SELECT key, value FROM {quoted} ORDER BY rowid",
+            # instr() on the stored text, which _encode writes one way only: it needs no JSON1 in the
+            # SQLite linked, and items_with() checks each row it lets through.
+            "items_containing": f"SELECT key, value FROM {quoted} WHERE instr(value, ?) > 0 ORDER BY rowid",
         }
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -161,6 +164,12 @@ class Table:
     def items(self) -> Iterator[tuple[str, Any]]:
         rows = self._store._read(lambda db: db.execute(self._sql["items"]).fetchall())
         return iter([(key, json.loads(value)) for key, value in rows])
+
+    def items_with(self, field: str, text: str) -> Iterator[tuple[str, Any]]:
+        pair = _encode({field: text})[1:-1]  # '"state":"pending"'
+        rows = self._store._read(lambda db: db.execute(self._sql["items_containing"], (pair,)).fetchall())
+        found = ((key, json.loads(value)) for key, value in rows)
+        return iter([(key, value) for key, value in found if isinstance(value, dict) and value.get(field) == text])
 
     def values(self) -> Iterator[Any]:
         rows = self._store._read(lambda db: db.execute(self._sql["values"]).fetchall())

@@ -229,6 +229,25 @@ def test_put_many_is_all_or_none(store: Store) -> None:
     assert dict(links.items()) == {"a": "old"}
 
 
+def test_items_with_lists_only_the_objects_whose_field_has_that_text_in_listing_order(store: Store) -> None:
+    journal = store.table("journal")
+    journal.put("a", {"state": "pending", "n": 1})
+    journal.put("b", {"state": "done", "data": {"state": "pending"}})  # nested: not the record's own
+    journal.put("c", {"state": "PENDING"})
+    journal.put("d", {"note": '"state":"pending"'})  # the text inside a string
+    journal.put("e", ["state", "pending"])
+    journal.put("f", "pending")
+    journal.put("g", {"state": "pending", "ключ": "значение 🎉"})
+    journal.put("a", {"state": "pending", "n": 2})  # written last now
+    store.table("links").put("other table", {"state": "pending"})
+
+    assert list(journal.items_with("state", "pending")) == [
+        ("g", {"state": "pending", "ключ": "значение 🎉"}),
+        ("a", {"state": "pending", "n": 2}),
+    ]
+    assert list(journal.items_with("state", "failed")) == []
+
+
 def test_delete_stamped_before_deletes_older_stamps_and_values_that_are_not_stamps(store: Store) -> None:
     requests = store.table("requests")
     requests.put_many(
