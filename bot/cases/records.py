@@ -159,9 +159,9 @@ class CaseRecords:
         return self.store.table("cases").update(case_id, name)
 
     def by_display_id(self, display_id: str) -> CaseRecord | None:
-        for _, raw in self.store.table("cases").items():
-            if isinstance(raw, dict) and raw.get("display_id") == display_id:
-                return CaseRecord.from_dict(raw)
+        # Picked by the database: `/aws-support reply <display id>` looks here before its ack.
+        for _, raw in self.store.table("cases").items_with("display_id", display_id):
+            return CaseRecord.from_dict(raw)
         return None
 
     def remember(self, case: Case, opened_by: str | None = None) -> CaseRecord:
