@@ -218,7 +218,7 @@ class CaseRecords:
         return sorted({raw["case_id"] for raw in self.store.table("links").values()})
 
     def links_in_channel(self, channel: str) -> list[CaseLink]:
-        return [CaseLink(**raw) for raw in self.store.table("links").values() if raw["channel"] == channel]
+        return [CaseLink(**raw) for _, raw in self.store.table("links").items_with("channel", channel)]
 
     def save_link(
         self, case_id: str, channel: str, card_ts: str, linked_by: str, *, since: float | None = None
