@@ -274,7 +274,8 @@ class PostgresTable:
         return iter([(key, value) for key, value in rows])
 
     def items_with(self, field: str, text: str) -> Iterator[tuple[str, Any]]:
-        query = "SELECT key, value FROM kv WHERE table_name = %s AND value ->> %s = %s ORDER BY seq"
+        # jsonb equality, not ->>'s text: a number 5 is not the text "5", as in items_with's contract.
+        query = "SELECT key, value FROM kv WHERE table_name = %s AND value -> %s = to_jsonb(%s::text) ORDER BY seq"
         rows = self._rows(query, (field, text))
         return iter([(key, value) for key, value in rows])
 

@@ -238,6 +238,8 @@ def test_items_with_lists_only_the_objects_whose_field_has_that_text_in_listing_
     journal.put("e", ["state", "pending"])
     journal.put("f", "pending")
     journal.put("g", {"state": "pending", "ключ": "значение 🎉"})
+    journal.put("h", {"state": 5})
+    journal.put("i", {"state": True})
     journal.put("a", {"state": "pending", "n": 2})  # written last now
     store.table("links").put("other table", {"state": "pending"})
 
@@ -246,6 +248,7 @@ def test_items_with_lists_only_the_objects_whose_field_has_that_text_in_listing_
         ("a", {"state": "pending", "n": 2}),
     ]
     assert list(journal.items_with("state", "failed")) == []
+    assert list(journal.items_with("state", "5")) == [] and list(journal.items_with("state", "true")) == []
 
 
 def test_delete_stamped_before_deletes_older_stamps_and_values_that_are_not_stamps(store: Store) -> None:
