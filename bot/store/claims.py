@@ -145,7 +145,9 @@ class SharedClaims:
     the store could not record are forgotten here, so the request can be sent again; the work that
     waited for them tells the person the bot's state is unavailable. A claim write blocked in the
     database (a table someone locked) holds the writer until the store's lock timeout (5 s on
-    PostgreSQL, under CONFIRM_TIMEOUT_SECONDS): its claims then fail as on a lost database.
+    PostgreSQL, after at most as long a wait for a connection, which the lock may hold too): its claims
+    then fail as on a lost database, and the work waiting for them says so at CONFIRM_TIMEOUT_SECONDS
+    at the latest.
     """
 
     def __init__(

@@ -126,13 +126,14 @@ class Journal:
         entry = Entry(key, kind, order, data, created_at=now, holder=holder, lease_until=now + self.lease_seconds)
         try:
             noted = self.table.claim(key, asdict(entry))
-        except StoreError:
+        except StoreError as error:
             # The write may have gone through and only its answer been lost (a connection dropped
             # after the commit). Left unheld, the record would wait out its lease, and the younger
             # records of its order behind it.
-            if not self._noted_by(key, holder):
+            found = self._noted_by(key) if error.may_have_written else None
+            if found is None:
                 raise
-            noted = True
+            noted = found == holder  # else noted already, by another: as claim() answering False
         if not noted:
             return None
         self._hold(key, holder)
@@ -340,12 +341,13 @@ class Journal:
         if self.table.get(ORDER_PREFIX + order) is not None:
             self.table.update(ORDER_PREFIX + order, remove)
 
-    def _noted_by(self, key: str, holder: str) -> bool:
+    def _noted_by(self, key: str) -> str | None:
+        """The holder the record of `key` was noted with; None when there is none or the store cannot say."""
         try:
             raw = self.table.get(key)
         except StoreError:
-            return False
-        return isinstance(raw, dict) and raw.get("holder") == holder
+            return None
+        return raw.get("holder") if isinstance(raw, dict) else None
 
     def _is_pending(self, key: str) -> bool:
         raw = self.table.get(key)

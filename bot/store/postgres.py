@@ -25,10 +25,11 @@ from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
 from bot.config import ConfigError
 from bot.store.backend import StoreError
+from bot.store.errors import StoreRefused
 from bot.store.tables import TABLES
 
 logger = logging.getLogger(__name__)
@@ -127,6 +128,16 @@ def describe(url: str) -> str:
     return f"{user}{parts.get('host') or 'localhost'}{port}/{parts.get('dbname') or ''}"
 
 
+def _refused(error: psycopg.Error) -> bool:
+    """The database answered with an error, so the statement (or its transaction) was rolled back, or
+    no connection was had to send it. Not a lost or closed connection (SQLSTATE class 08, or none),
+    nor a server shutting down (57P..): a commit may have gone through before those."""
+    if isinstance(error, PoolTimeout | PoolClosed):
+        return True
+    state = error.sqlstate or ""
+    return bool(state) and not state.startswith(("08", "57P"))
+
+
 def _one_line(error: Exception) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
@@ -168,9 +179,10 @@ _CLAIM_MANY_UNFLUSHED = (
     " ON CONFLICT (table_name, key) DO NOTHING RETURNING key"
 )
 
+# numeric, not float8: a number beyond a double's range must not fail every later prune.
 _DELETE_STAMPED_BEFORE = (
     "DELETE FROM kv WHERE table_name = %s"
-    " AND CASE WHEN jsonb_typeof(value) = 'number' THEN (value #>> '{}')::float8 < %s ELSE true END"
+    " AND CASE WHEN jsonb_typeof(value) = 'number' THEN (value #>> '{}')::numeric < %s::numeric ELSE true END"
     " RETURNING key"
 )
 
@@ -274,6 +286,8 @@ class PostgresTable:
         return iter([(key, value) for key, value in rows])
 
     def items_with(self, field: str, text: str) -> Iterator[tuple[str, Any]]:
+        if "\x00" in field or "\x00" in text:
+            return iter([])  # encode() stored every NUL as U+FFFD: no record holds one
         # jsonb equality, not ->>'s text: a number 5 is not the text "5", as in items_with's contract.
         query = "SELECT key, value FROM kv WHERE table_name = %s AND value -> %s = to_jsonb(%s::text) ORDER BY seq"
         rows = self._rows(query, (field, text))
@@ -352,8 +366,10 @@ class PostgresStore:
         return store
 
     def _configure(self, conn: psycopg.Connection) -> None:
+        # 'default' only when nobody set it: a 0 from the URL, PGOPTIONS or ALTER ROLE/DATABASE is kept.
         conn.execute(
-            "SELECT set_config('lock_timeout', %s, false) WHERE current_setting('lock_timeout') = '0'",
+            "SELECT set_config('lock_timeout', %s, false) FROM pg_settings"
+            " WHERE name = 'lock_timeout' AND source = 'default'",
             (self._lock_timeout_ms,),
         )
 
@@ -375,7 +391,8 @@ class PostgresStore:
                         self._last_used[conn] = time.monotonic()
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             # PoolTimeout and PoolClosed are OperationalErrors too.
-            raise StoreError(f"PostgreSQL at {self.location} is unavailable: {_one_line(exc)}") from exc
+            failure = StoreRefused if _refused(exc) else StoreError
+            raise failure(f"PostgreSQL at {self.location} is unavailable: {_one_line(exc)}") from exc
 
     def table(self, name: str) -> PostgresTable:
         if name not in TABLES:

@@ -60,6 +60,7 @@ TABLES = {
 }
 
 LOCK_SUFFIX = ".lock"
+_STAMP_AT_OR_AFTER = "(substr(value, 1, 1) GLOB '[0-9-]' AND CAST(value AS REAL) >= ?)"
 
 
 def _encode(value: Any) -> str:
@@ -86,16 +87,19 @@ class Table:
             "put": f"REPLACE INTO {quoted} (key, value) VALUES (?, ?)",
             "claim": f"INSERT OR IGNORE INTO {quoted} (key, value) VALUES (?, ?)",
             "delete": f"DELETE FROM {quoted} WHERE key = ?",
-            # CAST reads a JSON number's text as the number, and anything else (a string, an object)
-            # as 0. SELECT then DELETE in one write transaction: RETURNING needs SQLite 3.35.
-            "stamped_before": f"SELECT key FROM {quoted} WHERE CAST(value AS REAL) < ?",
-            "delete_stamped_before": f"DELETE FROM {quoted} WHERE CAST(value AS REAL) < ?",
+            # A JSON number's text starts with a digit or "-", and CAST reads it as the number (beyond
+            # a double's range, as an infinity). SELECT then DELETE in one write transaction:
+            # RETURNING needs SQLite 3.35.
+            "stamped_before": f"SELECT key FROM {quoted} WHERE NOT {_STAMP_AT_OR_AFTER}",
+            "delete_stamped_before": f"DELETE FROM {quoted} WHERE NOT {_STAMP_AT_OR_AFTER}",
             "keys": f"SELECT key FROM {quoted} ORDER BY rowid",
             "values": f"SELECT value FROM {quoted} ORDER BY rowid",
             "items": f"SELECT key, value FROM {quoted} ORDER BY rowid",
-            # instr() on the stored text, which _encode writes one way only: it needs no JSON1 in the
-            # SQLite linked, and items_with() checks each row it lets through.
-            "items_containing": f"SELECT key, value FROM {quoted} WHERE instr(value, ?) > 0 ORDER BY rowid",
+            # instr() on the stored text needs no JSON1 in the SQLite linked; items_with() checks each
+            # row it lets through.
+            "items_containing": (
+                f"SELECT key, value FROM {quoted} WHERE instr(value, ?) > 0 AND instr(value, ?) > 0 ORDER BY rowid"
+            ),
         }
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -166,8 +170,10 @@ class Table:
         return iter([(key, json.loads(value)) for key, value in rows])
 
     def items_with(self, field: str, text: str) -> Iterator[tuple[str, Any]]:
-        pair = _encode({field: text})[1:-1]  # '"state":"pending"'
-        rows = self._store._read(lambda db: db.execute(self._sql["items_containing"], (pair,)).fetchall())
+        # The field's name and its text as JSON strings, each looked for alone: whatever separators the
+        # record was written with (_encode's compact ones, or a hand's ", " and ": ").
+        needles = (_encode(field), _encode(text))
+        rows = self._store._read(lambda db: db.execute(self._sql["items_containing"], needles).fetchall())
         found = ((key, json.loads(value)) for key, value in rows)
         return iter([(key, value) for key, value in found if isinstance(value, dict) and value.get(field) == text])
 

@@ -514,6 +514,11 @@ class _DownTable:
 
         raise StoreError("connection refused")
 
+    def delete_stamped_before(self, horizon: float) -> list[str]:
+        from bot.store.backend import StoreError
+
+        raise StoreError("connection refused")
+
 
 def test_a_request_the_store_cannot_record_is_acked_and_its_work_answers_that_the_state_is_unavailable() -> None:
     """The ack does not wait for the database; the work after it does, and tells the person, not a traceback."""
