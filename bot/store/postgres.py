@@ -20,7 +20,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import psycopg
@@ -377,7 +377,14 @@ class PostgresStore:
         with self._last_used_lock:
             last_used = self._last_used.get(conn, 0.0)
         if time.monotonic() - last_used > CHECK_AFTER_IDLE_SECONDS:
-            ConnectionPool.check_connection(conn)
+            try:
+                ConnectionPool.check_connection(conn)
+            except psycopg.Error:
+                # A restart broke them all: sweep the others out now. Found one at a time, each after
+                # a longer pause (the pool's backoff: 0, 1, 2, 4 s), 5 of them outlasted the caller's timeout.
+                with suppress(psycopg.Error):  # closing meanwhile: this one's failure tells
+                    self._pool.check()
+                raise
 
     @contextmanager
     def connection(self, timeout: float | None = None) -> Iterator[psycopg.Connection]:

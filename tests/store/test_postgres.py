@@ -299,6 +299,27 @@ def test_after_a_server_restart_the_first_operation_succeeds(
     assert cases.claim("case-2", {"status": "opened"}) is True
 
 
+def test_after_a_server_restart_a_full_pool_of_broken_connections_does_not_fail_the_first_operation(
+    postgres_cluster: PostgresCluster, pg: PostgresStore
+) -> None:
+    """A busy bot's pool holds 8 connections. Found broken one at a time, each after a longer pause
+    (psycopg_pool's backoff: 0, 1, 2, 4 s), they made the first operation after a restart fail at the
+    pool's 5 s timeout, and every operation that came meanwhile with it (review28)."""
+    held = [pg.connection() for _ in range(8)]
+    for connection in held:
+        connection.__enter__()
+    for connection in held:
+        connection.__exit__(None, None, None)
+
+    postgres_cluster.stop()
+    postgres_cluster.start()
+    time.sleep(1.5)  # longer than CHECK_AFTER_IDLE_SECONDS
+    started = time.monotonic()
+
+    pg.table("cases").put("case-1", {"status": "opened"})
+    assert time.monotonic() - started < 2.5
+
+
 def test_an_operation_on_a_locked_table_fails_in_seconds_and_the_store_works_once_the_lock_goes(
     pg_url: str,
 ) -> None:
