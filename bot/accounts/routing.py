@@ -171,10 +171,9 @@ class AccountGateways(SupportGateway):
             except CaseNotFound:
                 continue
             except AwsError as error:
-                if isinstance(error, AccountUnreachable) or error.code in ACCOUNT_WIDE:
-                    unreachable = unreachable or error
-                    continue
-                raise
+                # Any account's failure (an endpoint answering 5xx too) leaves the others to look in.
+                unreachable = unreachable or error
+                continue
         if unreachable is not None:
             raise unreachable
         raise CaseNotFound(code="CaseIdNotFound", ref=ref)
@@ -246,12 +245,15 @@ class AccountGateways(SupportGateway):
                     lambda g: g.list_cases(include_resolved=include_resolved, after_time=after_time, limit=limit),
                 )
             except AwsError as error:
-                if not (isinstance(error, AccountUnreachable) or error.code in ACCOUNT_WIDE):
-                    raise
-                if len(accounts) == 1 and not tolerate:
+                # With several accounts asked, any failure is that account's own (an endpoint answering
+                # 5xx too): it is named, and the others answer.
+                account_wide = isinstance(error, AccountUnreachable) or error.code in ACCOUNT_WIDE
+                if len(accounts) == 1 and not (account_wide and tolerate):
                     raise
                 if failed is not None:
                     failed.append((account, error))
+                else:
+                    logger.warning("cases of account %s left out: %s", account.alias, error)
                 return []
             return [self.stamp(case, account) for case in cases]
 
