@@ -53,7 +53,10 @@ TABLES = {
     "schedules": "channel -> digest schedule (schedule.py)",
     "digests": "channel -> previous digest state; @-keys: refresh bookkeeping (digest.py, digest_refresh.py)",
     "meta": "bot-wide markers (health, versions)",
-    "leases": "lease name -> the replica holding it and its expiry by the store's clock (store/lease.py)",
+    "leases": (
+        "lease name -> the replica holding it and its expiry by the store's clock (store/lease.py);"
+        " sync:<case> while a replica syncs that case (sync/state.py)"
+    ),
     "requests": "Slack signature of a served request -> its timestamp, to refuse replays; pruned after 10 min (web.py)",
     "channel_accounts": "channel -> the AWS account an admin made its default (accounts/directory.py)",
     "searches": "token -> a search's matching cases for its Next pages; pruned after 30 min (cases/search_pages.py)",

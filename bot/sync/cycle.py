@@ -39,9 +39,10 @@ from bot.pool import map_in_callers_context
 from bot.slack.channels import SlackRefused
 from bot.store.backend import Store
 from bot.sync.plan import LINK_SKEW, status_delivery, target, wants
-from bot.sync.poster import SyncInterrupted, ThreadPoster
+from bot.sync.poster import ThreadPoster
 from bot.sync.state import (
     Delivery,
+    SyncInterrupted,
     SyncState,
     SyncStates,
     aws_time,
@@ -141,23 +142,30 @@ class CaseSync:
 
     def wake(self, case_id: str) -> None:
         """Look at a resolved case on the next cycle (a reply from Slack reopens it)."""
+
+        def due_now(state: SyncState | None) -> SyncState | None:
+            if state is None or not state.next_check_at:
+                return None
+            state.next_check_at = 0.0
+            return state
+
         with self._case_locks[case_id]:
-            state = self.states.get(case_id)
-            if state and state.next_check_at:
-                state.next_check_at = 0.0
-                self.states.save(state)
+            self.states.change(case_id, due_now)
 
     def follow_whole_case(self, case: Case, channel: str) -> None:
         """The thread in `channel` gets every communication of the case, its opening included (a watched case)."""
+        opened = parse_aws_time(case.time_created) or utcnow()
+
+        def whole(state: SyncState | None) -> SyncState | None:
+            state = state or SyncState(case_id=case.case_id, status=case.status, watermark=aws_time(opened - OPENING))
+            if channel in state.full_history:
+                return None
+            # An existing state keeps its watermark: rewinding it would repost in other threads.
+            state.full_history.append(channel)
+            return state
+
         with self._case_locks[case.case_id]:
-            opened = parse_aws_time(case.time_created) or utcnow()
-            state = self.states.get(case.case_id) or SyncState(
-                case_id=case.case_id, status=case.status, watermark=aws_time(opened - OPENING)
-            )
-            if channel not in state.full_history:
-                # An existing state keeps its watermark: rewinding it would repost in other threads.
-                state.full_history.append(channel)
-                self.states.save(state)
+            self.states.change(case.case_id, whole)
 
     def run_cycle(self) -> CycleReport:
         """One pass over every followed case; with several accounts, the accounts at once (bounded)."""
@@ -165,9 +173,10 @@ class CaseSync:
         report = CycleReport()
         links = self._links_by_case()
         report.followed = len(links)
-        self._forget_unfollowed(links)
+        states = self.states.all()  # one read of them all, for this cycle's choice
+        self._forget_unfollowed(links, states)
         now = time.time()
-        due = [cid for cid in sorted(links) if self._due(cid, now)]
+        due = [cid for cid in sorted(links) if self._due(states.get(cid), now)]
         groups: dict[str, list[str]] = defaultdict(list)
         for case_id in due:
             groups[self.gateway.case_account(case_id)[0]].append(case_id)
@@ -261,10 +270,10 @@ class CaseSync:
                 found[link.case_id].append(link)
         return dict(found)
 
-    def _due(self, case_id: str, now: float) -> bool:
-        state = self.states.get(case_id)
+    def _due(self, state: SyncState | None, now: float) -> bool:
         if state is None or state.pending or state.next_check_at <= now:
             return True
+        case_id = state.case_id
         # A resting (resolved) case that Slack reopened (a reply, the Reopen button) is due at once:
         # the case service records the status it showed on the card.
         record = self.store.table("cases").get(case_id) or {}
@@ -280,18 +289,21 @@ class CaseSync:
 
     def _mark_missing(self, case_id: str) -> None:
         # Case data lives 12 months, and a case of another account is never found: look rarely.
-        with self._case_locks[case_id]:
+        def rarely(state: SyncState | None) -> SyncState:
             # Without a watermark: if it is ever found, it starts as a case seen for the first time.
-            state = self.states.get(case_id) or SyncState(case_id=case_id)
+            state = state or SyncState(case_id=case_id)
             state.next_check_at = time.time() + MISSING_RECHECK_SECONDS
-            self.states.save(state)
+            return state
 
-    def _forget_unfollowed(self, links: dict[str, list[CaseLink]]) -> None:
+        with self._case_locks[case_id]:
+            self.states.change(case_id, rarely)
+
+    def _forget_unfollowed(self, links: dict[str, list[CaseLink]], states: dict[str, SyncState]) -> None:
         # An unlinked case is no longer synced anywhere; keeping its state would only grow the table.
-        for case_id in [cid for cid in list(self.states.all()) if cid not in links]:
-            with self._case_locks[case_id]:
+        for case_id in [cid for cid in list(states) if cid not in links]:
+            with self._case_locks[case_id], self.states.holding(case_id) as held:
                 # Linked meanwhile (the snapshot is a few ms old)? Then its state is still needed.
-                if self.states.get(case_id) is not None and not self.cases.links_for(case_id):
+                if held and self.states.get(case_id) is not None and not self.cases.links_for(case_id):
                     self.states.delete(case_id)
                     self._applied_snapshot_at.pop(case_id, None)
 
@@ -305,35 +317,60 @@ class CaseSync:
                 logger.debug("case %s: skipping a snapshot older than the one applied", case.case_id)
                 return 0
             self._applied_snapshot_at[case.case_id] = asked_at
-            state = self.states.get(case.case_id)
-            fresh = state is None or not state.watermark
-            if state is None or not state.watermark:
-                state = self._first_state(case, links, state)
-            posted = 0
-            if state.pending:
-                # Left by a crash or a failure: what the threads already show is not posted again.
-                self.poster.reconcile(state)
-                posted += self.poster.deliver_pending(state)
-            status_changed = bool(case.status) and case.status != state.status
-            final_sweep = status_changed and case.is_resolved
-            new = self._new_communications(case, state, fetch_all=final_sweep)
-            deliveries = self._plan(case, state, links, new)
-            if status_changed:
-                # The card first: it is redrawn in place and harmless to redraw twice.
-                self.cases.update_cards(case)
-                deliveries.append(self._status_delivery(case, state, links))
-                state.status = case.status
-            now = time.time()
-            next_check = 0.0
-            if case.is_resolved:
-                # Looked at rarely from now on; a reopened case (a reply from anywhere) resumes.
-                next_check = state.next_check_at if state.next_check_at > now else now + RESOLVED_RECHECK_SECONDS
-            changed = fresh or bool(new) or status_changed or next_check != state.next_check_at
-            state.next_check_at = next_check
-            state.pending.extend(deliveries)
-            if changed:
-                self.states.save(state)  # the intent: from here on, a crash neither loses nor doubles
-            return posted + self.poster.deliver_pending(state)
+            if self.states.shared and self._quiet(case):
+                return 0  # nothing to post or write: no lease to take (most cases, most cycles)
+            with self.states.holding(case.case_id) as held:
+                if not held:
+                    logger.info("case %s: another replica syncs it now, and posts what is new", case.case_id)
+                    return 0
+                return self._apply(case, links)
+
+    def _quiet(self, case: Case) -> bool:
+        """Whether _apply would neither post nor write anything for this snapshot (it would read the
+        same state): nothing pending, the same status, no new or missing communication, the same recheck."""
+        state = self.states.get(case.case_id)
+        if state is None or not state.watermark or state.pending:
+            return False
+        if case.status and case.status != state.status:
+            return False
+        recent = list(case.recent_communications)
+        if any(state.is_new(comm) for comm in recent) or (case.more_communications and not recent):
+            return False
+        if case.is_resolved:
+            return state.next_check_at > time.time()
+        return not state.next_check_at
+
+    def _apply(self, case: Case, links: list[CaseLink]) -> int:
+        """The snapshot into the case's state and threads; the caller holds the case (its lock, its lease)."""
+        state = self.states.get(case.case_id)
+        fresh = state is None or not state.watermark
+        if state is None or not state.watermark:
+            state = self._first_state(case, links, state)
+        posted = 0
+        if state.pending:
+            # Left by a crash or a failure: what the threads already show is not posted again.
+            self.poster.reconcile(state)
+            posted += self.poster.deliver_pending(state)
+        status_changed = bool(case.status) and case.status != state.status
+        final_sweep = status_changed and case.is_resolved
+        new = self._new_communications(case, state, fetch_all=final_sweep)
+        deliveries = self._plan(case, state, links, new)
+        if status_changed:
+            # The card first: it is redrawn in place and harmless to redraw twice.
+            self.cases.update_cards(case)
+            deliveries.append(self._status_delivery(case, state, links))
+            state.status = case.status
+        now = time.time()
+        next_check = 0.0
+        if case.is_resolved:
+            # Looked at rarely from now on; a reopened case (a reply from anywhere) resumes.
+            next_check = state.next_check_at if state.next_check_at > now else now + RESOLVED_RECHECK_SECONDS
+        changed = fresh or bool(new) or status_changed or next_check != state.next_check_at
+        state.next_check_at = next_check
+        state.pending.extend(deliveries)
+        if changed:
+            self.states.save(state)  # the intent: from here on, a crash neither loses nor doubles
+        return posted + self.poster.deliver_pending(state)
 
     def _first_state(self, case: Case, links: list[CaseLink], known: SyncState | None) -> SyncState:
         """A case seen for the first time: its threads start where each link started, its status is

@@ -26,7 +26,7 @@ from bot.aws.gateway import SupportGateway
 from bot.domain import AttachmentRef
 from bot.errors import AwsError
 from bot.slack.channels import Channels, SlackRefused
-from bot.sync.state import Delivery, SyncState, SyncStates, Target
+from bot.sync.state import Delivery, SyncInterrupted, SyncState, SyncStates, Target
 from bot.text import split_at_breaks
 
 logger = logging.getLogger(__name__)
@@ -41,14 +41,6 @@ RECONCILE_MARGIN_SECONDS = 300.0
 SECTION_LIMIT = render.MAX_SECTION_TEXT - 100  # room for the template's own markup
 SECTIONS_PER_MESSAGE = 12
 SLACK_FILE_LIMIT = 1024**3
-
-
-class SyncInterrupted(Exception):
-    """Slack or AWS failed for now; the case's pending deliveries wait for its next sync."""
-
-    def __init__(self, reason: str, *, thread_gone: str = "") -> None:
-        super().__init__(reason)
-        self.thread_gone = thread_gone  # Slack's error when only this thread can take no messages
 
 
 @contextmanager

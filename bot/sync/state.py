@@ -7,20 +7,31 @@ posted, with each Target's progress (parts Slack confirmed, file IDs) written as
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot.domain import AttachmentRef, Communication, parse_aws_time
+from bot.store.backend import StoreError
+from bot.store.lease import Leases, replica_id
 
 if TYPE_CHECKING:
     from bot.store.backend import Store
 
+logger = logging.getLogger(__name__)
+
 # AWS may list a communication a little after one that is newer; keys are remembered this far back
 # from the newest handled one, and anything older that was never seen counts as history.
 LATE_WINDOW = timedelta(minutes=10)
+# A case's sync lease (replicas only), renewed at every save of its state: longer than any step of a
+# sync between two saves (a post, a file from AWS to Slack).
+SYNC_LEASE_SECONDS = 60.0
+SYNC_LEASE_PREFIX = "sync:"
 
 
 # Time --------------------------------------------------------------------------------------
@@ -136,27 +147,96 @@ class SyncState:
 # In the store ------------------------------------------------------------------------------
 
 
-class SyncStates:
-    """The "sync" table (case_id -> SyncState) behind a write-through cache: one process, one writer per case."""
+class SyncInterrupted(Exception):
+    """Slack or AWS failed for now, or another replica syncs the case: its pending deliveries wait for
+    its next sync."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, reason: str, *, thread_gone: str = "") -> None:
+        super().__init__(reason)
+        self.thread_gone = thread_gone  # Slack's error when only this thread can take no messages
+
+
+class SyncStates:
+    """The "sync" table (case_id -> SyncState).
+
+    With one process on the store (sqlite), behind a write-through cache: that process is the one
+    writer. With replicas sharing it (PostgreSQL), any of them may sync a case (the poller on the
+    lease holder, a Refresh click or an event on another), so every read goes to the store, and a
+    sync holds the case's lease there (`holding`) from reading its state to its last save: a replica
+    that cached a state, or synced beside another, would post an AWS answer again.
+    """
+
+    def __init__(self, store: Store, *, lease_seconds: float = SYNC_LEASE_SECONDS) -> None:
         self.store = store
+        self.shared = not store.exclusive
+        self.lease_seconds = lease_seconds
+        self._leases = Leases(store) if self.shared else None
         self._states: dict[str, SyncState] | None = None
         self._lock = threading.Lock()
 
     def all(self) -> dict[str, SyncState]:
+        if self.shared:
+            return self._read_all()
         with self._lock:
             if self._states is None:
-                self._states = {key: SyncState.from_dict(raw) for key, raw in self.store.table("sync").items() if raw}
+                self._states = self._read_all()
             return self._states
 
     def get(self, case_id: str) -> SyncState | None:
+        if self.shared:
+            raw = self.store.table("sync").get(case_id)
+            return SyncState.from_dict(raw) if raw else None
         return self.all().get(case_id)
 
+    @contextmanager
+    def holding(self, case_id: str) -> Iterator[bool]:
+        """Whether this process may sync the case now: always with one process; with replicas, while
+        it holds the case's lease (False: another replica syncs it, and posts what is new)."""
+        if self._leases is None:
+            yield True
+            return
+        name = SYNC_LEASE_PREFIX + case_id
+        if not self._leases.acquire(name, replica_id(), self.lease_seconds).held_by(replica_id()):
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            try:
+                if self.store.table("sync").get(case_id) is None:
+                    self.store.table("leases").delete(name)  # the case is no longer followed
+                else:
+                    self._leases.release(name, replica_id())
+            except StoreError as error:  # it runs out by itself
+                logger.warning("could not give back the sync lease of %s: %s", case_id, error)
+
     def save(self, state: SyncState) -> None:
+        """With replicas, only inside `holding`: raises SyncInterrupted when the lease ran out and
+        another replica may hold the case now."""
+        if self._leases is not None:
+            name = SYNC_LEASE_PREFIX + state.case_id
+            if not self._leases.renew(name, replica_id(), self.lease_seconds).held_by(replica_id()):
+                raise SyncInterrupted(f"case {state.case_id}: its sync lease ran out; another replica may sync it")
         self.store.table("sync").put(state.case_id, asdict(state))
-        self.all()[state.case_id] = state
+        if not self.shared:
+            self.all()[state.case_id] = state
+
+    def change(self, case_id: str, changed: Callable[[SyncState | None], SyncState | None]) -> None:
+        """One atomic read-modify-write of the case's state, outside a sync (`changed` returns None: no
+        change). A sync holding the case on another replica may write over it with what it read before."""
+
+        def apply(raw: Any) -> Any:
+            state = changed(SyncState.from_dict(raw) if raw else None)
+            return asdict(state) if state is not None else raw
+
+        written = self.store.table("sync").update(case_id, apply)
+        if not self.shared and written:
+            self.all()[case_id] = SyncState.from_dict(written)
 
     def delete(self, case_id: str) -> None:
         self.store.table("sync").delete(case_id)
-        self.all().pop(case_id, None)
+        if not self.shared:
+            self.all().pop(case_id, None)
+
+    def _read_all(self) -> dict[str, SyncState]:
+        return {key: SyncState.from_dict(raw) for key, raw in self.store.table("sync").items() if raw}

@@ -1,0 +1,87 @@
+"""Review 29 (B1): with DATABASE_URL, any replica syncs a case (the poller on the lease holder, a Refresh
+click or an event on another). The sync's state was cached per process ("one process, one writer per
+case"), so a Refresh on another replica, or a replica taking the lease over, posted again an AWS answer
+the holder had posted. Now every read goes to the store, and a sync holds the case's lease there."""
+
+from __future__ import annotations
+
+from bot.store.lease import Leases, replica_id
+from bot.sync.state import SYNC_LEASE_PREFIX, SyncInterrupted
+from tests.sync.helpers import click_card_button, communication_messages, linked_case, shown_text
+
+
+def texts(bot, thread):
+    return [shown_text(m) for m in communication_messages(bot, "C1", thread)]
+
+
+def test_a_refresh_on_another_replica_does_not_post_again_what_the_poller_posted(bot_factory, pg_url):
+    holder = bot_factory(env={"DATABASE_URL": pg_url})  # plays the lease holder: its poller is run by hand
+    other = bot_factory(env={"DATABASE_URL": pg_url})  # serves a Refresh click
+    case, thread = linked_case(holder)
+
+    # A first Refresh on the other replica: it reads (and caches) the case's sync state.
+    click_card_button(other, "C1", thread, "case_refresh")
+    assert other.services.work.wait_idle(timeout=20)
+
+    holder.sandbox.add_aws_reply(case.case_id, "the engineer's answer")
+    holder.services.sync.run_cycle()
+    assert texts(holder, thread) == ["the engineer's answer"]
+
+    # Someone clicks Refresh again; the other replica serves it.
+    click_card_button(other, "C1", thread, "case_refresh")
+    assert other.services.work.wait_idle(timeout=20)
+    assert texts(holder, thread) == ["the engineer's answer"]  # fails: posted twice
+
+
+def test_the_replica_taking_over_does_not_post_again_what_the_previous_holder_posted(bot_factory, pg_url):
+    holder = bot_factory(env={"DATABASE_URL": pg_url})
+    standby = bot_factory(env={"DATABASE_URL": pg_url})
+    case, thread = linked_case(holder)
+    standby.services.sync.poster.pacer = holder.services.sync.poster.pacer
+    # The standby sent a person's thread reply: its wake() read the sync states (and cached them).
+    holder.slack.add_user("U1", real_name="Ana Lima", display_name="ana")
+    standby.user_message("C1", "any news?", thread_ts=thread)
+    assert standby.services.work.wait_idle(timeout=20)
+
+    holder.sandbox.add_aws_reply(case.case_id, "answer one")
+    holder.services.sync.run_cycle()
+    assert texts(holder, thread) == ["answer one"]
+
+    # The holder dies; the standby takes the lease over and runs the poller's cycle.
+    standby.services.sync.run_cycle()
+    assert texts(holder, thread) == ["answer one"]  # fails: posted twice
+
+
+def test_a_case_another_replica_is_syncing_is_left_to_it_then_synced_once(bot_factory, pg_url):
+    bot = bot_factory(env={"DATABASE_URL": pg_url})
+    case, thread = linked_case(bot)
+    bot.sandbox.add_aws_reply(case.case_id, "the engineer's answer")
+    leases = Leases(bot.services.store)
+    assert leases.acquire(SYNC_LEASE_PREFIX + case.case_id, "another-replica", 60).held_by("another-replica")
+
+    assert bot.services.sync.sync_case(case.case_id) == 0  # the other one posts it
+    assert texts(bot, thread) == []
+
+    assert leases.release(SYNC_LEASE_PREFIX + case.case_id, "another-replica")
+    assert bot.services.sync.sync_case(case.case_id) > 0
+    assert bot.services.sync.sync_case(case.case_id) == 0
+    assert texts(bot, thread) == ["the engineer's answer"]
+
+
+def test_a_sync_whose_lease_ran_out_stops_before_its_next_save(bot_factory, pg_url):
+    bot = bot_factory(env={"DATABASE_URL": pg_url})
+    case, _thread = linked_case(bot)
+    states = bot.services.sync.states
+    with states.holding(case.case_id) as held:
+        assert held
+        state = states.get(case.case_id)
+        # This replica stalled past its lease, and another took the case over.
+        leases = Leases(bot.services.store)
+        assert leases.release(SYNC_LEASE_PREFIX + case.case_id, replica_id())
+        assert leases.acquire(SYNC_LEASE_PREFIX + case.case_id, "another-replica", 60).held_by("another-replica")
+        try:
+            states.save(state)
+        except SyncInterrupted:
+            pass
+        else:
+            raise AssertionError("saved (and would post) while another replica held the case")
