@@ -128,6 +128,14 @@ def describe(url: str) -> str:
     return f"{user}{parts.get('host') or 'localhost'}{port}/{parts.get('dbname') or ''}"
 
 
+def _unavailable(error: psycopg.Error) -> bool:
+    """The database cannot serve now: a lost connection or pool (PoolTimeout and PoolClosed are
+    OperationalErrors too), a lock or resource limit, or a transaction it ended (SQLSTATE class 25: an
+    idle-in-transaction timeout; XX and 58: its own failures), which psycopg raises as InternalError."""
+    state = error.sqlstate or ""
+    return isinstance(error, psycopg.OperationalError | psycopg.InterfaceError) or state[:2] in ("25", "58", "XX")
+
+
 def _refused(error: psycopg.Error) -> bool:
     """The database answered with an error, so the statement (or its transaction) was rolled back, or
     no connection was had to send it. Not a lost or closed connection (SQLSTATE class 08, or none),
@@ -396,8 +404,9 @@ class PostgresStore:
                 finally:
                     with self._last_used_lock:
                         self._last_used[conn] = time.monotonic()
-        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            # PoolTimeout and PoolClosed are OperationalErrors too.
+        except psycopg.Error as exc:
+            if not _unavailable(exc):
+                raise  # the bot's own mistake (bad data, bad SQL): not to be retried as an outage
             failure = StoreRefused if _refused(exc) else StoreError
             raise failure(f"PostgreSQL at {self.location} is unavailable: {_one_line(exc)}") from exc
 

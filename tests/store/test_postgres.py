@@ -368,3 +368,24 @@ def test_a_lock_timeout_the_url_sets_is_kept(pg_url: str) -> None:
             assert conn.execute("SHOW lock_timeout").fetchone() == ("7s",)
     finally:
         store.close()
+
+
+def test_a_transaction_the_server_ended_for_idling_is_a_store_error(pg_url: str) -> None:
+    """idle_in_transaction_session_timeout (an operator's hardening setting) ends update()'s transaction
+    while its change() runs: SQLSTATE 25P03, which psycopg raises as an InternalError, escaped every
+    caller's `except StoreError` (review29). Nothing was written."""
+    store = PostgresStore.connect(pg_url + "?options=-c%20idle_in_transaction_session_timeout%3D300")
+    try:
+        table = store.table("cases")
+        table.put("case-1", {"n": 0})
+
+        def slow(old):
+            time.sleep(1.0)  # a GC pause, a thread starved of the interpreter lock
+            return {"n": 1}
+
+        with pytest.raises(StoreError) as raised:
+            table.update("case-1", slow)
+        assert raised.value.may_have_written is False
+        assert table.get("case-1") == {"n": 0}
+    finally:
+        store.close()
