@@ -142,6 +142,8 @@ def build_services(
         settings=settings, store=store, gateway=gateway, cases=cases, sync=sync, channels=channels
     )
     watches.migrate()  # the previous release's one watch per channel, as watches per account
+    # Before anything serves or polls: the accounts file may have taken a linked channel off an account.
+    services.unlink_channels_taken_off_accounts()
 
     # One watch for the poller and the consumer: polls that keep finding changes while no event
     # arrives say the event pipeline is broken.

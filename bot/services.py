@@ -187,6 +187,20 @@ class Services:
         if resumed:
             logger.info("resuming %d interrupted cases, cards or replies", resumed)
 
+    def unlink_channels_taken_off_accounts(self) -> None:
+        """The accounts file changed since a case was linked: a channel it no longer lets use the case's
+        account gets none of the case's content, and its thread's replies no longer reach the case."""
+        routing = self.routing
+        if routing is None:
+            return
+        for link in self.cases.drop_links(lambda link: routing.account_of(link.case_id).allowed_in(link.channel)):
+            logger.warning(
+                "case %s unlinked from channel %s: the accounts file no longer lets that channel use account %s",
+                link.case_id,
+                link.channel,
+                routing.account_of(link.case_id).alias,
+            )
+
     def start_workers(self) -> None:
         """Start the poller and the digest scheduler beside the web server, as `python -m bot` does."""
         if not self.workers:

@@ -200,8 +200,11 @@ class CaseRecords:
     # Links and threads -------------------------------------------------------------------
 
     def links_for(self, case_id: str) -> list[CaseLink]:
-        links = self.store.table("links")
-        return [CaseLink(**raw) for key, raw in links.items() if key.startswith(f"{case_id}|")]
+        links = self.store.table("links").items_with("case_id", case_id)  # picked by the database
+        return [CaseLink(**raw) for key, raw in links if key.startswith(f"{case_id}|")]
+
+    def all_links(self) -> list[CaseLink]:
+        return [CaseLink(**raw) for raw in self.store.table("links").values() if raw]
 
     def link_in(self, case_id: str, channel: str) -> CaseLink | None:
         raw = self.store.table("links").get(f"{case_id}|{channel}")

@@ -206,6 +206,13 @@ class CaseService:
         self.prune()
         return self.runner.resume(at_start=True)
 
+    def drop_links(self, allowed: Callable[[CaseLink], bool]) -> list[CaseLink]:
+        """Forget the links `allowed` refuses (their threads then follow the case no more); returns them."""
+        dropped = [link for link in self.records.all_links() if not allowed(link)]
+        for link in dropped:
+            self.records.delete_link(link)
+        return dropped
+
     def prune(self) -> int:
         """Keep the store bounded: finished journal records, old markers, unlinked old cases."""
         return self.journal.prune() + self.records.prune()

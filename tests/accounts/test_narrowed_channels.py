@@ -1,0 +1,58 @@
+"""Review 29 (B2): "Case content is shown only in channels allowed to use the case's account". An operator
+takes a channel off an account's `channels` (it was the wrong channel, or the channel was opened to
+contractors) and restarts the bot: the search pages and the watches re-check the rule when they show a
+case, but the sync keeps posting the account's new AWS communications (and its status lines) into the
+case's thread in the channel that may no longer use the account, and `list` still lists the case there.
+The bot unlinks such a channel at start, saying so in one line."""
+
+from __future__ import annotations
+
+from tests.accounts.e2e import ACCOUNTS, ALIAS_OF, open_case_in
+from tests.accounts.test_search import start_with_accounts
+from tests.sync.helpers import communication_messages, shown_text
+
+
+def narrowed(alias, channels):
+    return [dict(a, channels=channels) if a["alias"] == alias else a for a in ACCOUNTS]
+
+
+def test_a_channel_taken_off_an_account_gets_none_of_its_cases_content_any_more(fake_slack, accounts_sandbox, tmp_path):
+    first = start_with_accounts(fake_slack, accounts_sandbox, tmp_path, ACCOUNTS, "before")
+    try:
+        case = open_case_in(first, "prod", subject="Payments database down")
+        link = first.services.cases.post_card(case, "CPROD", linked_by="U1")
+        first.services.sync.run_cycle()
+    finally:
+        first.stop()
+
+    # prod may now be used only in CPROD2: CPROD is no longer one of its channels.
+    second = start_with_accounts(fake_slack, accounts_sandbox, tmp_path, narrowed("prod", ["CPROD2"]), "after")
+    try:
+        assert not second.services.accounts.require("prod").allowed_in("CPROD")
+        prod = accounts_sandbox.accounts.account(ALIAS_OF["prod"])
+        prod.add_aws_reply(case.case_id, "root cause: the primary's disk")
+        second.services.sync.run_cycle()
+        shown = [shown_text(m) for m in communication_messages(second, "CPROD", link.thread_ts)]
+        assert shown == [], f"prod's new communication was posted in CPROD: {shown}"
+    finally:
+        second.stop()
+
+
+def test_a_reply_in_a_channel_taken_off_an_account_does_not_reach_the_accounts_case(
+    fake_slack, accounts_sandbox, tmp_path
+):
+    first = start_with_accounts(fake_slack, accounts_sandbox, tmp_path, ACCOUNTS, "before")
+    try:
+        case = open_case_in(first, "prod", subject="Payments database down")
+        link = first.services.cases.post_card(case, "CPROD", linked_by="U1")
+    finally:
+        first.stop()
+    second = start_with_accounts(fake_slack, accounts_sandbox, tmp_path, narrowed("prod", ["CPROD2"]), "after")
+    try:
+        fake_slack.add_user("U7", real_name="Contractor", display_name="contractor")
+        second.user_message("CPROD", "please also raise our limits", user="U7", thread_ts=link.thread_ts)
+        assert second.services.work.wait_idle(timeout=20)
+        bodies = [c.body for c in second.services.gateways["prod"].communications(case.case_id)]
+        assert not any("raise our limits" in body for body in bodies), "sent from a channel prod may not use"
+    finally:
+        second.stop()
