@@ -56,3 +56,24 @@ def test_a_reply_in_a_channel_taken_off_an_account_does_not_reach_the_accounts_c
         assert not any("raise our limits" in body for body in bodies), "sent from a channel prod may not use"
     finally:
         second.stop()
+
+
+def test_the_buttons_of_a_card_in_a_channel_taken_off_an_account_act_no_more(fake_slack, accounts_sandbox, tmp_path):
+    from tests.sync.helpers import click_card_button
+
+    first = start_with_accounts(fake_slack, accounts_sandbox, tmp_path, ACCOUNTS, "before")
+    try:
+        case = open_case_in(first, "prod", subject="Payments database down")
+        link = first.services.cases.post_card(case, "CPROD", linked_by="U1")
+    finally:
+        first.stop()
+    second = start_with_accounts(fake_slack, accounts_sandbox, tmp_path, narrowed("prod", ["CPROD2"]), "after")
+    try:
+        click_card_button(second, "CPROD", link.thread_ts, "case_resolve", user="U1")  # U1 is the steward
+        assert second.services.work.wait_idle(timeout=20)
+        prod = second.services.gateways["prod"]
+        assert not prod.get_case(case.case_id, include_communications=False).is_resolved
+        told = fake_slack.calls("chat.postEphemeral", lambda c: c.params.get("channel") == "CPROD")
+        assert told and "prod" in told[-1].params["text"], told
+    finally:
+        second.stop()

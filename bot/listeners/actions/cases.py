@@ -82,7 +82,12 @@ def _after_ack(body: dict, client: WebClient, context: BoltContext, work: Callab
     def answer(text: str) -> None:
         _tell(client, channel, user, text)
 
-    job = guarded(f"case button on {case_id}", answer, lambda: work(services, case_id, user, channel))
+    def checked_work() -> object:
+        # The card may be older than the accounts file that took this channel off the case's account.
+        services.check_ref(channel, case_id)
+        return work(services, case_id, user, channel)
+
+    job = guarded(f"case button on {case_id}", answer, checked_work)
     services.work.submit(job, key=case_id)
 
 
