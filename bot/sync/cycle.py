@@ -183,15 +183,19 @@ class CaseSync:
         if len(groups) <= 1:
             # One account: its failure is the cycle's (the poller backs off and reports it).
             for account, ids in groups.items():
-                self._poll(account, ids, links, report)
+                self._poll(account, ids, links, report, states)
         else:
-            self._poll_accounts(groups, links, report)
+            self._poll_accounts(groups, links, report, states)
         report.aws_calls = self.gateway.calls - calls_before
         report.seconds = time.monotonic() - started
         return report
 
     def _poll_accounts(
-        self, groups: dict[str, list[str]], links: dict[str, list[CaseLink]], report: CycleReport
+        self,
+        groups: dict[str, list[str]],
+        links: dict[str, list[CaseLink]],
+        report: CycleReport,
+        states: dict[str, SyncState],
     ) -> None:
         """Each account on its own thread: one account denied, without a plan or throttled is reported
         in `account_errors` and never delays the others; only when every account fails does the cycle."""
@@ -199,7 +203,7 @@ class CaseSync:
         def one(account: str) -> tuple[CycleReport, AwsError | None]:
             part = CycleReport()
             try:
-                self._poll(account, groups[account], links, part)
+                self._poll(account, groups[account], links, part, states)
             except AwsError as error:
                 return part, error
             return part, None
@@ -221,8 +225,15 @@ class CaseSync:
         if len(failures) == len(groups):
             raise failures[0]
 
-    def _poll(self, account: str, due: list[str], links: dict[str, list[CaseLink]], report: CycleReport) -> None:
-        """The account's due cases, 100 a DescribeCases call."""
+    def _poll(
+        self,
+        account: str,
+        due: list[str],
+        links: dict[str, list[CaseLink]],
+        report: CycleReport,
+        states: dict[str, SyncState],
+    ) -> None:
+        """The account's due cases, 100 a DescribeCases call; `states` as the cycle read them."""
         for batch in self._batches(due, account):
             if self.stopping.is_set():
                 break
@@ -240,7 +251,7 @@ class CaseSync:
                     continue
                 report.checked += 1
                 try:
-                    report.posted += self._sync(case, links[case_id], asked_at)
+                    report.posted += self._sync(case, links[case_id], asked_at, states.get(case_id))
                 except SyncInterrupted as reason:
                     report.failed_cases += 1
                     logger.warning("sync of %s interrupted, resuming next cycle: %s", case_id, reason)
@@ -309,7 +320,7 @@ class CaseSync:
 
     # One case ----------------------------------------------------------------------------
 
-    def _sync(self, case: Case, links: list[CaseLink], asked_at: float) -> int:
+    def _sync(self, case: Case, links: list[CaseLink], asked_at: float, known: SyncState | None = None) -> int:
         """Apply a snapshot of the case read by a DescribeCases call made at `asked_at` (time.monotonic())."""
         with self._case_locks[case.case_id]:
             applied_at = self._applied_snapshot_at.get(case.case_id)
@@ -317,7 +328,9 @@ class CaseSync:
                 logger.debug("case %s: skipping a snapshot older than the one applied", case.case_id)
                 return 0
             self._applied_snapshot_at[case.case_id] = asked_at
-            if self.states.shared and self._quiet(case):
+            # `known`: the state as the cycle read it. What changed since (another replica's Refresh
+            # left something pending, a wake-up) is seen by the next cycle.
+            if self.states.shared and self._quiet(case, known or self.states.get(case.case_id)):
                 return 0  # nothing to post or write: no lease to take (most cases, most cycles)
             with self.states.holding(case.case_id) as held:
                 if not held:
@@ -325,10 +338,10 @@ class CaseSync:
                     return 0
                 return self._apply(case, links)
 
-    def _quiet(self, case: Case) -> bool:
-        """Whether _apply would neither post nor write anything for this snapshot (it would read the
-        same state): nothing pending, the same status, no new or missing communication, the same recheck."""
-        state = self.states.get(case.case_id)
+    @staticmethod
+    def _quiet(case: Case, state: SyncState | None) -> bool:
+        """Whether _apply would neither post nor write anything for this snapshot and state: nothing
+        pending, the same status, no new or missing communication, the same recheck."""
         if state is None or not state.watermark or state.pending:
             return False
         if case.status and case.status != state.status:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -171,6 +172,7 @@ class SyncStates:
         self.shared = not store.exclusive
         self.lease_seconds = lease_seconds
         self._leases = Leases(store) if self.shared else None
+        self.owner = f"{replica_id()}/{uuid.uuid4().hex[:6]}"  # this process's syncs
         self._states: dict[str, SyncState] | None = None
         self._lock = threading.Lock()
 
@@ -195,18 +197,34 @@ class SyncStates:
         if self._leases is None:
             yield True
             return
-        name = SYNC_LEASE_PREFIX + case_id
-        if not self._leases.acquire(name, replica_id(), self.lease_seconds).held_by(replica_id()):
+        leases, name = self._leases, SYNC_LEASE_PREFIX + case_id
+        if not leases.acquire(name, self.owner, self.lease_seconds).held_by(self.owner):
             yield False
             return
+        # Renewed beside the sync too, not only at its saves: one step may outlast the lease (a post
+        # Slack answers 429 is resent after Retry-After, a large file's upload).
+        done = threading.Event()
+
+        def keep() -> None:
+            while not done.wait(self.lease_seconds / 3):
+                try:
+                    if not leases.renew(name, self.owner, self.lease_seconds).held_by(self.owner):
+                        return  # the next save says so
+                except StoreError as error:
+                    logger.warning("could not renew the sync lease of %s: %s", case_id, error)
+
+        keeper = threading.Thread(target=keep, name=f"sync-lease-{case_id[-8:]}", daemon=True)
+        keeper.start()
         try:
             yield True
         finally:
+            done.set()
+            keeper.join()
             try:
                 if self.store.table("sync").get(case_id) is None:
                     self.store.table("leases").delete(name)  # the case is no longer followed
                 else:
-                    self._leases.release(name, replica_id())
+                    leases.release(name, self.owner)
             except StoreError as error:  # it runs out by itself
                 logger.warning("could not give back the sync lease of %s: %s", case_id, error)
 
@@ -215,7 +233,7 @@ class SyncStates:
         another replica may hold the case now."""
         if self._leases is not None:
             name = SYNC_LEASE_PREFIX + state.case_id
-            if not self._leases.renew(name, replica_id(), self.lease_seconds).held_by(replica_id()):
+            if not self._leases.renew(name, self.owner, self.lease_seconds).held_by(self.owner):
                 raise SyncInterrupted(f"case {state.case_id}: its sync lease ran out; another replica may sync it")
         self.store.table("sync").put(state.case_id, asdict(state))
         if not self.shared:
@@ -225,11 +243,16 @@ class SyncStates:
         """One atomic read-modify-write of the case's state, outside a sync (`changed` returns None: no
         change). A sync holding the case on another replica may write over it with what it read before."""
 
+        table = self.store.table("sync")
+        current = table.get(case_id)
+        if changed(SyncState.from_dict(current) if current else None) is None:
+            return  # nothing to write (a wake-up of a case no thread follows writes no row)
+
         def apply(raw: Any) -> Any:
             state = changed(SyncState.from_dict(raw) if raw else None)
             return asdict(state) if state is not None else raw
 
-        written = self.store.table("sync").update(case_id, apply)
+        written = table.update(case_id, apply)
         if not self.shared and written:
             self.all()[case_id] = SyncState.from_dict(written)
 

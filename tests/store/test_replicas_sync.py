@@ -5,7 +5,7 @@ the holder had posted. Now every read goes to the store, and a sync holds the ca
 
 from __future__ import annotations
 
-from bot.store.lease import Leases, replica_id
+from bot.store.lease import Leases
 from bot.sync.state import SYNC_LEASE_PREFIX, SyncInterrupted
 from tests.sync.helpers import click_card_button, communication_messages, linked_case, shown_text
 
@@ -77,7 +77,7 @@ def test_a_sync_whose_lease_ran_out_stops_before_its_next_save(bot_factory, pg_u
         state = states.get(case.case_id)
         # This replica stalled past its lease, and another took the case over.
         leases = Leases(bot.services.store)
-        assert leases.release(SYNC_LEASE_PREFIX + case.case_id, replica_id())
+        assert leases.release(SYNC_LEASE_PREFIX + case.case_id, states.owner)
         assert leases.acquire(SYNC_LEASE_PREFIX + case.case_id, "another-replica", 60).held_by("another-replica")
         try:
             states.save(state)
