@@ -138,6 +138,9 @@ def build_services(
     sync = services.sync = CaseSync(
         store=store, gateway=gateway, cases=cases, states=states, poster=poster, stopping=stopping
     )
+    routing = services.routing
+    if routing is not None:
+        sync.may_show = lambda case_id, channel: routing.account_of(case_id).allowed_in(channel)
     watches = services.watches = Watches(
         settings=settings, store=store, gateway=gateway, cases=cases, sync=sync, channels=channels
     )

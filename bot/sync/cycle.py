@@ -26,7 +26,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -95,7 +95,12 @@ class CaseSync:
         states: SyncStates,
         poster: ThreadPoster,
         stopping: threading.Event,
+        may_show: Callable[[str, str], bool] = lambda case_id, channel: True,
     ) -> None:
+        """`may_show(case_id, channel)`: whether the channel may see the case's content (its account's
+        channels, with several accounts): a link made where it may not (by a replica still on an older
+        accounts file, or resumed from before a restart) gets nothing."""
+        self.may_show = may_show
         self.store = store
         self.gateway = gateway
         self.cases = cases
@@ -123,7 +128,7 @@ class CaseSync:
         if not cases:
             return 0
         case = cases[0]
-        links = self.cases.links_for(case_id)
+        links = [link for link in self.cases.links_for(case_id) if self.may_show(case_id, link.channel)]
         try:
             return self._sync(case, links, asked_at)
         except SyncInterrupted as reason:
@@ -278,7 +283,8 @@ class CaseSync:
         for raw in self.store.table("links").values():
             if raw:
                 link = CaseLink(**raw)
-                found[link.case_id].append(link)
+                if self.may_show(link.case_id, link.channel):
+                    found[link.case_id].append(link)
         return dict(found)
 
     def _due(self, state: SyncState | None, now: float) -> bool:

@@ -41,6 +41,12 @@ def _open_reply(body: dict, client: WebClient, context: BoltContext, *, reopen: 
     services: Services = context["services"]
     user, channel = _where(body)
     case_id = _case_id(body)
+    try:
+        # Before the form, not after the reply is typed: the card may be older than the accounts file.
+        services.check_ref(channel, case_id)
+    except BotError as error:
+        _fail(client, channel, user, error)
+        return
     # trigger_id lives 3 s: use what the store knows of the case rather than asking AWS first.
     record = services.cases.record(case_id)
     case = record or SimpleNamespace(case_id=case_id, display_id=case_id, subject="")

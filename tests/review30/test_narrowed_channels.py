@@ -1,0 +1,84 @@
+"""Review 30 of 97b9a4a and b4347b1: a channel the accounts file took off a case's account is unlinked
+from the case at start, and the card's Refresh and Resolve refuse there. What people in that channel
+see of the card they still have is checked here: its thread, its Reply button."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from tests.accounts.e2e import ACCOUNTS, ALIAS_OF, open_case_in
+from tests.accounts.test_narrowed_channels import narrowed
+from tests.accounts.test_search import start_with_accounts
+from tests.sync.helpers import click_card_button
+
+
+def card_in_cprod(fake_slack, accounts_sandbox, tmp_path):
+    first = start_with_accounts(fake_slack, accounts_sandbox, tmp_path, ACCOUNTS, "before")
+    try:
+        case = open_case_in(first, "prod", subject="Payments database down")
+        link = first.services.cases.post_card(case, "CPROD", linked_by="U1")
+    finally:
+        first.stop()
+    return case, link
+
+
+def told_in_cprod(fake_slack):
+    ephemeral = fake_slack.calls("chat.postEphemeral", lambda c: c.params.get("channel") == "CPROD")
+    posted = fake_slack.calls(
+        "chat.postMessage", lambda c: c.params.get("channel") == "CPROD" and "prod" in json.dumps(c.params)
+    )
+    return ephemeral + posted
+
+
+def test_the_reply_button_of_a_card_taken_off_the_account_refuses_before_the_form(
+    fake_slack, accounts_sandbox, tmp_path
+):
+    """b4347b1 checks the channel for Refresh and Resolve; Reply and Reopen open their form through
+    _open_reply, unchecked: the person types a reply that is refused only once submitted."""
+    _case, link = card_in_cprod(fake_slack, accounts_sandbox, tmp_path)
+    second = start_with_accounts(fake_slack, accounts_sandbox, tmp_path, narrowed("prod", ["CPROD2"]), "after")
+    try:
+        fake_slack.clear()
+        click_card_button(second, "CPROD", link.thread_ts, "case_reply", user="U1")
+        # The form opens on the prompt pool: wait for it, or for the refusal.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (fake_slack.calls("views.open") or told_in_cprod(fake_slack)):
+            time.sleep(0.05)
+        assert not fake_slack.calls("views.open"), "the Reply form opened in a channel that may no longer use prod"
+        assert told_in_cprod(fake_slack)
+    finally:
+        second.stop()
+
+
+def test_a_link_made_by_a_replica_still_on_the_old_accounts_file_gets_none_of_the_accounts_content(
+    fake_slack, accounts_sandbox, tmp_path, pg_url
+):
+    """A rolling deploy: the new replica (prod no longer in CPROD) unlinks at its start; the old one,
+    still serving, links a prod case in CPROD (Link here, `link`, a card) after that, then stops. No
+    replica starts again, so nothing unlinks it: the sync, which never checks the channel itself, posts
+    prod's communications into CPROD until the next restart."""
+    from tests.support.harness import BotHarness, write_accounts_file
+    from tests.sync.helpers import communication_messages, shown_text
+
+    def start(accounts, name):
+        path = write_accounts_file(tmp_path / f"{name}.toml", accounts)
+        env = {"BOT_ACCOUNTS_FILE": path, "DATABASE_URL": pg_url}
+        return BotHarness(
+            slack=fake_slack, sandbox=accounts_sandbox, db_path=tmp_path / f"{name}.sqlite", env=env
+        ).start()
+
+    old = start(ACCOUNTS, "old")
+    new = start(narrowed("prod", ["CPROD2"]), "new")
+    try:
+        case = open_case_in(old, "prod", subject="Payments database down")
+        link = old.services.cases.post_card(case, "CPROD", linked_by="U1")  # the old file lets CPROD use prod
+        old.stop()  # the deploy ends
+
+        accounts_sandbox.accounts.account(ALIAS_OF["prod"]).add_aws_reply(case.case_id, "root cause: the disk")
+        new.services.sync.run_cycle()
+        shown = [shown_text(m) for m in communication_messages(new, "CPROD", link.thread_ts)]
+        assert shown == [], f"prod's communication was posted in CPROD: {shown}"
+    finally:
+        new.stop()
+        old.stop()

@@ -1,0 +1,67 @@
+"""Review 30 of 055be21 (a case's sync holds its lease, sync:<case>, 60 s, renewed at each save).
+
+The lease is renewed only between steps, and one step may outlast it: a chat.postMessage that Slack
+answers 429 is resent by slack_sdk after Retry-After, up to RATE_LIMIT_RETRIES (5) times, each try with
+a 30 s timeout; a file's upload has a 60 s timeout and its share another 30 s. When the holder's step
+ends after its lease ran out, another replica has taken the case, found the thread without the message
+(reconcile) and posted it: the holder's resent post then lands too. The test scales 60 s down to 2 s
+(the lease) and a Retry-After of 3 s (one step longer than the lease)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from tests.review30.replicas import as_another_replica
+from tests.sync.helpers import click_card_button, communication_messages, linked_case, shown_text
+
+LEASE = 2.0  # stands for SYNC_LEASE_SECONDS (60 s)
+
+
+def texts(bot, thread):
+    return [shown_text(m) for m in communication_messages(bot, "C1", thread)]
+
+
+def test_a_post_resent_after_the_lease_ran_out_is_not_posted_twice(bot_factory, pg_url, fake_slack):
+    holder = bot_factory(env={"DATABASE_URL": pg_url})  # its poller syncs the case
+    other = bot_factory(env={"DATABASE_URL": pg_url})  # serves a Refresh click
+    as_another_replica(other)
+    case, thread = linked_case(holder)
+    other.services.sync.poster.pacer = holder.services.sync.poster.pacer
+    holder.services.sync.states.lease_seconds = other.services.sync.states.lease_seconds = LEASE
+
+    holder.sandbox.add_aws_reply(case.case_id, "the engineer's answer")
+    # Slack is busy: the holder's post is answered 429, Retry-After longer than what is left of the lease.
+    fake_slack.fail("chat.postMessage", "ratelimited", retry_after=LEASE + 1, count=1)
+    cycle = threading.Thread(target=holder.services.sync.run_cycle)
+    cycle.start()
+    fake_slack.wait_for("chat.postMessage", lambda c: c.status == 429)
+    time.sleep(LEASE + 0.2)  # the holder waits out Retry-After; its lease has run out
+
+    # Someone clicks Refresh (the answer's message is late); another replica serves it.
+    click_card_button(other, "C1", thread, "case_refresh")
+    assert other.services.work.wait_idle(timeout=20)
+    cycle.join(timeout=20)
+
+    assert texts(holder, thread) == ["the engineer's answer"]
+
+
+class GatedPacer:
+    """The poller's pace in `channel` waits for `gate`: its cycle is still posting (Slack's one message a
+    second a channel, dozens of answers at once) while the rest of its batch's snapshot grows old."""
+
+    def __init__(self, channel):
+        self.channel = channel
+        self.reached = threading.Event()
+        self.gate = threading.Event()
+
+    def wait(self, channel):
+        if channel == self.channel:
+            self.reached.set()
+            assert self.gate.wait(20)
+
+
+def status_texts(bot, channel, thread):
+    from tests.sync.helpers import status_messages
+
+    return [m.get("text") for m in status_messages(bot, channel, thread)]
