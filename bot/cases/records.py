@@ -174,7 +174,8 @@ class CaseRecords:
             current = current or {}
             opener = current.get("opened_by") or opened_by or ""
             steward = current.get("steward", "")
-            return asdict(CaseRecord.from_case(case, opened_by=opener, steward=steward))
+            # What others keep in the record besides its fields (the sync's status_read_at) stays.
+            return {**current, **asdict(CaseRecord.from_case(case, opened_by=opener, steward=steward))}
 
         return CaseRecord.from_dict(self.store.table("cases").update(case.case_id, refresh))
 

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from bot.aws.gateway import DESCRIBE_CASES_BATCH, SupportGateway
 from bot.cases.service import CaseLink, CaseService, outbound_key
@@ -342,7 +343,31 @@ class CaseSync:
                 if not held:
                     logger.info("case %s: another replica syncs it now, and posts what is new", case.case_id)
                     return 0
+                if self.states.shared and self._read_before_the_last_status(case, asked_at):
+                    return 0
                 return self._apply(case, links)
+
+    def _read_before_the_last_status(self, case: Case, asked_at: float) -> bool:
+        """With replicas: whether another replica applied a status read after this snapshot (a Refresh
+        while this replica's poller posted its batch), which this process's own record cannot know. An
+        older snapshot would flip the card back and post a status line that is no longer true. Kept in
+        the case's record (older replicas read its known fields only), by wall clock: replicas' clocks
+        agree to within milliseconds, and a batch read ages by seconds."""
+        read_at = time.time() - (time.monotonic() - asked_at)
+        applied = self.store.table("cases").get(case.case_id) or {}
+        if float(applied.get("status_read_at") or 0.0) > read_at:
+            logger.info("case %s: skipping a snapshot older than the status another replica applied", case.case_id)
+            return True
+        state = self.states.get(case.case_id)
+        if applied and state is not None and case.status and case.status != state.status:
+
+            def stamped(raw: Any) -> Any:
+                if not isinstance(raw, dict):
+                    return raw
+                return {**raw, "status_read_at": max(float(raw.get("status_read_at") or 0.0), read_at)}
+
+            self.store.table("cases").update(case.case_id, stamped)
+        return False
 
     @staticmethod
     def _quiet(case: Case, state: SyncState | None) -> bool:

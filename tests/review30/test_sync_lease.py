@@ -65,3 +65,45 @@ def status_texts(bot, channel, thread):
     from tests.sync.helpers import status_messages
 
     return [m.get("text") for m in status_messages(bot, channel, thread)]
+
+
+def test_a_snapshot_older_than_the_one_another_replica_applied_posts_no_status_line(bot_factory, pg_url):
+    """cycle.py: "Snapshots apply in the order they were read: a case read by the poller at the start of a
+    batch may reach its case's lock after a Refresh click applied a newer read", and an older one is
+    skipped -- by `_applied_snapshot_at`, which is per process. A Refresh served by another replica applies
+    a newer read the poller's process never hears of; the poller then applies its older one."""
+    from tests.sync.helpers import open_case
+
+    holder = bot_factory(env={"DATABASE_URL": pg_url})
+    other = bot_factory(env={"DATABASE_URL": pg_url})
+    as_another_replica(other)
+    busy, quiet = sorted([open_case(holder, "Busy case"), open_case(holder, "Quiet case")], key=lambda c: c.case_id)
+    cards = {
+        case.case_id: holder.services.cases.post_card(case, channel, linked_by="U1").thread_ts
+        for case, channel in ((busy, "C1"), (quiet, "C2"))
+    }
+    linked_case(holder)  # a third case; sets fast pacers
+    other.services.sync.poster.pacer = holder.services.sync.poster.pacer
+    holder.services.sync.run_cycle()
+    assert status_texts(holder, "C2", cards[quiet.case_id]) == []
+
+    pacer = holder.services.sync.poster.pacer = GatedPacer("C1")
+    holder.sandbox.add_aws_reply(busy.case_id, "an answer on the busy case")
+    # The quiet case has news too, so the cycle's old read of it is not quiet against the state the cycle
+    # began with: only the status another replica applied meanwhile can tell that read is old.
+    holder.sandbox.add_aws_reply(quiet.case_id, "an answer on the quiet case")
+    cycle = threading.Thread(target=holder.services.sync.run_cycle)  # reads both cases at once
+    cycle.start()
+    try:
+        assert pacer.reached.wait(20)  # still posting the busy case's answer
+        holder.services.gateway.resolve_case(quiet.case_id)  # the quiet case is resolved meanwhile
+        click_card_button(other, "C2", cards[quiet.case_id], "case_refresh")  # Refresh, on the other replica
+        assert other.services.work.wait_idle(timeout=20)
+        assert len(status_texts(holder, "C2", cards[quiet.case_id])) == 1  # "resolved"
+    finally:
+        pacer.gate.set()
+    cycle.join(timeout=20)
+    holder.services.sync.run_cycle()
+
+    shown = status_texts(holder, "C2", cards[quiet.case_id])
+    assert len(shown) == 1, shown
