@@ -16,14 +16,21 @@ def narrowed(alias, channels):
     return [dict(a, channels=channels) if a["alias"] == alias else a for a in ACCOUNTS]
 
 
-def test_a_channel_taken_off_an_account_gets_none_of_its_cases_content_any_more(fake_slack, accounts_sandbox, tmp_path):
+def card_in_cprod(fake_slack, accounts_sandbox, tmp_path, *, synced=False):
+    """A case of prod with its card in CPROD, made by a bot on the accounts file as it was, then stopped."""
     first = start_with_accounts(fake_slack, accounts_sandbox, tmp_path, ACCOUNTS, "before")
     try:
         case = open_case_in(first, "prod", subject="Payments database down")
         link = first.services.cases.post_card(case, "CPROD", linked_by="U1")
-        first.services.sync.run_cycle()
+        if synced:
+            first.services.sync.run_cycle()
     finally:
         first.stop()
+    return case, link
+
+
+def test_a_channel_taken_off_an_account_gets_none_of_its_cases_content_any_more(fake_slack, accounts_sandbox, tmp_path):
+    case, link = card_in_cprod(fake_slack, accounts_sandbox, tmp_path, synced=True)
 
     # prod may now be used only in CPROD2: CPROD is no longer one of its channels.
     second = start_with_accounts(fake_slack, accounts_sandbox, tmp_path, narrowed("prod", ["CPROD2"]), "after")
@@ -41,12 +48,7 @@ def test_a_channel_taken_off_an_account_gets_none_of_its_cases_content_any_more(
 def test_a_reply_in_a_channel_taken_off_an_account_does_not_reach_the_accounts_case(
     fake_slack, accounts_sandbox, tmp_path
 ):
-    first = start_with_accounts(fake_slack, accounts_sandbox, tmp_path, ACCOUNTS, "before")
-    try:
-        case = open_case_in(first, "prod", subject="Payments database down")
-        link = first.services.cases.post_card(case, "CPROD", linked_by="U1")
-    finally:
-        first.stop()
+    case, link = card_in_cprod(fake_slack, accounts_sandbox, tmp_path)
     second = start_with_accounts(fake_slack, accounts_sandbox, tmp_path, narrowed("prod", ["CPROD2"]), "after")
     try:
         fake_slack.add_user("U7", real_name="Contractor", display_name="contractor")
@@ -61,12 +63,7 @@ def test_a_reply_in_a_channel_taken_off_an_account_does_not_reach_the_accounts_c
 def test_the_buttons_of_a_card_in_a_channel_taken_off_an_account_act_no_more(fake_slack, accounts_sandbox, tmp_path):
     from tests.sync.helpers import click_card_button
 
-    first = start_with_accounts(fake_slack, accounts_sandbox, tmp_path, ACCOUNTS, "before")
-    try:
-        case = open_case_in(first, "prod", subject="Payments database down")
-        link = first.services.cases.post_card(case, "CPROD", linked_by="U1")
-    finally:
-        first.stop()
+    case, link = card_in_cprod(fake_slack, accounts_sandbox, tmp_path)
     second = start_with_accounts(fake_slack, accounts_sandbox, tmp_path, narrowed("prod", ["CPROD2"]), "after")
     try:
         click_card_button(second, "CPROD", link.thread_ts, "case_resolve", user="U1")  # U1 is the steward

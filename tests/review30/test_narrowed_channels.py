@@ -8,19 +8,9 @@ import json
 import time
 
 from tests.accounts.e2e import ACCOUNTS, ALIAS_OF, open_case_in
-from tests.accounts.test_narrowed_channels import narrowed
+from tests.accounts.test_narrowed_channels import card_in_cprod, narrowed
 from tests.accounts.test_search import start_with_accounts
 from tests.sync.helpers import click_card_button
-
-
-def card_in_cprod(fake_slack, accounts_sandbox, tmp_path):
-    first = start_with_accounts(fake_slack, accounts_sandbox, tmp_path, ACCOUNTS, "before")
-    try:
-        case = open_case_in(first, "prod", subject="Payments database down")
-        link = first.services.cases.post_card(case, "CPROD", linked_by="U1")
-    finally:
-        first.stop()
-    return case, link
 
 
 def told_in_cprod(fake_slack):
