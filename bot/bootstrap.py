@@ -141,6 +141,7 @@ def build_services(
     routing = services.routing
     if routing is not None:
         sync.may_show = lambda case_id, channel: routing.account_of(case_id).allowed_in(channel)
+        cases.cards.check_channel = lambda case_id, channel: services.check_ref(channel, case_id)
     watches = services.watches = Watches(
         settings=settings, store=store, gateway=gateway, cases=cases, sync=sync, channels=channels
     )

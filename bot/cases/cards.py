@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from bot import render
@@ -41,6 +42,9 @@ class Cards:
         self.messages = messages
         self.journal = journal
         self.runner = runner
+        # (case_id, channel): raises a BotError when the channel may not see the case (its account's
+        # channels, with several accounts). A card resumed after a restart may predate the accounts file.
+        self.check_channel: Callable[[str, str], None] = lambda case_id, channel: None
         runner.handle(KIND, self)
 
     # Posting -----------------------------------------------------------------------------
@@ -62,6 +66,7 @@ class Cards:
 
     def run(self, job: Job) -> dict[str, Any]:
         data = job.data
+        self.check_channel(data["case_id"], data["channel"])
         link = self.post_step(job, data["case_id"], data["channel"], linked_by=data.get("linked_by", ""))
         return {"card_ts": link.card_ts}
 

@@ -72,3 +72,36 @@ def test_a_link_made_by_a_replica_still_on_the_old_accounts_file_gets_none_of_th
     finally:
         new.stop()
         old.stop()
+
+
+def test_a_card_interrupted_before_the_restart_is_not_posted_in_a_channel_taken_off_its_account(
+    fake_slack, accounts_sandbox, tmp_path
+):
+    """The unlinking runs in build_services; the journal's interrupted work resumes after it
+    (Services.recover), and a card job links its case wherever it was asked: post_step checks no channel."""
+    import contextlib
+    import threading
+
+    first = start_with_accounts(fake_slack, accounts_sandbox, tmp_path, ACCOUNTS, "before")
+    try:
+        case = open_case_in(first, "prod", subject="Payments database down")
+        fake_slack.fail("chat.postMessage", "internal_error", status=500, count=None)  # Slack down a while
+
+        def post() -> None:
+            with contextlib.suppress(Exception):  # the bot is stopped under it: the job is what matters
+                first.services.cases.post_card(case, "CPROD", linked_by="U1")
+
+        posting = threading.Thread(target=post, daemon=True)
+        posting.start()
+        time.sleep(1.5)  # the card's job retries; then the bot is stopped (a deploy)
+    finally:
+        first.stop()
+    fake_slack.heal()
+    second = start_with_accounts(fake_slack, accounts_sandbox, tmp_path, narrowed("prod", ["CPROD2"]), "after")
+    try:
+        second.services.recover()
+        assert second.services.work.wait_idle(timeout=30)
+        link = second.services.cases.link_in(case.case_id, "CPROD")
+        assert link is None, f"linked in CPROD after the unlinking: {link}"
+    finally:
+        second.stop()
