@@ -250,6 +250,20 @@ def test_a_step_waits_out_the_settle_after_the_last_request_not_only_its_end() -
 TURNS = {"max_wait_seconds": 0, "settle_seconds": 0.01, "step_max_wait_seconds": 30}
 
 
+def _turn_free(gate: AckFirst) -> bool:
+    """Whether a turn is free now (looked at without keeping it)."""
+    free = gate.turns.acquire(blocking=False)
+    if free:
+        gate.turns.release()
+    return free
+
+
+def _on_every_client(gateway: Any, event: str, hook: Callable[..., None]) -> None:
+    """`hook` on botocore's `event` of each of the gateway's clients (its retrying one and its single-try one)."""
+    for client in (gateway.client, gateway._single):
+        client.meta.events.register(event, hook)
+
+
 def _run_as_jobs(gate: AckFirst, *jobs: Callable[[], None], timeout: float = 60) -> None:
     """Each of `jobs` as an after-ack job behind `gate`, in queues of their own; returns once all ran."""
     work = OrderedWork(max_workers=len(jobs), gate=gate)
@@ -376,13 +390,9 @@ def test_a_throttled_aws_request_gives_back_the_turn_before_botocore_sleeps_to_r
 
     def after_the_gateways_own_hooks(caught_exception: Any = None, response: Any = None, **_: Any) -> None:
         if caught_exception is not None or (response is not None and response[0].status_code >= 300):
-            free = gate.turns.acquire(blocking=False)
-            if free:
-                gate.turns.release()
-            free_before_retry.append(free)
+            free_before_retry.append(_turn_free(gate))
 
-    for client in (gateway.client, gateway._single):
-        client.meta.events.register("needs-retry.support", after_the_gateways_own_hooks)
+    _on_every_client(gateway, "needs-retry.support", after_the_gateways_own_hooks)
 
     def answered_then_throttled() -> None:
         gateway.get_case(case_id)  # holds a turn to handle the answer
@@ -411,9 +421,7 @@ def test_a_failure_told_through_bolts_own_client_after_the_ack_waits_for_the_req
             gate.request_started()
             arrived.set()
 
-    gateway = bot.services.gateway
-    for client in (gateway.client, gateway._single):
-        client.meta.events.register("after-call.support", a_request_arrives)
+    _on_every_client(bot.services.gateway, "after-call.support", a_request_arrives)
     try:
         click(bot, card, "case_resolve", user="U2")
         assert arrived.wait(30)
@@ -434,12 +442,8 @@ def test_the_next_aws_call_gives_back_the_turn_before_it_is_signed(sandbox: Any)
     free_when_signed: list[bool] = []
 
     def when_signed(**_: Any) -> None:
-        free = gate.turns.acquire(blocking=False)
-        if free:
-            gate.turns.release()
-        free_when_signed.append(free)
+        free_when_signed.append(_turn_free(gate))
 
-    for client in (gateway.client, gateway._single):
-        client.meta.events.register("request-created.support", when_signed)
+    _on_every_client(gateway, "request-created.support", when_signed)
     _run_as_jobs(gate, lambda: (gateway.get_case(case_id), gateway.get_case(case_id)))
     assert free_when_signed == [True, True], "the turn taken for one answer was held while the next call was signed"
