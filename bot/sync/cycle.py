@@ -351,12 +351,20 @@ class CaseSync:
         """With replicas: whether another replica applied a status read after this snapshot (a Refresh
         while this replica's poller posted its batch), which this process's own record cannot know. An
         older snapshot would flip the card back and post a status line that is no longer true. Kept in
-        the case's record (older replicas read its known fields only), by wall clock: replicas' clocks
-        agree to within milliseconds, and a batch read ages by seconds."""
-        read_at = time.time() - (time.monotonic() - asked_at)
+        the case's record (older replicas read its known fields only), by the database's clock."""
+        # By the database's clock, as the leases are: replicas' own clocks may disagree by seconds.
+        read_at = self.store.now() - (time.monotonic() - asked_at)
         applied = self.store.table("cases").get(case.case_id) or {}
         if float(applied.get("status_read_at") or 0.0) > read_at:
             logger.info("case %s: skipping a snapshot older than the status another replica applied", case.case_id)
+
+            def due_now(state: SyncState | None) -> SyncState | None:
+                if state is None or not state.next_check_at:
+                    return None
+                state.next_check_at = 0.0  # a resting case: read again next cycle, not in 30 minutes
+                return state
+
+            self.states.change(case.case_id, due_now)
             return True
         state = self.states.get(case.case_id)
         if applied and state is not None and case.status and case.status != state.status:

@@ -33,6 +33,7 @@ LATE_WINDOW = timedelta(minutes=10)
 # sync between two saves (a post, a file from AWS to Slack).
 SYNC_LEASE_SECONDS = 60.0
 SYNC_LEASE_PREFIX = "sync:"
+SYNC_HOLD_LIMIT_TERMS = 10  # a sync is kept alive beside its saves for at most this many lease terms
 
 
 # Time --------------------------------------------------------------------------------------
@@ -206,11 +207,21 @@ class SyncStates:
         done = threading.Event()
 
         def keep() -> None:
+            # Bounded: a sync stuck for good (a call without a timeout) must not hold the case from
+            # every other replica for as long as this process lives.
+            give_up_at = time.monotonic() + SYNC_HOLD_LIMIT_TERMS * self.lease_seconds
             while not done.wait(self.lease_seconds / 3):
+                if time.monotonic() >= give_up_at:
+                    logger.warning(
+                        "sync of %s still running after %.0f s: its lease is left to run out",
+                        case_id,
+                        SYNC_HOLD_LIMIT_TERMS * self.lease_seconds,
+                    )
+                    return
                 try:
                     if not leases.renew(name, self.owner, self.lease_seconds).held_by(self.owner):
                         return  # the next save says so
-                except StoreError as error:
+                except Exception as error:  # noqa: BLE001 - a renewal that failed: the next one, or the lease, tells
                     logger.warning("could not renew the sync lease of %s: %s", case_id, error)
 
         keeper = threading.Thread(target=keep, name=f"sync-lease-{case_id[-8:]}", daemon=True)

@@ -85,3 +85,25 @@ def test_a_sync_whose_lease_ran_out_stops_before_its_next_save(bot_factory, pg_u
             pass
         else:
             raise AssertionError("saved (and would post) while another replica held the case")
+
+
+def test_a_sync_stuck_for_good_lets_its_case_go_after_a_bounded_hold(bot_factory, pg_url, monkeypatch):
+    # Review31: the lease is renewed beside the sync (a slow post); a sync that never ends must not
+    # hold the case from every other replica for as long as its process lives.
+    import time
+
+    from bot.sync import state as sync_state
+
+    monkeypatch.setattr(sync_state, "SYNC_HOLD_LIMIT_TERMS", 2)
+    bot = bot_factory(env={"DATABASE_URL": pg_url})
+    case, _thread = linked_case(bot)
+    states = bot.services.sync.states
+    states.lease_seconds = 0.3
+    leases = Leases(bot.services.store)
+    name = SYNC_LEASE_PREFIX + case.case_id
+    with states.holding(case.case_id) as held:
+        assert held
+        deadline = time.monotonic() + 10
+        while not leases.acquire(name, "another-replica", 60).held_by("another-replica"):
+            assert time.monotonic() < deadline, "the stuck sync's lease was renewed for ever"
+            time.sleep(0.1)
