@@ -176,6 +176,9 @@ class SyncStates:
         self.owner = f"{replica_id()}/{uuid.uuid4().hex[:6]}"  # this process's syncs
         self._states: dict[str, SyncState] | None = None
         self._lock = threading.Lock()
+        # (case, thread) this process syncs now (holding) -> the next_check_at that sync last read or
+        # wrote: a wake-up another replica made meanwhile must outlive the sync's saves.
+        self._held: dict[tuple[str, int], float] = {}
 
     def all(self) -> dict[str, SyncState]:
         if self.shared:
@@ -188,7 +191,10 @@ class SyncStates:
     def get(self, case_id: str) -> SyncState | None:
         if self.shared:
             raw = self.store.table("sync").get(case_id)
-            return SyncState.from_dict(raw) if raw else None
+            state = SyncState.from_dict(raw) if raw else None
+            if (case_id, threading.get_ident()) in self._held:
+                self._held[case_id, threading.get_ident()] = state.next_check_at if state else 0.0
+            return state
         return self.all().get(case_id)
 
     @contextmanager
@@ -226,9 +232,12 @@ class SyncStates:
 
         keeper = threading.Thread(target=keep, name=f"sync-lease-{case_id[-8:]}", daemon=True)
         keeper.start()
+        sync = (case_id, threading.get_ident())
+        self._held[sync] = 0.0
         try:
             yield True
         finally:
+            self._held.pop(sync, None)
             done.set()
             keeper.join()
             try:
@@ -242,17 +251,33 @@ class SyncStates:
     def save(self, state: SyncState) -> None:
         """With replicas, only inside `holding`: raises SyncInterrupted when the lease ran out and
         another replica may hold the case now."""
-        if self._leases is not None:
-            name = SYNC_LEASE_PREFIX + state.case_id
-            if not self._leases.renew(name, self.owner, self.lease_seconds).held_by(self.owner):
-                raise SyncInterrupted(f"case {state.case_id}: its sync lease ran out; another replica may sync it")
-        self.store.table("sync").put(state.case_id, asdict(state))
-        if not self.shared:
+        if self._leases is None:  # one process: nobody else writes it
+            self.store.table("sync").put(state.case_id, asdict(state))
             self.all()[state.case_id] = state
+            return
+        name = SYNC_LEASE_PREFIX + state.case_id
+        if not self._leases.renew(name, self.owner, self.lease_seconds).held_by(self.owner):
+            raise SyncInterrupted(f"case {state.case_id}: its sync lease ran out; another replica may sync it")
+        sync = (state.case_id, threading.get_ident())
+        known_check = self._held.get(sync, 0.0)
+
+        def with_changes_made_meanwhile(raw: Any) -> Any:
+            # What `change` did on another replica since this sync read the state (it holds no lease):
+            # a wake-up (a reply reopened the resolved case) and a watched thread's channel.
+            if isinstance(raw, dict):
+                if known_check and not raw.get("next_check_at"):
+                    state.next_check_at = 0.0
+                added = [c for c in raw.get("full_history") or [] if c not in state.full_history]
+                state.full_history.extend(added)
+            return asdict(state)
+
+        self.store.table("sync").update(state.case_id, with_changes_made_meanwhile)
+        if sync in self._held:
+            self._held[sync] = state.next_check_at
 
     def change(self, case_id: str, changed: Callable[[SyncState | None], SyncState | None]) -> None:
         """One atomic read-modify-write of the case's state, outside a sync (`changed` returns None: no
-        change). A sync holding the case on another replica may write over it with what it read before."""
+        change). A sync holding the case on another replica keeps it at its saves (see `save`)."""
 
         table = self.store.table("sync")
         current = table.get(case_id)

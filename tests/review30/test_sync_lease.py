@@ -46,6 +46,41 @@ def test_a_post_resent_after_the_lease_ran_out_is_not_posted_twice(bot_factory, 
     assert texts(holder, thread) == ["the engineer's answer"]
 
 
+def test_a_reply_sent_on_another_replica_while_the_holder_syncs_the_resolution_is_looked_at_soon(
+    bot_factory, pg_url, fake_slack
+):
+    """wake() (after every reply sent) changes the state in one atomic update; a sync holding the case on
+    another replica then saves what it read before, next_check_at = now + 30 min: the reply that reopened
+    the resolved case, and AWS's answer to it, are looked at only 30 minutes later (without events)."""
+    holder = bot_factory(env={"DATABASE_URL": pg_url})
+    other = bot_factory(env={"DATABASE_URL": pg_url})
+    as_another_replica(other)
+    case, thread = linked_case(holder)
+    fake_slack.add_user("U1", real_name="Ana Lima", display_name="ana")
+
+    holder.services.gateway.resolve_case(case.case_id)
+    answer = fake_slack.hold_after_acting("chat.postMessage")  # Slack posts the status line, answers late
+    cycle = threading.Thread(target=holder.services.sync.run_cycle)
+    try:
+        cycle.start()
+        fake_slack.wait_for("chat.postMessage", lambda c: "resolved" in (c.params.get("text") or ""))
+        # Meanwhile someone answers in the thread; another replica sends it (AWS reopens the case) and wakes the sync.
+        other.user_message("C1", "not fixed, it is down again", thread_ts=thread)
+        assert other.services.work.wait_idle(timeout=20)
+        assert other.services.gateway.get_case(case.case_id).status == "reopened"
+        assert holder.services.sync.state(case.case_id).next_check_at == 0.0  # woken
+    finally:
+        answer.set()
+    cycle.join(timeout=20)
+
+    holder.sandbox.add_aws_reply(case.case_id, "we looked again: the disk is full")
+    holder.services.sync.run_cycle()
+    assert texts(holder, thread) == ["we looked again: the disk is full"], (
+        "not looked at: next_check_at in",
+        holder.services.sync.state(case.case_id).next_check_at - time.time(),
+    )
+
+
 class GatedPacer:
     """The poller's pace in `channel` waits for `gate`: its cycle is still posting (Slack's one message a
     second a channel, dozens of answers at once) while the rest of its batch's snapshot grows old."""

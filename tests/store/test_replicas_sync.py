@@ -107,3 +107,67 @@ def test_a_sync_stuck_for_good_lets_its_case_go_after_a_bounded_hold(bot_factory
         while not leases.acquire(name, "another-replica", 60).held_by("another-replica"):
             assert time.monotonic() < deadline, "the stuck sync's lease was renewed for ever"
             time.sleep(0.1)
+
+
+class _ClockAhead:
+    """This replica's `time` module, its wall clock some seconds ahead of the database's (NTP off)."""
+
+    def __init__(self, seconds: float) -> None:
+        import time
+
+        self.seconds = seconds
+        self.monotonic = time.monotonic
+        self._time = time.time
+
+    def time(self) -> float:
+        return self._time() + self.seconds
+
+
+def test_a_status_read_is_timed_by_the_database_clock_not_the_replicas_own(bot_factory, pg_url, monkeypatch):
+    # Review31 D1: the time of the last status read applied is compared across replicas. Taken by each
+    # replica's own clock, a replica 5 s ahead let through a read older than another replica's (the card
+    # flipped back, a false status line) and stamped a time that then held off the others' newer reads.
+    import time
+
+    from bot.sync import cycle
+
+    holder = bot_factory(env={"DATABASE_URL": pg_url})
+    other = bot_factory(env={"DATABASE_URL": pg_url})
+    case, thread = linked_case(holder)
+    holder.services.sync.run_cycle()
+    stale = holder.services.gateway.get_case(case.case_id)  # read by the holder's poller...
+    stale_read = time.monotonic() - 1.0  # ...a second before the Refresh below
+    holder.services.gateway.resolve_case(case.case_id)
+    click_card_button(other, "C1", thread, "case_refresh")  # the other replica applies "resolved"
+    assert other.services.work.wait_idle(timeout=20)
+
+    monkeypatch.setattr(cycle, "time", _ClockAhead(5.0))
+    assert holder.services.sync._read_before_the_last_status(stale, stale_read), "an older read was let through"
+    stamp = float(holder.services.store.table("cases").get(case.case_id)["status_read_at"])
+    assert stamp <= holder.services.store.now()
+
+
+def test_a_resolved_case_whose_read_was_skipped_is_read_again_next_cycle(bot_factory, pg_url):
+    # Review31 D2: a resolved case is looked at every 30 minutes. When its read is skipped as older than
+    # another replica's (a reopen in the AWS console, say), it must be due at the next cycle.
+    import time
+    from dataclasses import replace
+
+    holder = bot_factory(env={"DATABASE_URL": pg_url})
+    other = bot_factory(env={"DATABASE_URL": pg_url})
+    case, thread = linked_case(holder)
+    holder.services.gateway.resolve_case(case.case_id)
+    holder.services.sync.run_cycle()
+    states = holder.services.sync.states
+    assert states.get(case.case_id).next_check_at > time.time() + 60  # resting: rechecked in 30 minutes
+
+    # Reopened in the AWS console; this read of it is a second older than the other replica's.
+    stale = replace(holder.services.gateway.get_case(case.case_id), status="reopened")
+    stale_read = time.monotonic() - 1.0
+    click_card_button(other, "C1", thread, "case_refresh")  # another replica applies a newer read
+    assert other.services.work.wait_idle(timeout=20)
+    holder.services.store.table("cases").update(
+        case.case_id, lambda record: {**record, "status_read_at": holder.services.store.now()}
+    )
+    assert holder.services.sync._read_before_the_last_status(stale, stale_read)
+    assert states.get(case.case_id).next_check_at == 0.0
