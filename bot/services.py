@@ -193,7 +193,10 @@ class Services:
         routing = self.routing
         if routing is None:
             return
-        for link in self.cases.drop_links(lambda link: routing.account_of(link.case_id).allowed_in(link.channel)):
+        for link in self.cases.drop_links_off_accounts(
+            lambda link: routing.account_of(link.case_id).allowed_in(link.channel),
+            lambda case_id: routing.account_of(case_id).alias,
+        ):
             logger.warning(
                 "case %s unlinked from channel %s: the accounts file no longer lets that channel use account %s",
                 link.case_id,

@@ -25,6 +25,8 @@ from bot.text import split_at_breaks
 
 MAX_BODY = aws_model.limits().communication_body_max
 KEEP_SECONDS = 7 * 24 * 3600.0
+# A card stays in its channel long after it is unlinked: someone may still answer in its thread.
+UNLINKED_KEEP_SECONDS = 30 * 24 * 3600.0
 
 
 def outbound_key(case_id: str, body: str) -> str:
@@ -126,6 +128,26 @@ class CaseLink:
     def order(self) -> str:
         """The work-queue key of the link's thread: replies there, from anywhere, run in order."""
         return thread_order(self.channel, self.card_ts)
+
+
+@dataclass(frozen=True)
+class UnlinkedThread:
+    """A card's thread that no longer follows its case: replies written there reach no one."""
+
+    case_id: str
+    display_id: str
+    reason: str  # UNLINKED_BY_PERSON or UNLINKED_FOR_ACCOUNT
+    account: str = ""  # the case's account, when the accounts file took the channel off it
+    at: float = 0.0
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> UnlinkedThread:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in known})
+
+
+UNLINKED_BY_PERSON = "unlink"
+UNLINKED_FOR_ACCOUNT = "account"
 
 
 def thread_order(channel: str, thread_ts: str) -> str:
@@ -247,9 +269,24 @@ class CaseRecords:
         if self.record(case_id) is not None:  # the card's poster remembered the case before posting
             self.store.table("cases").update(case_id, step_up)
 
-    def delete_link(self, link: CaseLink) -> None:
+    def delete_link(self, link: CaseLink, *, reason: str = UNLINKED_BY_PERSON, account: str = "") -> None:
+        """Forget the link; its thread is remembered as unlinked, so that a reply written there is not
+        dropped in silence (written first: a crash leaves the link, not a thread nobody knows of)."""
+        record = self.record(link.case_id)
+        unlinked = UnlinkedThread(
+            case_id=link.case_id,
+            display_id=record.display_id if record else "",
+            reason=reason,
+            account=account,
+            at=time.time(),
+        )
+        self.store.table("unlinked").put(f"{link.channel}|{link.card_ts}", asdict(unlinked))
         self.store.table("links").delete(f"{link.case_id}|{link.channel}")
         self.store.table("threads").delete(f"{link.channel}|{link.card_ts}")
+
+    def unlinked_thread(self, channel: str, thread_ts: str) -> UnlinkedThread | None:
+        raw = self.store.table("unlinked").get(f"{channel}|{thread_ts}")
+        return UnlinkedThread.from_dict(raw) if isinstance(raw, dict) and raw.get("case_id") else None
 
     # Sent from Slack ---------------------------------------------------------------------
 
@@ -264,9 +301,10 @@ class CaseRecords:
         long past those communications), and records of cases no longer linked anywhere."""
         cutoff = time.time() - keep_seconds
         pruned = 0
-        for table, stamp in (("events", "created_at"), ("outbound", "at")):
+        kept = {"events": cutoff, "outbound": cutoff, "unlinked": time.time() - UNLINKED_KEEP_SECONDS}
+        for table, stamp in (("events", "created_at"), ("outbound", "at"), ("unlinked", "at")):
             for key, raw in self.store.table(table).items():
-                if not isinstance(raw, dict) or float(raw.get(stamp) or 0) < cutoff:
+                if not isinstance(raw, dict) or float(raw.get(stamp) or 0) < kept[table]:
                     self.store.table(table).delete(key)
                     pruned += 1
         linked = set(self.followed_case_ids())

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Sequence
 
+from bot import render
 from bot.aws import model as aws_model
 from bot.aws.gateway import SupportGateway
 from bot.cases.attachments import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS_PER_SET, Attachments
@@ -18,6 +20,7 @@ from bot.cases.cards import CARD_EVENT_TYPE, Cards
 from bot.cases.intake import Intake
 from bot.cases.records import (
     MAX_BODY,
+    UNLINKED_FOR_ACCOUNT,
     CaseLink,
     CaseRecord,
     CaseRecords,
@@ -206,12 +209,27 @@ class CaseService:
         self.prune()
         return self.runner.resume(at_start=True)
 
-    def drop_links(self, allowed: Callable[[CaseLink], bool]) -> list[CaseLink]:
-        """Forget the links `allowed` refuses (their threads then follow the case no more); returns them."""
+    def drop_links_off_accounts(
+        self, allowed: Callable[[CaseLink], bool], account_of: Callable[[str], str]
+    ) -> list[CaseLink]:
+        """Forget the links `allowed` refuses, as the accounts file took their channel off the case's
+        account (`account_of(case_id)`, an alias): their threads follow the case no more. Returns them."""
         dropped = [link for link in self.records.all_links() if not allowed(link)]
         for link in dropped:
-            self.records.delete_link(link)
+            self.records.delete_link(link, reason=UNLINKED_FOR_ACCOUNT, account=account_of(link.case_id))
         return dropped
+
+    def explain_unlinked_thread(self, *, channel: str, thread_ts: str, message_ts: str, user: str) -> None:
+        """Someone wrote in the thread of a card no longer linked: their message reaches no one, and
+        they are told so, once (a redelivered event finds the message claimed)."""
+        unlinked = self.records.unlinked_thread(channel, thread_ts)
+        if unlinked is None or self.records.case_for_thread(channel, thread_ts) is not None:
+            return
+        if not self.store.table("requests").claim(f"unlinked-reply:{channel}:{message_ts}", int(time.time())):
+            return
+        self.messages.tell(
+            channel, user, render.text("reply_in_unlinked_thread", unlinked=unlinked), thread_ts=thread_ts
+        )
 
     def prune(self) -> int:
         """Keep the store bounded: finished journal records, old markers, unlinked old cases."""

@@ -28,11 +28,16 @@ def is_case_reply(event: dict) -> bool:
 
 
 def thread_message(event: dict, context: BoltContext) -> None:
-    """After the ack: send the reply noted before it (nothing when it was a redelivery)."""
+    """After the ack: send the reply noted before it (nothing when it was a redelivery); a reply in
+    the thread of a card no longer linked is answered, not dropped in silence."""
+    services: Services = context["services"]
     lease = context.get(NOTED)
     if lease is not None:
-        services: Services = context["services"]
         services.cases.start(lease)
+    elif is_case_reply(event):
+        services.cases.explain_unlinked_thread(
+            channel=event["channel"], thread_ts=event["thread_ts"], message_ts=event["ts"], user=event["user"]
+        )
 
 
 def note_case_reply(body: dict, context: BoltContext, next: Callable[[], None]) -> None:  # noqa: A002

@@ -89,10 +89,14 @@ class SlackMessages:
             return False
         return True
 
-    def tell(self, channel: str, user: str, text: str) -> None:
-        """An ephemeral note to the person in the channel; a DM when the bot cannot post there."""
+    def tell(self, channel: str, user: str, text: str, *, thread_ts: str = "") -> None:
+        """An ephemeral note to the person in the channel (in a thread, when given); a DM when the bot
+        cannot post there."""
         try:
-            self.client.chat_postEphemeral(channel=channel, user=user, text=text)
+            if thread_ts:
+                self.client.chat_postEphemeral(channel=channel, user=user, text=text, thread_ts=thread_ts)
+            else:
+                self.client.chat_postEphemeral(channel=channel, user=user, text=text)
         except (SlackApiError, OSError):
             try:
                 self.client.chat_postMessage(channel=user, text=text)

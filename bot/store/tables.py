@@ -45,6 +45,7 @@ TABLES = {
     "cases": "case_id -> what the bot knows of a followed case (cases.py)",
     "links": "case_id|channel -> the card and thread a case is linked to in a channel (cases.py)",
     "threads": "channel|thread_ts -> case_id, to route thread replies (cases.py)",
+    "unlinked": "channel|thread_ts -> the case a thread followed until unlinked, and why (cases/records.py)",
     "events": "legacy per-feature markers from before the journal; only pruned now (cases/records.py)",
     "journal": "idempotency key -> work noted before an ack: lease, progress, outcome (store/journal.py)",
     "outbound": "hash of case and body -> a communication sent from Slack (cases.py writes, the poller reads)",
