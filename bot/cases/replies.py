@@ -149,6 +149,8 @@ class Replies:
                 job.save(case_id=case.case_id, status_before=case.status)
             case_id = job.progress["case_id"]
         bodies = job.progress.get("bodies") or self._bodies(job)
+        if not job.progress.get("sent"):
+            self._check_channel_before_any_part(job, case_id, bodies[0])
         self._send(job, case_id, bodies)
         # A reply reopens a resolved case: let the poller look at it on its next cycle.
         self.on_sent(case_id)
@@ -239,6 +241,15 @@ class Replies:
             )
             job.save(sent=index + 1, trying=None)
             self.records.mark_outbound(case_id, body, "sent")
+
+    def _check_channel_before_any_part(self, job: Job, case_id: str, first_part: str) -> None:
+        """Resumed after a restart, a reply may predate an accounts file that took its channel off the
+        case's account: while none of it has reached AWS, none of it does (the writer is told why)."""
+        try:
+            self.cards.check_channel(case_id, job.data["channel"])
+        except BotError:
+            if job.progress.get("trying") is None or not self._at_aws(job, case_id, first_part):
+                raise
 
     def _at_aws(self, job: Job, case_id: str, body: str) -> bool:
         """Did an earlier try of this part reach AWS? Asked by the record's reference, which only

@@ -130,3 +130,40 @@ def test_a_card_interrupted_before_the_restart_is_not_posted_in_a_channel_taken_
         assert link is None, f"linked in CPROD after the unlinking: {link}"
     finally:
         second.stop()
+
+
+def test_a_thread_reply_noted_before_the_restart_does_not_reach_the_case_after_it(
+    fake_slack, accounts_sandbox, tmp_path
+):
+    """The reply was written while CPROD could use prod; AWS refused it for a while, the bot restarted
+    with CPROD taken off prod, and the journal sent it to prod's case all the same. Now its writer is
+    told in the thread that it was not sent, and why."""
+    first = start_with_accounts(fake_slack, accounts_sandbox, tmp_path, ACCOUNTS, "before")
+    prod = accounts_sandbox.accounts.account(ALIAS_OF["prod"])
+    try:
+        case = open_case_in(first, "prod", subject="Payments database down")
+        link = first.services.cases.post_card(case, "CPROD", linked_by="U1")
+        fake_slack.add_user("U7", real_name="Contractor", display_name="contractor")
+        prod.inject_fault("AddCommunicationToCase", "ThrottlingException", count=1000)
+        written = first.user_message("CPROD", "written before the change", user="U7", thread_ts=link.thread_ts)
+        key = f"reply:CPROD:{written.event['ts']}"
+        deadline = time.monotonic() + 20
+        while (entry := first.services.cases.journal.get(key)) is None or entry.progress.get("trying") != 0:
+            assert time.monotonic() < deadline, "the reply was never tried"
+            time.sleep(0.05)
+    finally:
+        first.stop()
+    prod.clear_faults()
+    second = start_with_accounts(fake_slack, accounts_sandbox, tmp_path, narrowed("prod", ["CPROD2"]), "after")
+    try:
+        second.services.recover()
+        assert second.services.work.wait_idle(timeout=30)
+        bodies = [c.body for c in second.services.gateways["prod"].communications(case.case_id)]
+        assert not any("written before the change" in b for b in bodies), "sent from a channel prod may not use"
+        [told] = fake_slack.calls(
+            "chat.postMessage",
+            lambda c: c.params.get("thread_ts") == link.thread_ts and "not* sent" in c.params["text"],
+        )
+        assert "<@U7>" in told.params["text"] and "prod" in told.params["text"]
+    finally:
+        second.stop()
