@@ -9,6 +9,7 @@ ends after its lease ran out, another replica has taken the case, found the thre
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -79,6 +80,32 @@ def test_a_reply_sent_on_another_replica_while_the_holder_syncs_the_resolution_i
         "not looked at: next_check_at in",
         holder.services.sync.state(case.case_id).next_check_at - time.time(),
     )
+
+
+def test_a_watch_taking_the_whole_case_on_another_replica_while_the_holder_syncs_it_is_kept(
+    bot_factory, pg_url, fake_slack
+):
+    """follow_whole_case (a watch channel's card: its thread gets the whole case) changes the state in one
+    atomic update; a sync holding the case on another replica kept it only if its save did not write
+    over it with the channels it read before."""
+    holder = bot_factory(env={"DATABASE_URL": pg_url})
+    other = bot_factory(env={"DATABASE_URL": pg_url})
+    as_another_replica(other)
+    case, thread = linked_case(holder)
+
+    holder.sandbox.add_aws_reply(case.case_id, "an answer")
+    answer = fake_slack.hold_after_acting("chat.postMessage")  # Slack posts the answer, answers late
+    cycle = threading.Thread(target=holder.services.sync.run_cycle)
+    try:
+        cycle.start()
+        fake_slack.wait_for("chat.postMessage", lambda c: "an answer" in json.dumps(c.params))
+        other.services.sync.follow_whole_case(case, "CWATCH")
+        assert holder.services.sync.state(case.case_id).full_history == ["CWATCH"]
+    finally:
+        answer.set()
+    cycle.join(timeout=20)
+
+    assert holder.services.sync.state(case.case_id).full_history == ["CWATCH"]
 
 
 class GatedPacer:
