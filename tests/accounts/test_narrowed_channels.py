@@ -52,10 +52,17 @@ def test_a_reply_in_a_channel_taken_off_an_account_does_not_reach_the_accounts_c
     second = start_with_accounts(fake_slack, accounts_sandbox, tmp_path, narrowed("prod", ["CPROD2"]), "after")
     try:
         fake_slack.add_user("U7", real_name="Contractor", display_name="contractor")
+        fake_slack.clear()
         second.user_message("CPROD", "please also raise our limits", user="U7", thread_ts=link.thread_ts)
         assert second.services.work.wait_idle(timeout=20)
         bodies = [c.body for c in second.services.gateways["prod"].communications(case.case_id)]
         assert not any("raise our limits" in body for body in bodies), "sent from a channel prod may not use"
+        # Review30: nor is it dropped in silence; only its writer is told, in the thread.
+        told = fake_slack.wait_for("chat.postEphemeral", lambda c: c.params.get("channel") == "CPROD")
+        assert [(c.params["user"], c.params["thread_ts"]) for c in told] == [("U7", link.thread_ts)]
+        assert "not* sent to AWS" in told[0].params["text"] and "account prod" in told[0].params["text"]
+        assert case.display_id in told[0].params["text"]
+        assert fake_slack.calls("chat.postMessage", lambda c: c.params.get("channel") == "CPROD") == []
     finally:
         second.stop()
 

@@ -21,31 +21,6 @@ def told_in_cprod(fake_slack):
     return ephemeral + posted
 
 
-def test_a_reply_in_the_thread_of_a_card_taken_off_the_account_is_not_dropped_in_silence(
-    fake_slack, accounts_sandbox, tmp_path
-):
-    case, link = card_in_cprod(fake_slack, accounts_sandbox, tmp_path)
-    second = start_with_accounts(fake_slack, accounts_sandbox, tmp_path, narrowed("prod", ["CPROD2"]), "after")
-    try:
-        fake_slack.add_user("U7", real_name="Dana Ops", display_name="dana")
-        fake_slack.clear()
-        # Dana has the card and its thread in front of her, and answers AWS there as she always did.
-        delivery = second.user_message(
-            "CPROD", "the restore finished, please check", user="U7", thread_ts=link.thread_ts
-        )
-        assert delivery.response.status == 200
-        assert second.services.work.wait_idle(timeout=20)
-        bodies = [c.body for c in second.services.gateways["prod"].communications(case.case_id)]
-        assert not any("restore finished" in b for b in bodies)  # 97b9a4a: it does not reach the case
-        told = fake_slack.wait_for("chat.postEphemeral", lambda c: c.params.get("channel") == "CPROD")
-        assert [(c.params["user"], c.params["thread_ts"]) for c in told] == [("U7", link.thread_ts)]
-        assert "not* sent to AWS" in told[0].params["text"] and "account prod" in told[0].params["text"]
-        assert case.display_id in told[0].params["text"]
-        assert told_in_cprod(fake_slack) == told  # nothing posted for the channel to see
-    finally:
-        second.stop()
-
-
 def test_the_reply_button_of_a_card_taken_off_the_account_refuses_before_the_form(
     fake_slack, accounts_sandbox, tmp_path
 ):
