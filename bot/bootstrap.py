@@ -162,7 +162,10 @@ def build_services(
     live: list[Callable[[], EventConsumer]] = []
     if settings.events_on:
         queue = events or EventQueue(sqs_client(settings.events_queue_url, session=new_session()))
-        handler = CaseEventHandler(sync=sync, watches=watches, gateway_for=single_gateway(gateway))
+        # Several accounts: an event of an account the bot does not serve (an organisation-wide rule
+        # forwards every account's) is left alone, rather than routed by its case ID to the default account.
+        gateway_for = routing.serving if routing is not None else single_gateway(gateway)
+        handler = CaseEventHandler(sync=sync, watches=watches, gateway_for=gateway_for)
 
         def new_consumer() -> EventConsumer:
             return EventConsumer(

@@ -103,6 +103,11 @@ class AccountDirectory:
                 self._resolved[account.alias] = resolved
         return resolved
 
+    def every_id_known(self) -> bool:
+        """Whether each account's ID is known, without asking STS (by_id and account_id ask it)."""
+        with self._lock:
+            return all(account.id or self._resolved.get(account.alias) for account in self._accounts)
+
     # Channels ------------------------------------------------------------------------------
 
     def usable_in(self, channel: str) -> list[Account]:

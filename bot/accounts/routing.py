@@ -107,6 +107,19 @@ class AccountGateways(SupportGateway):
     def for_case(self, case_id: str) -> SupportGateway:
         return self.gateways[self.account_of(case_id).alias]
 
+    def serving(self, account_id: str) -> SupportGateway | None:
+        """The gateway of the served account with this ID (an event's `account`); None when no served
+        account has it, so that an organisation's other accounts cost no call. While an account's ID is
+        still unknown (STS unreachable) the ID may be that account's: then, as for an event naming no
+        account, the router itself, which sends each call to the account its case ID names."""
+        if not account_id.strip():
+            return self
+        account = self.directory.by_id(account_id)
+        if account is not None:
+            return self.gateways[account.alias]
+        # by_id has just asked STS for the accounts the file gives no ID: one it could not tell may be this one.
+        return None if self.directory.every_id_known() else self
+
     def stamp(self, case: Case, account: Account) -> Case:
         """The case, naming its account (alias and ID) for the card and every case line."""
         return replace(case, account=account.alias, account_id=self.directory.account_id(account))

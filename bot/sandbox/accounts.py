@@ -6,7 +6,8 @@ account: any credentials that are not the sandbox's own temporary ones act there
 faults and call counts, sharing the first one's clock. AssumeRole into any account's role answers a
 temporary access key that names the account (ASIA + its 12-digit ID + 4 characters); a Support call
 signed with it (SigV4's Credential=<key>/…) acts in that account, and is refused once the key expires
-by the sandbox's clock.
+by the sandbox's clock. With events on, every account's case changes land in the first account's
+queue, each event naming its own account, as an organisation-wide EventBridge rule delivers them.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from bot.sandbox import identity
+from bot.sandbox.case_events import QUEUE_NAME, CaseEventEmitter
 from bot.sandbox.identity import IdentityError
 from bot.sandbox.state import ACCOUNT_ID
 
@@ -108,6 +110,10 @@ class SandboxAccounts:
                 clock=primary.clock,
             )
             tenant.state.account_id = account_id(index)
+            if primary.sqs is not None:
+                # One queue for every account's changes, each event naming its own account: what an
+                # organisation-wide EventBridge rule with one SQS target delivers.
+                tenant.case_events = CaseEventEmitter(tenant.state, primary.sqs.queue(QUEUE_NAME), account_id(index))
             joined = now + timedelta(seconds=index)
             self._accounts.append(
                 EmulatedAccount(index, account_alias(index), account_id(index), f"Sandbox {index}", tenant, joined)

@@ -22,7 +22,8 @@ Every control acts in the account named by `?account=<alias or ID>` (the first o
 With `accounts=N`, STS, Organizations and each account's Support share this port (bot.sandbox.accounts).
 
 With `events=True`, SQS's JSON protocol (`X-Amz-Target: AmazonSQS.*`) is served on the same port and
-every case change lands in the queue at `events_queue_url` as a Support Case Update (case_events.py).
+every case change, of every account, lands in the queue at `events_queue_url` as a Support Case Update
+(case_events.py).
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from bot.events.envelope import CaseEvent, parse_message
 from bot.sandbox import SandboxServer
 from tests.events.queues import boto_session, plain_client
 from tests.sandbox.helpers import open_case
+from tests.sandbox.test_accounts import assume, assumed_client
 
 
 @pytest.fixture
@@ -90,6 +91,23 @@ def test_a_restart_does_not_publish_old_changes_again(sandbox_events: SandboxSer
         assert [(e.case_id, e.event_name) for e in drain(again)] == [(case_id, "AddCommunicationToCase")]
     finally:
         again.stop()
+
+
+def test_every_accounts_changes_land_in_the_one_queue_each_naming_its_account() -> None:
+    server = SandboxServer(reply_delay_seconds=None, events=True, accounts=3).start()
+    try:
+        own = open_case(boto_session().client("support", endpoint_url=server.url))
+        member = open_case(assumed_client(server, assume(server, "200000000003")))
+        server.accounts.account("sandbox-3").add_aws_reply(member, "Hello from AWS")
+
+        events = [(e.account, e.case_id, e.event_name) for e in drain(server)]
+        assert events == [
+            ("123456789012", own, "CreateCase"),
+            ("200000000003", member, "CreateCase"),
+            ("200000000003", member, "AddCommunicationToCase"),
+        ]
+    finally:
+        server.stop()
 
 
 def test_without_events_the_sandbox_has_no_queue(sandbox: SandboxServer) -> None:
