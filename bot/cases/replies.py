@@ -24,7 +24,7 @@ from bot.aws import model as aws_model
 from bot.aws.gateway import SupportGateway
 from bot.cases.cards import Cards
 from bot.cases.records import CaseLink, CaseRecords, plain_text_from_slack, split_body, thread_order
-from bot.errors import BotError
+from bot.errors import BotError, NotAllowed
 from bot.slack.files import SlackFile
 from bot.slack.messages import SlackMessages, SlackPostFailed
 from bot.slack.people import People
@@ -38,6 +38,11 @@ MAX_ATTACHMENTS_PER_SET = aws_model.limits().attachments_per_set
 MIRROR_EVENT_TYPE = "aws_support_reply"  # metadata of a command reply mirrored into the thread
 SKEW_SECONDS = 60  # AWS's clock and ours
 CONFIRMATION = "white_check_mark"
+
+
+def thread_reply_key(channel: str, message_ts: str) -> str:
+    """The journal key of a person's message in a case thread: Slack gives a message one ts."""
+    return f"reply:{channel}:{message_ts}"
 
 
 class CardBeingPosted(BotError):
@@ -95,7 +100,7 @@ class Replies:
             "text": text,
             "files": [asdict(f) for f in files],
         }
-        return self.journal.record(f"reply:{channel}:{message_ts}", KIND, thread_order(channel, thread_ts), data)
+        return self.journal.record(thread_reply_key(channel, message_ts), KIND, thread_order(channel, thread_ts), data)
 
     def note_command_reply(
         self,
@@ -197,6 +202,11 @@ class Replies:
         if data["source"] != "thread":
             note = render.text("reply_not_sent", reason=reason, text=data["text"])
             self.messages.tell(data["channel"], data["user"], note)
+            return
+        if isinstance(error, NotAllowed):
+            # The channel may no longer use the case's account: told to the writer alone, not the channel.
+            note = render.text("reply_not_sent", reason=reason, text=data["text"])
+            self.messages.tell(data["channel"], data["user"], note, thread_ts=data["thread_ts"])
             return
         try:
             self.messages.post(

@@ -28,7 +28,7 @@ from bot.cases.records import (
     plain_text_from_slack,
     split_body,
 )
-from bot.cases.replies import Replies
+from bot.cases.replies import Replies, thread_reply_key
 from bot.config import Settings
 from bot.domain import Case, Communication, NewCase
 from bot.errors import BotError, NotAllowed, UserInputError
@@ -225,6 +225,8 @@ class CaseService:
         unlinked = self.records.unlinked_thread(channel, thread_ts)
         if unlinked is None or self.records.case_for_thread(channel, thread_ts) is not None:
             return
+        if self.journal.get(thread_reply_key(channel, message_ts)) is not None:
+            return  # written while the thread followed the case (Slack's retry): its own job tells its outcome
         if not self.store.table("requests").claim(f"unlinked-reply:{channel}:{message_ts}", int(time.time())):
             return
         self.messages.tell(

@@ -61,7 +61,6 @@ MISSING_RECHECK_SECONDS = 6 * 3600.0
 PARALLEL_ACCOUNTS = 4  # accounts polled at once: bounded, as each holds a connection pool
 
 
-
 class ThreadsRefused(SlackError):
     """Slack refused the bot's messages for a case's threads in a way only its admins can fix
     (a revoked token, a missing scope); the poller tries again, and fails the same way, until then."""
@@ -156,7 +155,29 @@ class CaseSync:
             return state
 
         with self._case_locks[case_id]:
+            self._note_woken(case_id)
             self.states.change(case_id, due_now)
+
+    def _note_woken(self, case_id: str) -> None:
+        """When the case was woken, by the store's clock, in its record (older replicas keep unknown keys
+        there): a snapshot read before it may show the case resolved when the reply has reopened it."""
+        cases = self.store.table("cases")
+        if case_id not in cases:
+            return  # not followed: nothing to look at again
+        woken_at = self.store.now()
+
+        def stamped(raw: Any) -> Any:
+            if not isinstance(raw, dict):
+                return raw
+            return {**raw, "woken_at": max(float(raw.get("woken_at") or 0.0), woken_at)}
+
+        cases.update(case_id, stamped)
+
+    def _woken_since(self, case_id: str, asked_at: float) -> bool:
+        """Whether the case was woken after a snapshot read at `asked_at` (time.monotonic())."""
+        record = self.store.table("cases").get(case_id) or {}
+        woken_at = float(record.get("woken_at") or 0.0)
+        return bool(woken_at) and woken_at > self.store.now() - (time.monotonic() - asked_at)
 
     def follow_whole_case(self, case: Case, channel: str) -> None:
         """The thread in `channel` gets every communication of the case, its opening included (a watched case)."""
@@ -345,7 +366,7 @@ class CaseSync:
                     return 0
                 if self.states.shared and self._read_before_the_last_status(case, asked_at):
                     return 0
-                return self._apply(case, links)
+                return self._apply(case, links, asked_at)
 
     def _read_before_the_last_status(self, case: Case, asked_at: float) -> bool:
         """With replicas: whether another replica applied a status read after this snapshot (a Refresh
@@ -392,8 +413,9 @@ class CaseSync:
             return state.next_check_at > time.time()
         return not state.next_check_at
 
-    def _apply(self, case: Case, links: list[CaseLink]) -> int:
-        """The snapshot into the case's state and threads; the caller holds the case (its lock, its lease)."""
+    def _apply(self, case: Case, links: list[CaseLink], asked_at: float) -> int:
+        """The snapshot (read at `asked_at`, time.monotonic()) into the case's state and threads; the
+        caller holds the case (its lock, its lease)."""
         state = self.states.get(case.case_id)
         fresh = state is None or not state.watermark
         if state is None or not state.watermark:
@@ -414,8 +436,9 @@ class CaseSync:
             state.status = case.status
         now = time.time()
         next_check = 0.0
-        if case.is_resolved:
-            # Looked at rarely from now on; a reopened case (a reply from anywhere) resumes.
+        if case.is_resolved and not self._woken_since(case.case_id, asked_at):
+            # Looked at rarely from now on; a reopened case (a reply from anywhere) resumes. A reply sent
+            # since this snapshot was read has reopened it: looked at again next cycle.
             next_check = state.next_check_at if state.next_check_at > now else now + RESOLVED_RECHECK_SECONDS
         changed = fresh or bool(new) or status_changed or next_check != state.next_check_at
         state.next_check_at = next_check
@@ -461,11 +484,7 @@ class CaseSync:
         outbound = self.store.table("outbound")
         for comm in new:
             from_slack = outbound_key(case.case_id, comm.body) in outbound
-            targets = (
-                []
-                if from_slack
-                else [target(comm, link) for link in links if wants(state, case, comm, link)]
-            )
+            targets = [] if from_slack else [target(comm, link) for link in links if wants(state, case, comm, link)]
             if not targets:
                 state.mark_seen(comm)  # nothing to post: recorded with the intent, in the same write
                 continue

@@ -112,7 +112,7 @@ def test_a_thread_reply_noted_before_the_restart_does_not_reach_the_case_after_i
 ):
     """The reply was written while CPROD could use prod; AWS refused it for a while, the bot restarted
     with CPROD taken off prod, and the journal sent it to prod's case all the same. Now its writer is
-    told in the thread that it was not sent, and why."""
+    told, alone, that it was not sent, and why."""
     first = start_with_accounts(fake_slack, accounts_sandbox, tmp_path, ACCOUNTS, "before")
     prod = accounts_sandbox.accounts.account(ALIAS_OF["prod"])
     try:
@@ -135,10 +135,10 @@ def test_a_thread_reply_noted_before_the_restart_does_not_reach_the_case_after_i
         assert second.services.work.wait_idle(timeout=30)
         bodies = [c.body for c in second.services.gateways["prod"].communications(case.case_id)]
         assert not any("written before the change" in b for b in bodies), "sent from a channel prod may not use"
-        [told] = fake_slack.calls(
-            "chat.postMessage",
-            lambda c: c.params.get("thread_ts") == link.thread_ts and "not* sent" in c.params["text"],
-        )
-        assert "<@U7>" in told.params["text"] and "prod" in told.params["text"]
+        # Review32: told to its writer alone, in the thread; the channel sees nothing of the account.
+        [told] = fake_slack.calls("chat.postEphemeral", lambda c: c.params.get("thread_ts") == link.thread_ts)
+        assert told.params["user"] == "U7" and "not* sent" in told.params["text"] and "prod" in told.params["text"]
+        assert "written before the change" in told.params["text"]  # what they wrote, so nothing is lost
+        assert fake_slack.calls("chat.postMessage", lambda c: c.params.get("thread_ts") == link.thread_ts) == []
     finally:
         second.stop()

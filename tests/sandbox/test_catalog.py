@@ -42,9 +42,10 @@ def test_service_code_list_filters(client: Any) -> None:
 def test_building_the_catalog_is_fast() -> None:
     catalog.services.cache_clear()
     catalog.services_by_code.cache_clear()
-    started = time.perf_counter()
+    # CPU time, not the wall clock: the suite's other workers share the cores (review32 saw 0.93 s of wall clock).
+    started = time.thread_time()
     built = catalog.services()
-    assert time.perf_counter() - started < 0.5
+    assert time.thread_time() - started < 0.5
     assert len(built) > 100
 
 

@@ -143,8 +143,14 @@ def test_a_status_read_is_timed_by_the_database_clock_not_the_replicas_own(bot_f
 
     monkeypatch.setattr(cycle, "time", _ClockAhead(5.0))
     assert holder.services.sync._read_before_the_last_status(stale, stale_read), "an older read was let through"
+
+    # A newer read, applied by the replica whose clock is ahead, is stamped by the database's clock: a
+    # stamp 5 s ahead would hold off the other replicas' reads for those 5 s.
+    holder.services.gateway.add_communication(case.case_id, "it is down again")  # AWS reopens the case
+    fresh = holder.services.gateway.get_case(case.case_id)
+    assert not holder.services.sync._read_before_the_last_status(fresh, time.monotonic())
     stamp = float(holder.services.store.table("cases").get(case.case_id)["status_read_at"])
-    assert stamp <= holder.services.store.now()
+    assert stamp <= holder.services.store.now() + 0.5, f"stamped {stamp - holder.services.store.now():.1f} s ahead"
 
 
 def test_a_resolved_case_whose_read_was_skipped_is_read_again_next_cycle(bot_factory, pg_url):
