@@ -164,7 +164,12 @@ def build_services(
         queue = events or EventQueue(sqs_client(settings.events_queue_url, session=new_session()))
         # Several accounts: an event of an account the bot does not serve (an organisation-wide rule
         # forwards every account's) is left alone, rather than routed by its case ID to the default account.
-        gateway_for = routing.serving if routing is not None else single_gateway(gateway)
+        own = directory.accounts[0]
+        gateway_for = (
+            routing.serving
+            if routing is not None
+            else single_gateway(gateway, lambda: directory.account_id(own))  # asked of STS once
+        )
         handler = CaseEventHandler(sync=sync, watches=watches, gateway_for=gateway_for)
 
         def new_consumer() -> EventConsumer:

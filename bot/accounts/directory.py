@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -27,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 CHANNEL_ACCOUNTS_TABLE = "channel_accounts"
 ACTIVE = "ACTIVE"
+STS_RETRY_SECONDS = 60.0  # while STS cannot tell the own account's ID
 
 
 class AccountDirectory:
@@ -48,6 +50,7 @@ class AccountDirectory:
         self._store = store
         self._own_account_id = own_account_id
         self._resolved: dict[str, str] = {}
+        self._unanswered_at: dict[str, float] = {}
         self._lock = threading.Lock()
         # Lines for `accounts`, `check` and the log: what went wrong while building the directory.
         self.problems = tuple(problems)
@@ -95,12 +98,18 @@ class AccountDirectory:
             return account.id
         with self._lock:
             known = self._resolved.get(account.alias)
-        if known or self._own_account_id is None:
+            asked_recently = (
+                time.monotonic() - self._unanswered_at.get(account.alias, -STS_RETRY_SECONDS) < STS_RETRY_SECONDS
+            )
+        if known or self._own_account_id is None or asked_recently:
             return known or ""
         resolved = self._own_account_id()
-        if resolved:
-            with self._lock:
+        with self._lock:
+            if resolved:
                 self._resolved[account.alias] = resolved
+            else:
+                # Asked at most once a minute while STS cannot tell: every event and header asks.
+                self._unanswered_at[account.alias] = time.monotonic()
         return resolved
 
     def every_id_known(self) -> bool:

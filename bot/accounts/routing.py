@@ -108,15 +108,14 @@ class AccountGateways(SupportGateway):
         return self.gateways[self.account_of(case_id).alias]
 
     def serving(self, account_id: str) -> SupportGateway | None:
-        """The gateway of the served account with this ID (an event's `account`); None when no served
-        account has it, so that an organisation's other accounts cost no call. While an account's ID is
-        still unknown (STS unreachable) the ID may be that account's: then, as for an event naming no
-        account, the router itself, which sends each call to the account its case ID names."""
+        """This router for an event of a served account (its `account`); None when no served account has
+        that ID, so that an organisation's other accounts cost no call. While an account's ID is still
+        unknown (STS unreachable) the ID may be that account's: the router too, as for an event naming
+        no account. The router sends each call to the account its case ID names."""
         if not account_id.strip():
             return self
-        account = self.directory.by_id(account_id)
-        if account is not None:
-            return self.gateways[account.alias]
+        if self.directory.by_id(account_id) is not None:
+            return self  # routed by the case ID, which names this account, and its problems noted
         # by_id has just asked STS for the accounts the file gives no ID: one it could not tell may be this one.
         return None if self.directory.every_id_known() else self
 

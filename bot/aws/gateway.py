@@ -150,6 +150,7 @@ class SupportGateway(TrustedAdvisorCalls):
             self.client = session.client("support", config=config, endpoint_url=endpoint_url)
         self._session = session
         self._region = region
+        self._endpoint_url = endpoint_url  # an emulator's (the sandbox, moto) serves STS there too
         # endpoint_url=None (above) lets botocore honour AWS_ENDPOINT_URL_SUPPORT itself
         # Calls that create something at AWS are never resent blindly: a 5xx or a timeout may come
         # after AWS did the work. This client tries once; _send_once retries only what AWS refused.
@@ -174,7 +175,8 @@ class SupportGateway(TrustedAdvisorCalls):
         """The AWS account the credentials belong to, for headers; "" when STS cannot tell."""
         config = Config(region_name=self._region, connect_timeout=3, read_timeout=5, retries={"total_max_attempts": 2})
         try:
-            return self._session.client("sts", config=config).get_caller_identity()["Account"]
+            sts = self._session.client("sts", config=config, endpoint_url=self._endpoint_url)
+            return sts.get_caller_identity()["Account"]
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, KeyError):
             return ""
 

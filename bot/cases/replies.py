@@ -146,6 +146,13 @@ class Replies:
             if data["source"] == "thread":
                 thread_case = data["ref"] or self._case_of_new_thread(data["channel"], data["thread_ts"])
                 if thread_case is None:
+                    # Noted while a card was posted in the channel: perhaps in the thread of an unlinked one.
+                    self.explain_unlinked_thread(
+                        channel=data["channel"],
+                        thread_ts=data["thread_ts"],
+                        message_ts=data["message_ts"],
+                        user=data["user"],
+                    )
                     return {"not_a_case_thread": True}
                 job.save(case_id=thread_case)
             else:
@@ -216,6 +223,20 @@ class Replies:
             )
         except SlackPostFailed as slack_failure:
             logger.warning("could not report a failed reply in %s: %s", data["channel"], slack_failure)
+
+    def explain_unlinked_thread(self, *, channel: str, thread_ts: str, message_ts: str, user: str) -> None:
+        """Someone wrote in the thread of a card no longer linked: their message reaches no one, and
+        they are told so, once (a redelivered event finds the message claimed)."""
+        unlinked = self.records.unlinked_thread(channel, thread_ts)
+        if unlinked is None or self.records.case_for_thread(channel, thread_ts) is not None:
+            return
+        noted = self.journal.get(thread_reply_key(channel, message_ts))
+        if noted is not None and (noted.data.get("ref") or noted.progress.get("case_id")):
+            return  # written while the thread followed the case (Slack's retry): its own job tells its outcome
+        if not self.records.store.table("requests").claim(f"unlinked-reply:{channel}:{message_ts}", int(time.time())):
+            return
+        note = render.text("reply_in_unlinked_thread", unlinked=unlinked)
+        self.messages.tell(channel, user, note, thread_ts=thread_ts)
 
     # Steps -------------------------------------------------------------------------------
 

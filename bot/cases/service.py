@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import time
 from collections.abc import Callable, Iterable, Sequence
 
-from bot import render
 from bot.aws import model as aws_model
 from bot.aws.gateway import SupportGateway
 from bot.cases.attachments import MAX_ATTACHMENT_BYTES, MAX_ATTACHMENTS_PER_SET, Attachments
@@ -28,7 +26,7 @@ from bot.cases.records import (
     plain_text_from_slack,
     split_body,
 )
-from bot.cases.replies import Replies, thread_reply_key
+from bot.cases.replies import Replies
 from bot.config import Settings
 from bot.domain import Case, Communication, NewCase
 from bot.errors import BotError, NotAllowed, UserInputError
@@ -222,16 +220,7 @@ class CaseService:
     def explain_unlinked_thread(self, *, channel: str, thread_ts: str, message_ts: str, user: str) -> None:
         """Someone wrote in the thread of a card no longer linked: their message reaches no one, and
         they are told so, once (a redelivered event finds the message claimed)."""
-        unlinked = self.records.unlinked_thread(channel, thread_ts)
-        if unlinked is None or self.records.case_for_thread(channel, thread_ts) is not None:
-            return
-        if self.journal.get(thread_reply_key(channel, message_ts)) is not None:
-            return  # written while the thread followed the case (Slack's retry): its own job tells its outcome
-        if not self.store.table("requests").claim(f"unlinked-reply:{channel}:{message_ts}", int(time.time())):
-            return
-        self.messages.tell(
-            channel, user, render.text("reply_in_unlinked_thread", unlinked=unlinked), thread_ts=thread_ts
-        )
+        self.replies.explain_unlinked_thread(channel=channel, thread_ts=thread_ts, message_ts=message_ts, user=user)
 
     def prune(self) -> int:
         """Keep the store bounded: finished journal records, old markers, unlinked old cases."""

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from bot.aws.gateway import DESCRIBE_CASES_BATCH, SupportGateway
@@ -149,8 +150,10 @@ class CaseSync:
         """Look at a resolved case on the next cycle (a reply from Slack reopens it)."""
 
         def due_now(state: SyncState | None) -> SyncState | None:
-            if state is None or not state.next_check_at:
+            if state is None:
                 return None
+            # Written even when already due: with replicas, this waits for a sync saving the case
+            # meanwhile, and then sees (and undoes) the recheck it wrote.
             state.next_check_at = 0.0
             return state
 
@@ -173,11 +176,10 @@ class CaseSync:
 
         cases.update(case_id, stamped)
 
-    def _woken_since(self, case_id: str, asked_at: float) -> bool:
-        """Whether the case was woken after a snapshot read at `asked_at` (time.monotonic())."""
+    def _woken_since(self, case_id: str, read_at: float) -> bool:
+        """Whether the case was woken after a snapshot read at `read_at` (the store's clock)."""
         record = self.store.table("cases").get(case_id) or {}
-        woken_at = float(record.get("woken_at") or 0.0)
-        return bool(woken_at) and woken_at > self.store.now() - (time.monotonic() - asked_at)
+        return float(record.get("woken_at") or 0.0) > read_at
 
     def follow_whole_case(self, case: Case, channel: str) -> None:
         """The thread in `channel` gets every communication of the case, its opening included (a watched case)."""
@@ -436,15 +438,20 @@ class CaseSync:
             state.status = case.status
         now = time.time()
         next_check = 0.0
-        if case.is_resolved and not self._woken_since(case.case_id, asked_at):
+        woken_since_read: Callable[[], bool] | None = None
+        if case.is_resolved:
             # Looked at rarely from now on; a reopened case (a reply from anywhere) resumes. A reply sent
-            # since this snapshot was read has reopened it: looked at again next cycle.
+            # since this snapshot was read has reopened it: looked at again next cycle (checked as the
+            # state is saved, so that a wake-up on another replica meanwhile is seen).
             next_check = state.next_check_at if state.next_check_at > now else now + RESOLVED_RECHECK_SECONDS
+            read_at = self.store.now() - (time.monotonic() - asked_at)
+            woken_since_read = partial(self._woken_since, case.case_id, read_at)
         changed = fresh or bool(new) or status_changed or next_check != state.next_check_at
         state.next_check_at = next_check
         state.pending.extend(deliveries)
         if changed:
-            self.states.save(state)  # the intent: from here on, a crash neither loses nor doubles
+            # The intent: from here on, a crash neither loses nor doubles.
+            self.states.save(state, woken_since_read=woken_since_read)
         return posted + self.poster.deliver_pending(state)
 
     def _first_state(self, case: Case, links: list[CaseLink], known: SyncState | None) -> SyncState:

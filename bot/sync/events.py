@@ -35,13 +35,14 @@ logger = logging.getLogger(__name__)
 GatewayFor = Callable[[str], SupportGateway | None]
 
 
-def single_gateway(gateway: SupportGateway, account_id: str = "") -> GatewayFor:
-    """The one account of a bot without an accounts file: its gateway for its own events, and for any
-    event while its ID is unknown (a case ID names its account, so another account's case is never
-    followed here anyway)."""
+def single_gateway(gateway: SupportGateway, own_account_id: Callable[[], str] = lambda: "") -> GatewayFor:
+    """The one account of a bot: its gateway for its own events; another account's (an organisation-wide
+    rule forwards every account's) costs no call. Any event while its ID is unknown (STS unreachable):
+    a case ID names its account, so another account's case is never followed here anyway."""
 
     def gateway_for(account: str) -> SupportGateway | None:
-        return gateway if not account_id or account == account_id else None
+        own = own_account_id() if account.strip() else ""
+        return gateway if not own or account.strip() == own else None
 
     return gateway_for
 

@@ -248,10 +248,13 @@ class SyncStates:
             except StoreError as error:  # it runs out by itself
                 logger.warning("could not give back the sync lease of %s: %s", case_id, error)
 
-    def save(self, state: SyncState) -> None:
+    def save(self, state: SyncState, *, woken_since_read: Callable[[], bool] | None = None) -> None:
         """With replicas, only inside `holding`: raises SyncInterrupted when the lease ran out and
-        another replica may hold the case now."""
+        another replica may hold the case now. `woken_since_read`: whether a reply woke the case since
+        the snapshot this state comes from was read, which makes a recheck due at once."""
         if self._leases is None:  # one process: nobody else writes it
+            if woken_since_read is not None and state.next_check_at and woken_since_read():
+                state.next_check_at = 0.0
             self.store.table("sync").put(state.case_id, asdict(state))
             self.all()[state.case_id] = state
             return
@@ -264,9 +267,12 @@ class SyncStates:
         def with_changes_made_meanwhile(raw: Any) -> Any:
             # What `change` did on another replica since this sync read the state (it holds no lease):
             # a wake-up (a reply reopened the resolved case) and a watched thread's channel.
+            if isinstance(raw, dict) and known_check and not raw.get("next_check_at"):
+                state.next_check_at = 0.0
+            # Read while the row is locked: a wake-up after this read waits for this save, then undoes it.
+            if woken_since_read is not None and state.next_check_at and woken_since_read():
+                state.next_check_at = 0.0
             if isinstance(raw, dict):
-                if known_check and not raw.get("next_check_at"):
-                    state.next_check_at = 0.0
                 added = [c for c in raw.get("full_history") or [] if c not in state.full_history]
                 state.full_history.extend(added)
             return asdict(state)
