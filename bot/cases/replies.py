@@ -211,10 +211,9 @@ class Replies:
             self.messages.tell(data["channel"], data["user"], note)
             return
         if isinstance(error, NotAllowed):
-            # The channel may no longer use the case's account: told to the writer alone, not the channel.
-            note = render.text("reply_not_sent", reason=reason, text=data["text"])
-            self.messages.tell(data["channel"], data["user"], note, thread_ts=data["thread_ts"])
-            return
+            # The channel may no longer use the case's account (the accounts file changed before the reply
+            # was resumed): said in the thread, where it lasts, naming nothing of the account.
+            reason = render.text("channel_no_longer_follows_account")
         try:
             self.messages.post(
                 data["channel"],
