@@ -221,7 +221,10 @@ class Replies:
                 text=render.text("reply_failed", user=data["user"], reason=reason),
             )
         except SlackPostFailed as slack_failure:
+            # The thread takes no posts (the bot removed, the channel archived): its writer, at least.
             logger.warning("could not report a failed reply in %s: %s", data["channel"], slack_failure)
+            note = render.text("reply_not_sent", reason=reason, text=data["text"])
+            self.messages.tell(data["channel"], data["user"], note)
 
     def explain_unlinked_thread(self, *, channel: str, thread_ts: str, message_ts: str, user: str) -> None:
         """Someone wrote in the thread of a card no longer linked: their message reaches no one, and

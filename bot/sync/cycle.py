@@ -149,17 +149,11 @@ class CaseSync:
     def wake(self, case_id: str) -> None:
         """Look at a resolved case on the next cycle (a reply from Slack reopens it)."""
 
-        def due_now(state: SyncState | None) -> SyncState | None:
-            if state is None:
-                return None
-            # Written even when already due: with replicas, this waits for a sync saving the case
-            # meanwhile, and then sees (and undoes) the recheck it wrote.
-            state.next_check_at = 0.0
-            return state
-
         with self._case_locks[case_id]:
+            # Noted first: a sync saving a recheck meanwhile reads it once its save is committed, or its
+            # recheck is committed by the time the wake-up below reads the state.
             self._note_woken(case_id)
-            self.states.change(case_id, due_now)
+            self.states.wake(case_id)
 
     def _note_woken(self, case_id: str) -> None:
         """When the case was woken, by the store's clock, in its record (older replicas keep unknown keys
@@ -380,14 +374,7 @@ class CaseSync:
         applied = self.store.table("cases").get(case.case_id) or {}
         if float(applied.get("status_read_at") or 0.0) > read_at:
             logger.info("case %s: skipping a snapshot older than the status another replica applied", case.case_id)
-
-            def due_now(state: SyncState | None) -> SyncState | None:
-                if state is None or not state.next_check_at:
-                    return None
-                state.next_check_at = 0.0  # a resting case: read again next cycle, not in 30 minutes
-                return state
-
-            self.states.change(case.case_id, due_now)
+            self.states.wake(case.case_id)  # a resting case: read again next cycle, not in 30 minutes
             return True
         state = self.states.get(case.case_id)
         if applied and state is not None and case.status and case.status != state.status:
@@ -441,7 +428,7 @@ class CaseSync:
         woken_since_read: Callable[[], bool] | None = None
         if case.is_resolved:
             # Looked at rarely from now on; a reopened case (a reply from anywhere) resumes. A reply sent
-            # since this snapshot was read has reopened it: looked at again next cycle (checked as the
+            # since this snapshot was read has reopened it: looked at again next cycle (checked once the
             # state is saved, so that a wake-up on another replica meanwhile is seen).
             next_check = state.next_check_at if state.next_check_at > now else now + RESOLVED_RECHECK_SECONDS
             read_at = self.store.now() - (time.monotonic() - asked_at)

@@ -54,6 +54,7 @@ class CaseEventHandler:
         self.sync = sync
         self.watches = watches
         self.gateway_for = gateway_for
+        self._unserved_seen: set[str] = set()
 
     def __call__(self, event: CaseEvent) -> Outcome:
         return self.handle(event)
@@ -77,7 +78,17 @@ class CaseEventHandler:
     def _handle(self, event: CaseEvent) -> Outcome:
         gateway = self.gateway_for(event.account)
         if gateway is None:
-            logger.info("event for %s of account %s, which this bot does not serve", event.case_id, event.account)
+            # Said loudly once per account: an accounts file whose ID is not the credentials' own would
+            # otherwise leave every live update to the poller unnoticed.
+            first = event.account not in self._unserved_seen
+            self._unserved_seen.add(event.account)
+            logger.log(
+                logging.WARNING if first else logging.INFO,
+                "event for %s of account %s, which this bot does not serve: left alone%s",
+                event.case_id,
+                event.account,
+                " (further events of this account are logged at INFO)" if first else "",
+            )
             return Outcome.DONE
         # Asked first: a card whose post ends after this read has its link by the follows() below,
         # and one posted later begins its thread after the change this event announces.

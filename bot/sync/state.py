@@ -149,6 +149,14 @@ class SyncState:
 # In the store ------------------------------------------------------------------------------
 
 
+def _due_now(state: SyncState | None) -> SyncState | None:
+    """A wake-up: a resting (resolved) case is looked at on the next cycle."""
+    if state is None or not state.next_check_at:
+        return None
+    state.next_check_at = 0.0
+    return state
+
+
 class SyncInterrupted(Exception):
     """Slack or AWS failed for now, or another replica syncs the case: its pending deliveries wait for
     its next sync."""
@@ -258,8 +266,18 @@ class SyncStates:
             self.store.table("sync").put(state.case_id, asdict(state))
             self.all()[state.case_id] = state
             return
+        self._save_shared(state, self._leases)
+        # Checked once the save is committed: a wake-up noted before this read is seen here, and one
+        # noted after it finds the recheck this save wrote, and undoes it (`change`).
+        if woken_since_read is not None and state.next_check_at and woken_since_read():
+            state.next_check_at = 0.0
+            self.change(state.case_id, _due_now)
+            if (sync := (state.case_id, threading.get_ident())) in self._held:
+                self._held[sync] = 0.0
+
+    def _save_shared(self, state: SyncState, leases: Leases) -> None:
         name = SYNC_LEASE_PREFIX + state.case_id
-        if not self._leases.renew(name, self.owner, self.lease_seconds).held_by(self.owner):
+        if not leases.renew(name, self.owner, self.lease_seconds).held_by(self.owner):
             raise SyncInterrupted(f"case {state.case_id}: its sync lease ran out; another replica may sync it")
         sync = (state.case_id, threading.get_ident())
         known_check = self._held.get(sync, 0.0)
@@ -268,9 +286,6 @@ class SyncStates:
             # What `change` did on another replica since this sync read the state (it holds no lease):
             # a wake-up (a reply reopened the resolved case) and a watched thread's channel.
             if isinstance(raw, dict) and known_check and not raw.get("next_check_at"):
-                state.next_check_at = 0.0
-            # Read while the row is locked: a wake-up after this read waits for this save, then undoes it.
-            if woken_since_read is not None and state.next_check_at and woken_since_read():
                 state.next_check_at = 0.0
             if isinstance(raw, dict):
                 added = [c for c in raw.get("full_history") or [] if c not in state.full_history]
@@ -295,8 +310,16 @@ class SyncStates:
             return asdict(state) if state is not None else raw
 
         written = table.update(case_id, apply)
+        if written is None:
+            # Forgotten (unlinked) between the read above and the update, which wrote a null row for it.
+            table.delete(case_id)
+            return
         if not self.shared and written:
             self.all()[case_id] = SyncState.from_dict(written)
+
+    def wake(self, case_id: str) -> None:
+        """A resting (resolved) case is looked at on the next cycle (a reply from Slack reopens it)."""
+        self.change(case_id, _due_now)
 
     def delete(self, case_id: str) -> None:
         self.store.table("sync").delete(case_id)

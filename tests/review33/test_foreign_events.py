@@ -59,3 +59,20 @@ def test_a_one_account_bot_pays_for_another_accounts_event(bot_factory, live):
     )
     assert consumer.handler(event) is Outcome.DONE
     assert support_calls(bot.sandbox) == before, "an unserved account's event cost a Support call"
+
+
+def test_the_first_event_of_an_account_the_bot_does_not_serve_is_logged_as_a_warning(bot_factory, live, caplog):
+    # Review34: an accounts file whose ID is not the credentials' own drops every live update of the bot's
+    # own account; said once at WARNING, so that someone notices, then at INFO.
+    bot = bot_factory(env=live.env(), events=live.events())
+    [consumer] = [w for w in bot.services.background if isinstance(w, EventConsumer)]
+
+    def event(n: int) -> CaseEvent:
+        case_id = f"case-{FOREIGN}-muen-2026-000000000000000{n}"
+        return CaseEvent(f"e{n}", FOREIGN, "us-east-1", None, case_id, str(n), "", "CreateCase", "")
+
+    with caplog.at_level("INFO", logger="bot.sync.events"):
+        assert consumer.handler(event(1)) is Outcome.DONE
+        assert consumer.handler(event(2)) is Outcome.DONE
+    levels = [r.levelname for r in caplog.records if FOREIGN in r.getMessage()]
+    assert levels == ["WARNING", "INFO"]
