@@ -16,12 +16,13 @@ from typing import Any, Protocol
 
 from bot.config import Settings, is_postgres_url
 from bot.store.errors import StoreError
+from bot.store.sentinels import UNCHANGED
 
 logger = logging.getLogger(__name__)
 
 
 # StoreError lives in bot.store.errors (every backend raises it); importers here keep working.
-__all__ = ["Store", "StoreError", "Table", "open_location", "open_store"]
+__all__ = ["UNCHANGED", "Store", "StoreError", "Table", "open_location", "open_store"]
 
 
 class Table(Protocol):
@@ -56,7 +57,8 @@ class Table(Protocol):
 
     def update(self, key: str, change: Callable[[Any], Any], default: Any = None) -> Any:
         """Atomic read-modify-write: `change(old)` (old = `default` when absent) runs once while no other
-        writer of this key can interleave; returns the value written. Keep `change` short and pure."""
+        writer of this key can interleave; returns the value written (`old` when `change` returns
+        UNCHANGED: nothing is written, and an absent key stays absent). Keep `change` short and pure."""
         ...
 
     def delete_stamped_before(self, horizon: float) -> list[str]:

@@ -28,7 +28,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
 from bot.config import ConfigError
-from bot.store.backend import StoreError
+from bot.store.backend import UNCHANGED, StoreError
 from bot.store.errors import StoreRefused
 from bot.store.tables import TABLES
 
@@ -267,18 +267,26 @@ class PostgresTable:
         lock = "SELECT value FROM kv WHERE table_name = %s AND key = %s FOR UPDATE"
         with self._store.connection() as conn, conn.transaction():
             row = conn.execute(lock, (self.name, key)).fetchone()
+            inserted = False
             if row is None:
                 # No row, no lock to take: insert the default so that racing callers queue on one row.
-                conn.execute(
-                    "INSERT INTO kv (table_name, key, value) VALUES (%s, %s, %s::jsonb)"
-                    " ON CONFLICT (table_name, key) DO NOTHING",
-                    (self.name, key, encode(default)),
+                inserted = (
+                    conn.execute(
+                        "INSERT INTO kv (table_name, key, value) VALUES (%s, %s, %s::jsonb)"
+                        " ON CONFLICT (table_name, key) DO NOTHING",
+                        (self.name, key, encode(default)),
+                    ).rowcount
+                    == 1
                 )
                 row = conn.execute(lock, (self.name, key)).fetchone()
                 old = default if row is None else row[0]
             else:
                 old = row[0]
             value = change(old)
+            if value is UNCHANGED:
+                if inserted:  # the placeholder this call inserted: the key stays absent
+                    conn.execute("DELETE FROM kv WHERE table_name = %s AND key = %s", (self.name, key))
+                return old
             conn.execute(
                 "UPDATE kv SET value = %s::jsonb, updated_at = now(), seq = nextval('kv_seq')"
                 " WHERE table_name = %s AND key = %s",

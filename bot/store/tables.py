@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 from bot.config import ConfigError
 from bot.store.errors import StoreUnavailable
+from bot.store.sentinels import UNCHANGED
 
 try:
     import fcntl
@@ -160,7 +161,10 @@ class Table:
 
         def modify(db: sqlite3.Connection) -> Any:
             row = db.execute(self._sql["get"], (key,)).fetchone()
-            value = change(default if row is None else json.loads(row[0]))
+            old = default if row is None else json.loads(row[0])
+            value = change(old)
+            if value is UNCHANGED:
+                return old
             db.execute(self._sql["put"], (key, _encode(value)))
             return value
 

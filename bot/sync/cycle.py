@@ -39,7 +39,7 @@ from bot.domain import Case, Communication, parse_aws_time
 from bot.errors import AwsError, SlackError
 from bot.pool import map_in_callers_context
 from bot.slack.channels import SlackRefused
-from bot.store.backend import Store
+from bot.store.backend import UNCHANGED, Store
 from bot.sync.plan import LINK_SKEW, status_delivery, target, wants
 from bot.sync.poster import ThreadPoster
 from bot.sync.state import (
@@ -165,7 +165,7 @@ class CaseSync:
 
         def stamped(raw: Any) -> Any:
             if not isinstance(raw, dict):
-                return raw
+                return UNCHANGED  # not followed meanwhile: no null row
             return {**raw, "woken_at": max(float(raw.get("woken_at") or 0.0), woken_at)}
 
         cases.update(case_id, stamped)
@@ -381,7 +381,7 @@ class CaseSync:
 
             def stamped(raw: Any) -> Any:
                 if not isinstance(raw, dict):
-                    return raw
+                    return UNCHANGED
                 return {**raw, "status_read_at": max(float(raw.get("status_read_at") or 0.0), read_at)}
 
             self.store.table("cases").update(case.case_id, stamped)

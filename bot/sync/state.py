@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot.domain import AttachmentRef, Communication, parse_aws_time
-from bot.store.backend import StoreError
+from bot.store.backend import UNCHANGED, StoreError
 from bot.store.lease import Leases, replica_id
 
 if TYPE_CHECKING:
@@ -149,6 +149,16 @@ class SyncState:
 # In the store ------------------------------------------------------------------------------
 
 
+def _woken_or_unknown(woken_since_read: Callable[[], bool]) -> bool:
+    # After the save's commit: a check the store refused cannot tell, and a recheck next cycle costs
+    # one call, where one in 30 minutes may leave a reopened case unanswered.
+    try:
+        return woken_since_read()
+    except StoreError as error:
+        logger.warning("could not tell whether a reply woke the case: looked at again next cycle (%s)", error)
+        return True
+
+
 def _due_now(state: SyncState | None) -> SyncState | None:
     """A wake-up: a resting (resolved) case is looked at on the next cycle."""
     if state is None or not state.next_check_at:
@@ -269,7 +279,7 @@ class SyncStates:
         self._save_shared(state, self._leases)
         # Checked once the save is committed: a wake-up noted before this read is seen here, and one
         # noted after it finds the recheck this save wrote, and undoes it (`change`).
-        if woken_since_read is not None and state.next_check_at and woken_since_read():
+        if woken_since_read is not None and state.next_check_at and _woken_or_unknown(woken_since_read):
             state.next_check_at = 0.0
             self.change(state.case_id, _due_now)
             if (sync := (state.case_id, threading.get_ident())) in self._held:
@@ -307,13 +317,10 @@ class SyncStates:
 
         def apply(raw: Any) -> Any:
             state = changed(SyncState.from_dict(raw) if raw else None)
-            return asdict(state) if state is not None else raw
+            # None: nothing to write (the state forgotten meanwhile stays absent, not a null row).
+            return asdict(state) if state is not None else UNCHANGED
 
         written = table.update(case_id, apply)
-        if written is None:
-            # Forgotten (unlinked) between the read above and the update, which wrote a null row for it.
-            table.delete(case_id)
-            return
         if not self.shared and written:
             self.all()[case_id] = SyncState.from_dict(written)
 

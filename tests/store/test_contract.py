@@ -197,6 +197,19 @@ def test_update_that_raises_writes_nothing(store: Store) -> None:
     assert len(sync) == 1
 
 
+def test_update_that_returns_unchanged_writes_nothing_and_leaves_an_absent_key_absent(store: Store) -> None:
+    from bot.store.backend import UNCHANGED
+
+    sync = store.table("sync")
+    sync.put("present", {"n": 1})
+
+    assert sync.update("present", lambda old: UNCHANGED) == {"n": 1}
+    assert sync.update("absent", lambda old: UNCHANGED) is None  # no null row for it (review35)
+    assert sync.get("present") == {"n": 1}
+    assert "absent" not in sync
+    assert len(sync) == 1
+
+
 def test_update_under_concurrency_from_threads_loses_no_increment(store: Store) -> None:
     sync = store.table("sync")
 
