@@ -48,6 +48,8 @@ CONNECT_TIMEOUT = 5
 # request instead: a long outage is then followed by a prompt recovery, not a minutes-long backoff.
 RECONNECT_TIMEOUT = 10.0
 POOL_SIZE = 8
+# update(): a key deleted between finding its row and locking it is inserted again, this many times at most.
+UPDATE_INSERT_TRIES = 3
 # A connection idle longer than this is checked (one round trip) before use: a server restart closes
 # idle connections, and one in use a moment ago almost surely still works.
 CHECK_AFTER_IDLE_SECONDS = 1.0
@@ -268,8 +270,11 @@ class PostgresTable:
         with self._store.connection() as conn, conn.transaction():
             row = conn.execute(lock, (self.name, key)).fetchone()
             inserted = False
-            if row is None:
+            for _ in range(UPDATE_INSERT_TRIES):
+                if row is not None:
+                    break
                 # No row, no lock to take: insert the default so that racing callers queue on one row.
+                # Another's row found instead may be deleted before it is locked: then insert again.
                 inserted = (
                     conn.execute(
                         "INSERT INTO kv (table_name, key, value) VALUES (%s, %s, %s::jsonb)"
@@ -279,9 +284,9 @@ class PostgresTable:
                     == 1
                 )
                 row = conn.execute(lock, (self.name, key)).fetchone()
-                old = default if row is None else row[0]
-            else:
-                old = row[0]
+            if row is None:
+                raise StoreRefused(f"{self.name} {key!r}: its row kept vanishing before it could be locked")
+            old = row[0]
             value = change(old)
             if value is UNCHANGED:
                 if inserted:  # the placeholder this call inserted: the key stays absent

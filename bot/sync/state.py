@@ -34,6 +34,10 @@ LATE_WINDOW = timedelta(minutes=10)
 SYNC_LEASE_SECONDS = 60.0
 SYNC_LEASE_PREFIX = "sync:"
 SYNC_HOLD_LIMIT_TERMS = 10  # a sync is kept alive beside its saves for at most this many lease terms
+# next_check_at while a resolved case's recheck is settled (see SyncStates.save): due, as 0 is, but
+# telling the settling sync that no wake-up has made it due since.
+PROVISIONAL_RECHECK = -1.0
+UNKNOWN_WAKE_RECHECK_SECONDS = 120.0  # a wake-up the store could not tell of: looked at again this soon
 
 
 # Time --------------------------------------------------------------------------------------
@@ -147,16 +151,6 @@ class SyncState:
 
 
 # In the store ------------------------------------------------------------------------------
-
-
-def _woken_or_unknown(woken_since_read: Callable[[], bool]) -> bool:
-    # After the save's commit: a check the store refused cannot tell, and a recheck next cycle costs
-    # one call, where one in 30 minutes may leave a reopened case unanswered.
-    try:
-        return woken_since_read()
-    except StoreError as error:
-        logger.warning("could not tell whether a reply woke the case: looked at again next cycle (%s)", error)
-        return True
 
 
 def _due_now(state: SyncState | None) -> SyncState | None:
@@ -276,14 +270,40 @@ class SyncStates:
             self.store.table("sync").put(state.case_id, asdict(state))
             self.all()[state.case_id] = state
             return
+        if woken_since_read is None or not state.next_check_at:
+            self._save_shared(state, self._leases)
+            return
+        # A recheck (a resolved case) is settled only once the save is committed: saved as due, then
+        # the wake-up time is read, then the recheck written if nothing woke the case meanwhile and the
+        # state is still as saved. A wake-up noted before the read is seen by it; one noted after it
+        # finds the state due or the recheck written, and makes it due (`change` is atomic). A store
+        # that refuses the read or the write leaves the case due, or looked at again soon.
+        recheck = state.next_check_at
+        state.next_check_at = PROVISIONAL_RECHECK
         self._save_shared(state, self._leases)
-        # Checked once the save is committed: a wake-up noted before this read is seen here, and one
-        # noted after it finds the recheck this save wrote, and undoes it (`change`).
-        if woken_since_read is not None and state.next_check_at and _woken_or_unknown(woken_since_read):
-            state.next_check_at = 0.0
-            self.change(state.case_id, _due_now)
-            if (sync := (state.case_id, threading.get_ident())) in self._held:
-                self._held[sync] = 0.0
+        try:
+            woken: bool | None = woken_since_read()
+        except StoreError as error:
+            logger.warning("could not tell whether a reply woke %s: looked at again soon (%s)", state.case_id, error)
+            woken = None
+        if woken:
+            return  # due, as saved
+        settled = recheck if woken is False else min(recheck, time.time() + UNKNOWN_WAKE_RECHECK_SECONDS)
+
+        def settle(current: SyncState | None) -> SyncState | None:
+            if current is None or current.next_check_at != PROVISIONAL_RECHECK:
+                return None  # woken meanwhile (0), or forgotten
+            current.next_check_at = settled
+            return current
+
+        try:
+            self.change(state.case_id, settle)
+        except StoreError as error:
+            logger.warning("could not settle the recheck of %s: it is due (%s)", state.case_id, error)
+            return
+        state.next_check_at = settled
+        if (sync := (state.case_id, threading.get_ident())) in self._held:
+            self._held[sync] = settled
 
     def _save_shared(self, state: SyncState, leases: Leases) -> None:
         name = SYNC_LEASE_PREFIX + state.case_id

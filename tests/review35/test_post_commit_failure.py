@@ -3,7 +3,8 @@ whether a reply woke the case since its snapshot was read (and makes it due with
 post-commit step fails (the store refused one statement: lock_timeout, the pool's 5 s, a dropped
 connection), the recheck in 30 minutes is already committed and the wake-up it was there to catch is lost.
 Before, the check ran inside the save's transaction: its failure rolled the save back, and the case
-stayed due."""
+stayed due. Now the state is saved as due first, and a check the store refuses leaves a recheck in two
+minutes (review36: a check refused for good must not make the case due every cycle)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import time
 
 from bot.store.errors import StoreRefused
 from bot.sync.poster import ChannelPacer
+from bot.sync.state import UNKNOWN_WAKE_RECHECK_SECONDS
 from tests.review30.replicas import as_another_replica
 from tests.sync.helpers import communication_messages, open_case, shown_text
 
@@ -58,10 +60,15 @@ def test_a_failed_check_after_the_save_does_not_lose_the_wake(bot_factory, pg_ur
         del sync._woken_since
         del sync.gateway.describe_cases
     assert replied
+    # The store could not tell whether a reply woke it: looked at again within two minutes, not 30.
+    waits = sync.state(case.case_id).next_check_at - time.time()
+    assert waits <= UNKNOWN_WAKE_RECHECK_SECONDS + 1, ("not looked at: next_check_at in", waits)
 
+    def two_minutes_later(state):
+        state.next_check_at = time.time() - 1
+        return state
+
+    sync.states.change(case.case_id, two_minutes_later)
     holder.sandbox.add_aws_reply(case.case_id, "we looked again: the disk is full")
     sync.run_cycle()
-    assert "we looked again: the disk is full" in texts(holder, thread), (
-        "not looked at: next_check_at in",
-        sync.state(case.case_id).next_check_at - time.time(),
-    )
+    assert "we looked again: the disk is full" in texts(holder, thread)
