@@ -4,11 +4,14 @@ sharing one PostgreSQL database."""
 from __future__ import annotations
 
 import threading
-import time
 
-from bot.sync.poster import ChannelPacer
-from tests.review30.replicas import as_another_replica
-from tests.sync.helpers import communication_messages, linked_case, open_case, shown_text
+from tests.sync.helpers import (
+    assert_answer_seen_next_cycle,
+    communication_messages,
+    linked_case,
+    resolved_card_on_two_replicas,
+    shown_text,
+)
 
 
 def texts(bot, thread):
@@ -21,16 +24,7 @@ def test_a_reply_during_the_first_save_of_a_resolved_case_is_not_lost(bot_factor
     right then notes `woken_at` and runs `change`, whose pre-read finds no committed row, so `due_now`
     writes nothing and does not wait for the save's lock. The save commits now + 30 min: the reopened
     case rests for 30 minutes and AWS's answer to the reply is not looked at by the next cycle."""
-    holder = bot_factory(env={"DATABASE_URL": pg_url})
-    other = bot_factory(env={"DATABASE_URL": pg_url})
-    as_another_replica(other)
-    fake_slack.add_user("U1", real_name="Ana Lima", display_name="ana")
-    holder.services.sync.poster.pacer = ChannelPacer(per_second=100, burst=100)
-    case = open_case(holder)
-    holder.services.gateway.resolve_case(case.case_id)  # linked while resolved (to answer it)
-    thread = holder.services.cases.post_card(
-        holder.services.gateway.get_case(case.case_id), "C1", linked_by="U1"
-    ).thread_ts
+    holder, other, case, thread = resolved_card_on_two_replicas(bot_factory, pg_url, fake_slack)
     assert holder.services.sync.state(case.case_id) is None  # never synced: no row yet
 
     sync = holder.services.sync
@@ -58,12 +52,7 @@ def test_a_reply_during_the_first_save_of_a_resolved_case_is_not_lost(bot_factor
         del sync._woken_since
     assert seen == [False]
 
-    holder.sandbox.add_aws_reply(case.case_id, "we looked again: the disk is full")
-    sync.run_cycle()
-    assert "we looked again: the disk is full" in texts(holder, thread), (
-        "not looked at: next_check_at in",
-        sync.state(case.case_id).next_check_at - time.time(),
-    )
+    assert_answer_seen_next_cycle(holder, case, thread)
 
 
 def test_a_wake_racing_the_forgetting_of_its_state_leaves_no_null_row(bot_factory, pg_url, fake_slack):

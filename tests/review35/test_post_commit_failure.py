@@ -12,10 +12,12 @@ import contextlib
 import time
 
 from bot.store.errors import StoreRefused
-from bot.sync.poster import ChannelPacer
 from bot.sync.state import UNKNOWN_WAKE_RECHECK_SECONDS
-from tests.review30.replicas import as_another_replica
-from tests.sync.helpers import communication_messages, open_case, shown_text
+from tests.sync.helpers import (
+    communication_messages,
+    resolved_card_on_two_replicas,
+    shown_text,
+)
 
 
 def texts(bot, thread):
@@ -23,16 +25,7 @@ def texts(bot, thread):
 
 
 def test_a_failed_check_after_the_save_does_not_lose_the_wake(bot_factory, pg_url, fake_slack):
-    holder = bot_factory(env={"DATABASE_URL": pg_url})
-    other = bot_factory(env={"DATABASE_URL": pg_url})
-    as_another_replica(other)
-    fake_slack.add_user("U1", real_name="Ana Lima", display_name="ana")
-    holder.services.sync.poster.pacer = ChannelPacer(per_second=100, burst=100)
-    case = open_case(holder)
-    holder.services.gateway.resolve_case(case.case_id)  # linked while resolved (to answer it)
-    thread = holder.services.cases.post_card(
-        holder.services.gateway.get_case(case.case_id), "C1", linked_by="U1"
-    ).thread_ts
+    holder, other, case, thread = resolved_card_on_two_replicas(bot_factory, pg_url, fake_slack)
     assert holder.services.sync.state(case.case_id) is None  # no row yet: the wake's `change` writes nothing
 
     sync = holder.services.sync

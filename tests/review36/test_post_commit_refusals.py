@@ -6,34 +6,22 @@ as in review35's #3. And a read refused for good makes the case due every cycle.
 from __future__ import annotations
 
 import contextlib
-import time
 
 from bot.store.errors import StoreRefused
-from bot.sync.poster import ChannelPacer
-from tests.review30.replicas import as_another_replica
-from tests.sync.helpers import communication_messages, open_case, shown_text
+from tests.sync.helpers import (
+    assert_answer_seen_next_cycle,
+    communication_messages,
+    resolved_card_on_two_replicas,
+    shown_text,
+)
 
 
 def texts(bot, thread):
     return [shown_text(m) for m in communication_messages(bot, "C1", thread)]
 
 
-def _setup(bot_factory, pg_url, fake_slack):
-    holder = bot_factory(env={"DATABASE_URL": pg_url})
-    other = bot_factory(env={"DATABASE_URL": pg_url})
-    as_another_replica(other)
-    fake_slack.add_user("U1", real_name="Ana Lima", display_name="ana")
-    holder.services.sync.poster.pacer = ChannelPacer(per_second=100, burst=100)
-    case = open_case(holder)
-    holder.services.gateway.resolve_case(case.case_id)
-    thread = holder.services.cases.post_card(
-        holder.services.gateway.get_case(case.case_id), "C1", linked_by="U1"
-    ).thread_ts
-    return holder, other, case, thread
-
-
 def test_a_refused_check_and_a_refused_change_after_the_save_do_not_lose_the_wake(bot_factory, pg_url, fake_slack):
-    holder, other, case, thread = _setup(bot_factory, pg_url, fake_slack)
+    holder, other, case, thread = resolved_card_on_two_replicas(bot_factory, pg_url, fake_slack)
     sync = holder.services.sync
     describe = sync.gateway.describe_cases
     replied = []
@@ -62,16 +50,11 @@ def test_a_refused_check_and_a_refused_change_after_the_save_do_not_lose_the_wak
         del sync.gateway.describe_cases
     assert replied
 
-    holder.sandbox.add_aws_reply(case.case_id, "we looked again: the disk is full")
-    sync.run_cycle()
-    assert "we looked again: the disk is full" in texts(holder, thread), (
-        "not looked at: next_check_at in",
-        sync.state(case.case_id).next_check_at - time.time(),
-    )
+    assert_answer_seen_next_cycle(holder, case, thread)
 
 
 def test_a_check_refused_for_good_does_not_make_a_resolved_case_due_every_cycle(bot_factory, pg_url, fake_slack):
-    holder, _other, case, _thread = _setup(bot_factory, pg_url, fake_slack)
+    holder, _other, case, _thread = resolved_card_on_two_replicas(bot_factory, pg_url, fake_slack)
     sync = holder.services.sync
 
     def refused(*args, **kwargs):

@@ -76,3 +76,32 @@ def shown_text(message: dict[str, Any]) -> str:
 def all_text(message: dict[str, Any]) -> str:
     """Every text of a message (blocks and fallback), raw mrkdwn, for checks on escaping."""
     return "\n".join([message.get("text") or "", *texts_in(message.get("blocks") or [])])
+
+
+def resolved_card_on_two_replicas(bot_factory: Any, pg_url: str, fake_slack: Any) -> tuple[Any, Any, Case, str]:
+    """(holder, other, case, thread): two bots on one PostgreSQL database, `other` with a sync owner of its
+    own; a case resolved at AWS, its card in C1 (linked to answer it), never synced yet."""
+    from tests.review30.replicas import as_another_replica
+
+    holder = bot_factory(env={"DATABASE_URL": pg_url})
+    other = bot_factory(env={"DATABASE_URL": pg_url})
+    as_another_replica(other)
+    fake_slack.add_user("U1", real_name="Ana Lima", display_name="ana")
+    holder.services.sync.poster.pacer = ChannelPacer(per_second=100, burst=100)
+    case = open_case(holder)
+    holder.services.gateway.resolve_case(case.case_id)
+    thread = holder.services.cases.post_card(holder.services.gateway.get_case(case.case_id), "C1", linked_by="U1")
+    return holder, other, case, thread.thread_ts
+
+
+def assert_answer_seen_next_cycle(bot: Any, case: Case, thread: str) -> None:
+    """AWS answers the reopened case: the next cycle looks at it and posts the answer in the thread."""
+    import time
+
+    bot.sandbox.add_aws_reply(case.case_id, "we looked again: the disk is full")
+    bot.services.sync.run_cycle()
+    shown = [shown_text(m) for m in communication_messages(bot, "C1", thread)]
+    assert "we looked again: the disk is full" in shown, (
+        "not looked at: next_check_at in",
+        bot.services.sync.state(case.case_id).next_check_at - time.time(),
+    )
