@@ -34,9 +34,8 @@ LATE_WINDOW = timedelta(minutes=10)
 SYNC_LEASE_SECONDS = 60.0
 SYNC_LEASE_PREFIX = "sync:"
 SYNC_HOLD_LIMIT_TERMS = 10  # a sync is kept alive beside its saves for at most this many lease terms
-# next_check_at while a resolved case's recheck is settled (see SyncStates.save): due, as 0 is, but
-# telling the settling sync that no wake-up has made it due since.
-PROVISIONAL_RECHECK = -1.0
+# next_check_at while a resolved case's recheck is settled (see SyncStates.save) is negative: due, as 0
+# is (for older replicas too), and this save's own, telling its sync that nothing has written it since.
 UNKNOWN_WAKE_RECHECK_SECONDS = 120.0  # a wake-up the store could not tell of: looked at again this soon
 
 
@@ -279,7 +278,8 @@ class SyncStates:
         # finds the state due or the recheck written, and makes it due (`change` is atomic). A store
         # that refuses the read or the write leaves the case due, or looked at again soon.
         recheck = state.next_check_at
-        state.next_check_at = PROVISIONAL_RECHECK
+        provisional = -time.time()  # no other save's: a sync whose lease ran out meanwhile settles nothing
+        state.next_check_at = provisional
         self._save_shared(state, self._leases)
         try:
             woken: bool | None = woken_since_read()
@@ -291,7 +291,7 @@ class SyncStates:
         settled = recheck if woken is False else min(recheck, time.time() + UNKNOWN_WAKE_RECHECK_SECONDS)
 
         def settle(current: SyncState | None) -> SyncState | None:
-            if current is None or current.next_check_at != PROVISIONAL_RECHECK:
+            if current is None or current.next_check_at != provisional:
                 return None  # woken meanwhile (0), or forgotten
             current.next_check_at = settled
             return current
