@@ -19,6 +19,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -63,7 +64,7 @@ class OrderedWork:
             if key is None:
                 # Outside the lock, which a request thread takes before its ack (the replay claims' write):
                 # held no longer than the queues need it.
-                self._pool.submit(self._run, *queued)
+                self._pool.submit(self._run, *queued).add_done_callback(self._count_if_cancelled(None))
                 return
             with self._lock:
                 queue = self._queues.get(key)
@@ -71,12 +72,23 @@ class OrderedWork:
                     queue.append(queued)  # a runner for this key is active and will take it
                     return
                 self._queues[key] = deque([queued])
-            self._pool.submit(self._drain, key)
+            self._pool.submit(self._drain, key).add_done_callback(self._count_if_cancelled(key))
         except RuntimeError:  # shut down meanwhile: the journal resumes the record at the next start
-            with self._lock:
-                dropped = self._queues.pop(key, None) if key is not None else None
-                self._pending -= len(dropped) if dropped else 1
-                self._idle.notify_all()
+            self._forget(key)
+
+    def _count_if_cancelled(self, key: str | None) -> Callable[[Future], None]:
+        def done(future: Future) -> None:
+            if future.cancelled():  # by shutdown, before a worker took it: it never runs
+                self._forget(key)
+
+        return done
+
+    def _forget(self, key: str | None) -> None:
+        """Jobs that will not run (shut down): no longer counted, so that wait_idle ends."""
+        with self._lock:
+            dropped = self._queues.pop(key, None) if key is not None else None
+            self._pending -= len(dropped) if dropped else 1
+            self._idle.notify_all()
 
     def _drain(self, key: str) -> None:
         while True:
