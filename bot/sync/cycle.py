@@ -158,17 +158,14 @@ class CaseSync:
     def _note_woken(self, case_id: str) -> None:
         """When the case was woken, by the store's clock, in its record (older replicas keep unknown keys
         there): a snapshot read before it may show the case resolved when the reply has reopened it."""
-        cases = self.store.table("cases")
-        if case_id not in cases:
-            return  # not followed: nothing to look at again
         woken_at = self.store.now()
 
         def stamped(raw: Any) -> Any:
             if not isinstance(raw, dict):
-                return UNCHANGED  # not followed meanwhile: no null row
+                return UNCHANGED  # not followed: nothing to look at again, and no row written
             return {**raw, "woken_at": max(float(raw.get("woken_at") or 0.0), woken_at)}
 
-        cases.update(case_id, stamped)
+        self.store.table("cases").update(case_id, stamped)
 
     def _woken_since(self, case_id: str, read_at: float) -> bool:
         """Whether the case was woken after a snapshot read at `read_at` (the store's clock)."""

@@ -315,11 +315,10 @@ class SyncStates:
         def with_changes_made_meanwhile(raw: Any) -> Any:
             # What `change` did on another replica since this sync read the state (it holds no lease):
             # a wake-up (a reply reopened the resolved case) and a watched thread's channel.
-            if isinstance(raw, dict) and known_check and not raw.get("next_check_at"):
-                state.next_check_at = 0.0
             if isinstance(raw, dict):
-                added = [c for c in raw.get("full_history") or [] if c not in state.full_history]
-                state.full_history.extend(added)
+                if known_check and not raw.get("next_check_at"):
+                    state.next_check_at = 0.0
+                state.full_history.extend(c for c in raw.get("full_history") or [] if c not in state.full_history)
             return asdict(state)
 
         self.store.table("sync").update(state.case_id, with_changes_made_meanwhile)
@@ -333,7 +332,7 @@ class SyncStates:
         table = self.store.table("sync")
         current = table.get(case_id)
         if changed(SyncState.from_dict(current) if current else None) is None:
-            return  # nothing to write (a wake-up of a case no thread follows writes no row)
+            return  # nothing to write: no row lock taken (a wake-up of a case already due, or not followed)
 
         def apply(raw: Any) -> Any:
             state = changed(SyncState.from_dict(raw) if raw else None)

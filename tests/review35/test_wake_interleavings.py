@@ -26,7 +26,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from bot.store.postgres import PostgresStore
 from bot.sync.cycle import RESOLVED_RECHECK_SECONDS, CaseSync
 from bot.sync.state import SyncState, SyncStates
 from tests.review35.gated import GatedStore, Schedule, act, stop_acting
@@ -110,17 +109,9 @@ def one_wake(schedule, states: SyncStates, ns, results: dict) -> None:
         schedule.actor_done("wake")
 
 
-@pytest.fixture
-def store(pg_url):
-    store = PostgresStore.connect(pg_url)
-    try:
-        yield store
-    finally:
-        store.close()
-
-
 @pytest.mark.parametrize("kind", ["none", "zero", "future+save", "future"])
-def test_every_interleaving_of_a_wake_with_a_resolving_sync_keeps_the_wake(store, kind):
+def test_every_interleaving_of_a_wake_with_a_resolving_sync_keeps_the_wake(pg_store, kind):
+    store = pg_store
     lost, forever, errors, null_rows = [], [], [], []
     for order in orders():
         store.table("sync").delete(CASE)

@@ -11,17 +11,6 @@ import time
 import pytest
 
 from bot.store.backend import UNCHANGED
-from bot.store.postgres import PostgresStore
-
-
-@pytest.fixture
-def stores(pg_url):
-    first, second = PostgresStore.connect(pg_url), PostgresStore.connect(pg_url)
-    try:
-        yield first, second
-    finally:
-        first.close()
-        second.close()
 
 
 def _hold_unchanged(table, entered: threading.Event, release: threading.Event, seen: list) -> None:
@@ -35,8 +24,8 @@ def _hold_unchanged(table, entered: threading.Event, release: threading.Event, s
 
 
 @pytest.mark.parametrize("second_op", ["update", "update_unchanged", "put", "claim", "delete"])
-def test_a_writer_queued_on_the_placeholder_sees_an_absent_key(stores, second_op):
-    a, b = stores
+def test_a_writer_queued_on_the_placeholder_sees_an_absent_key(pg_stores, second_op):
+    a, b = pg_stores
     ta, tb = a.table("sync"), b.table("sync")
     entered, release = threading.Event(), threading.Event()
     seen_a: list = []
@@ -85,8 +74,8 @@ def test_a_writer_queued_on_the_placeholder_sees_an_absent_key(stores, second_op
         assert "k" not in tb
 
 
-def test_many_replicas_mixing_unchanged_and_increments_lose_nothing(stores):
-    a, b = stores
+def test_many_replicas_mixing_unchanged_and_increments_lose_nothing(pg_stores):
+    a, b = pg_stores
     tables = [a.table("sync"), b.table("sync")]
     errors: list = []
     done = [0]
@@ -120,11 +109,11 @@ def test_many_replicas_mixing_unchanged_and_increments_lose_nothing(stores):
     assert tables[0].get("k") is None or isinstance(tables[0].get("k"), dict)  # never a null row
 
 
-def test_update_that_lost_its_row_between_insert_and_lock_still_says_it_wrote(stores, monkeypatch):
+def test_update_that_lost_its_row_between_insert_and_lock_still_says_it_wrote(pg_stores, monkeypatch):
     """Pre-existing (not d27004b): the INSERT ... DO NOTHING found a committed row (rowcount 0), the row was
     deleted before the SELECT ... FOR UPDATE, so `old` is the default and the final UPDATE hits no row;
     update returns the value as written although the key is absent."""
-    a, b = stores
+    a, b = pg_stores
     ta, tb = a.table("leases"), b.table("leases")
     original = a.connection
     raced: list[bool] = []

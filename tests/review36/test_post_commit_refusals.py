@@ -13,6 +13,7 @@ from tests.sync.helpers import (
     communication_messages,
     resolved_card_on_two_replicas,
     shown_text,
+    times_described,
 )
 
 
@@ -61,21 +62,10 @@ def test_a_check_refused_for_good_does_not_make_a_resolved_case_due_every_cycle(
         raise StoreRefused("canceling statement due to statement timeout")
 
     sync._woken_since = refused  # only this one read fails, every time
-    described = []
-    describe = sync.gateway.describe_cases
-
-    def counting(ids):
-        described.append(list(ids))
-        return describe(ids)
-
-    sync.gateway.describe_cases = counting
     try:
-        for _ in range(4):
-            sync.run_cycle()
+        asked = times_described(holder, case, 4)
     finally:
         del sync._woken_since
-        del sync.gateway.describe_cases
-    asked = sum(case.case_id in ids for ids in described)
     assert asked <= 1, (
         f"the resolved case was described in {asked} of 4 cycles",
         sync.state(case.case_id).next_check_at,

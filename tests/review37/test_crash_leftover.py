@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from bot.sync.poster import ChannelPacer
-from tests.sync.helpers import open_case
+from tests.sync.helpers import open_case, times_described
 
 
 def test_a_provisional_recheck_left_by_a_crash_is_described_once_then_rests(bot_factory, pg_url, fake_slack):
@@ -23,19 +23,6 @@ def test_a_provisional_recheck_left_by_a_crash_is_described_once_then_rests(bot_
     row = bot.services.store.table("sync").get(case.case_id)
     bot.services.store.table("sync").put(case.case_id, {**row, "next_check_at": -1.0})  # the crash
 
-    described = []
-    describe = sync.gateway.describe_cases
-
-    def counting(ids):
-        described.append(list(ids))
-        return describe(ids)
-
-    sync.gateway.describe_cases = counting
-    try:
-        for _ in range(4):
-            sync.run_cycle()
-    finally:
-        del sync.gateway.describe_cases
-    asked = sum(case.case_id in ids for ids in described)
+    asked = times_described(bot, case, 4)
     assert asked == 1, asked
     assert sync.state(case.case_id).next_check_at > time.time()

@@ -12,22 +12,10 @@ from dataclasses import asdict
 from functools import partial
 from types import SimpleNamespace
 
-import pytest
-
-from bot.store.postgres import PostgresStore
 from bot.sync.cycle import RESOLVED_RECHECK_SECONDS, CaseSync
 from bot.sync.state import SyncState, SyncStates
 
 CASE = "case-r37-stale-settle"
-
-
-@pytest.fixture
-def store(pg_url):
-    store = PostgresStore.connect(pg_url)
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def _resolving_save(states: SyncStates, ns, woken_since_read) -> None:
@@ -38,7 +26,8 @@ def _resolving_save(states: SyncStates, ns, woken_since_read) -> None:
     states.save(state, woken_since_read=woken_since_read)
 
 
-def test_a_stale_settle_does_not_consume_another_replicas_provisional_recheck(store):
+def test_a_stale_settle_does_not_consume_another_replicas_provisional_recheck(pg_store):
+    store = pg_store
     store.table("cases").put(CASE, {"case_id": CASE, "status": "resolved"})
     store.table("sync").put(
         CASE, asdict(SyncState(case_id=CASE, status="opened", watermark="2026-01-01T00:00:00.000Z"))

@@ -9,17 +9,7 @@ import contextlib
 import pytest
 
 from bot.store.errors import StoreRefused
-from bot.store.postgres import UPDATE_INSERT_TRIES, PostgresStore
-
-
-@pytest.fixture
-def stores(pg_url):
-    first, second = PostgresStore.connect(pg_url), PostgresStore.connect(pg_url)
-    try:
-        yield first, second
-    finally:
-        first.close()
-        second.close()
+from bot.store.postgres import UPDATE_INSERT_TRIES
 
 
 def _vanishing(store, other, times: int, monkeypatch):
@@ -52,15 +42,15 @@ def _vanishing(store, other, times: int, monkeypatch):
 
 
 @pytest.mark.parametrize("times", [1, UPDATE_INSERT_TRIES - 1])
-def test_a_row_that_vanishes_a_few_times_is_inserted_again(stores, monkeypatch, times):
-    store, other = stores
+def test_a_row_that_vanishes_a_few_times_is_inserted_again(pg_stores, monkeypatch, times):
+    store, other = pg_stores
     _vanishing(store, other, times, monkeypatch)
     assert store.table("leases").update("k", lambda old: {"holder": "me", "old": old}) == {"holder": "me", "old": None}
     assert other.table("leases").get("k") == {"holder": "me", "old": None}
 
 
-def test_a_row_that_keeps_vanishing_is_refused_with_nothing_written(stores, monkeypatch):
-    store, other = stores
+def test_a_row_that_keeps_vanishing_is_refused_with_nothing_written(pg_stores, monkeypatch):
+    store, other = pg_stores
     _vanishing(store, other, 100, monkeypatch)
     calls = []
     with pytest.raises(StoreRefused):

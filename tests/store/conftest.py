@@ -25,6 +25,31 @@ def pg_url(postgres_cluster: PostgresCluster) -> str:  # noqa: F811
     return postgres_cluster.create_database()
 
 
+@pytest.fixture
+def pg_store(pg_url: str) -> Iterator[Store]:
+    """One PostgreSQL store on a fresh database."""
+    from bot.store.postgres import PostgresStore
+
+    opened = PostgresStore.connect(pg_url)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture
+def pg_stores(pg_url: str) -> Iterator[tuple[Store, Store]]:
+    """Two PostgreSQL stores on one fresh database: two replicas' pools."""
+    from bot.store.postgres import PostgresStore
+
+    first, second = PostgresStore.connect(pg_url), PostgresStore.connect(pg_url)
+    try:
+        yield first, second
+    finally:
+        first.close()
+        second.close()
+
+
 def open_backend(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Store:
     if backend == "sqlite":
         from bot.store.tables import Store as SqliteStore

@@ -105,3 +105,22 @@ def assert_answer_seen_next_cycle(bot: Any, case: Case, thread: str) -> None:
         "not looked at: next_check_at in",
         bot.services.sync.state(case.case_id).next_check_at - time.time(),
     )
+
+
+def times_described(bot: Any, case: Case, cycles: int) -> int:
+    """In how many of `cycles` poll cycles, run now, the poller asked AWS for the case."""
+    sync = bot.services.sync
+    describe = sync.gateway.describe_cases
+    described: list[list[str]] = []
+
+    def counting(ids: Any, *args: Any, **kwargs: Any) -> Any:
+        described.append(list(ids))
+        return describe(ids, *args, **kwargs)
+
+    sync.gateway.describe_cases = counting
+    try:
+        for _ in range(cycles):
+            sync.run_cycle()
+    finally:
+        del sync.gateway.describe_cases
+    return sum(case.case_id in ids for ids in described)
