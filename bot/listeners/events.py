@@ -35,8 +35,11 @@ def thread_message(event: dict, context: BoltContext) -> None:
     if lease is not None:
         services.cases.start(lease)
     elif is_case_reply(event):
-        services.cases.explain_unlinked_thread(
-            channel=event["channel"], thread_ts=event["thread_ts"], message_ts=event["ts"], user=event["user"]
+        # Behind requests, as all work after an ack: most such threads are no case's, and cost one read.
+        services.work.submit(
+            lambda: services.cases.explain_unlinked_thread(
+                channel=event["channel"], thread_ts=event["thread_ts"], message_ts=event["ts"], user=event["user"]
+            )
         )
 
 
