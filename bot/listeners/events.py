@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from slack_bolt import App, BoltContext
 
 from bot.cases.service import SlackFile
+from bot.listeners.boundary import guarded
 from bot.services import Services
 
 # Subtypes that are a person writing; edits, deletions, joins and bot posts are not sent.
@@ -36,11 +38,20 @@ def thread_message(event: dict, context: BoltContext) -> None:
         services.cases.start(lease)
     elif is_case_reply(event):
         # Behind requests, as all work after an ack: most such threads are no case's, and cost one read.
-        services.work.submit(
-            lambda: services.cases.explain_unlinked_thread(
-                channel=event["channel"], thread_ts=event["thread_ts"], message_ts=event["ts"], user=event["user"]
-            )
+        channel, thread_ts, user = event["channel"], event["thread_ts"], event["user"]
+
+        def answer(text: str) -> None:  # the check itself failed (the store away): said to the writer
+            services.cases.messages.tell(channel, user, text, thread_ts=thread_ts)
+
+        explain = partial(
+            services.cases.explain_unlinked_thread,
+            channel=channel,
+            thread_ts=thread_ts,
+            message_ts=event["ts"],
+            user=user,
         )
+        # Once-only by its own claim (explain_unlinked_thread), as a journal record is by its key.
+        services.work.submit(guarded("note for a reply in an unlinked thread", answer, explain, noted=True))
 
 
 def note_case_reply(body: dict, context: BoltContext, next: Callable[[], None]) -> None:  # noqa: A002

@@ -130,9 +130,10 @@ def test_language_is_checked(client: Any) -> None:
 def test_many_checks_for_benchmarks(count: int, server: SandboxServer, client: Any) -> None:
     server.set_trusted_advisor_check_count(count)
     checks = client.describe_trusted_advisor_checks(language="en")["checks"]
-    started = time.monotonic()
+    # CPU time (the sandbox serves in this process): the suite's other workers share the cores.
+    started = time.process_time()
     summaries = client.describe_trusted_advisor_check_summaries(checkIds=[c["id"] for c in checks])["summaries"]
-    elapsed = time.monotonic() - started
+    elapsed = time.process_time() - started
 
     assert len(checks) == count and len({c["id"] for c in checks}) == count
     assert len({c["name"] for c in checks}) == count
