@@ -73,7 +73,7 @@ class OrderedWork:
                     return
                 self._queues[key] = deque([queued])
             self._pool.submit(self._drain, key).add_done_callback(self._count_if_cancelled(key))
-        except RuntimeError:  # shut down meanwhile: the journal resumes the record at the next start
+        except RuntimeError:  # shut down meanwhile: a journal record resumes at the next start, other work is dropped
             self._forget(key)
 
     def _count_if_cancelled(self, key: str | None) -> Callable[[Future], None]:
