@@ -59,6 +59,8 @@ logger = logging.getLogger(__name__)
 OPENING = timedelta(seconds=1)
 RESOLVED_RECHECK_SECONDS = 30 * 60.0
 MISSING_RECHECK_SECONDS = 6 * 3600.0
+# How long a case's state outlives its last link: longer than a card's post takes, Slack's waits included.
+FORGET_UNFOLLOWED_AFTER_SECONDS = 10 * 60.0
 PARALLEL_ACCOUNTS = 4  # accounts polled at once: bounded, as each holds a connection pool
 
 
@@ -111,6 +113,9 @@ class CaseSync:
         self._case_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
         # case_id -> time.monotonic() just before the DescribeCases call whose snapshot was last applied.
         self._applied_snapshot_at: dict[str, float] = {}
+        # case_id -> time.monotonic() of the first cycle that found its state without a link.
+        self._unfollowed_since: dict[str, float] = {}
+        self.forget_unfollowed_after = FORGET_UNFOLLOWED_AFTER_SECONDS
         # Per account ("" with one): where the next cycle starts after throttling stopped this one.
         self._resume_from: dict[str, str] = {}
         # Per account, the code of the failure that kept its cases from the last cycle (several accounts).
@@ -332,7 +337,14 @@ class CaseSync:
 
     def _forget_unfollowed(self, links: dict[str, list[CaseLink]], states: dict[str, SyncState]) -> None:
         # An unlinked case is no longer synced anywhere; keeping its state would only grow the table.
-        for case_id in [cid for cid in list(states) if cid not in links]:
+        # Not at the first cycle that finds it so: a watch writes a case's state (its thread gets the
+        # whole case) before the card and its link, and a cycle in between forgot the opening message.
+        now = time.monotonic()
+        unfollowed = [cid for cid in list(states) if cid not in links]
+        self._unfollowed_since = {cid: self._unfollowed_since.get(cid, now) for cid in unfollowed}
+        for case_id in unfollowed:
+            if now - self._unfollowed_since[case_id] < self.forget_unfollowed_after:
+                continue
             with self._case_locks[case_id], self.states.holding(case_id) as held:
                 # Linked meanwhile (the snapshot is a few ms old)? Then its state is still needed.
                 if held and self.states.get(case_id) is not None and not self.cases.links_for(case_id):

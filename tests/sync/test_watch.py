@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 from bot.domain import NewCase
 from bot.sync.poster import ChannelPacer
 from tests.cases.helpers import card_text
 from tests.support.harness import ADMIN
-from tests.sync.helpers import CATEGORY, SERVICE, communication_messages, open_case, shown_text
+from tests.sync.helpers import CATEGORY, SERVICE, communication_messages, linked_case, open_case, shown_text
 
 
 def watching(bot, level="", channel="C9"):
@@ -99,3 +100,35 @@ def test_a_card_left_without_its_link_by_a_crash_is_replaced_not_doubled(bot):
     [card] = cards(bot, "C9")
     assert card["ts"] != orphan.card_ts
     assert bot.services.cases.link_in(case.case_id, "C9").card_ts == card["ts"]
+
+
+def test_a_cycle_while_a_watched_cases_card_is_being_posted_keeps_the_whole_history(bot):
+    # The watch writes the case's state (its thread gets the whole case) before the card and its link;
+    # a cycle in between sees a state with no link. Forgetting it there lost the opening message.
+    watching(bot)
+    case = open_case(bot, "Carded while a cycle runs")
+    card_posted = bot.slack.hold_after_acting("chat.postMessage")
+    carding = threading.Thread(target=bot.services.watches.card_new_cases)
+    carding.start()
+    bot.slack.wait_for("chat.postMessage", lambda call: call.params.get("channel") == "C9")
+
+    bot.services.sync.run_cycle()
+    card_posted.set()
+    carding.join(timeout=30)
+    bot.services.sync.run_cycle()
+
+    [card] = cards(bot, "C9")
+    assert case.case_id in str(card)
+    assert [shown_text(m) for m in communication_messages(bot, "C9", card["ts"])] == ["It stopped answering."]
+
+
+def test_the_state_of_a_case_no_longer_linked_is_forgotten_once_it_has_stayed_unlinked(bot):
+    case, _ = linked_case(bot, "C1")
+    bot.services.cases.records.delete_link(bot.services.cases.link_in(case.case_id, "C1"))
+
+    bot.services.sync.run_cycle()
+    assert bot.services.sync.states.get(case.case_id) is not None  # a card's post may be on its way
+
+    bot.services.sync.forget_unfollowed_after = 0.0
+    bot.services.sync.run_cycle()
+    assert bot.services.sync.states.get(case.case_id) is None
