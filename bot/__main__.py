@@ -106,7 +106,7 @@ def run_serve(args: argparse.Namespace) -> int:
     # The store first: a second process or a bad BOT_DB_PATH is refused before anything starts.
     store = open_store(settings)
     sandbox = start_sandbox(SandboxOptions.from_settings(settings)) if settings.sandbox else None
-    gateway = sandbox_gateway(sandbox.url) if sandbox else None
+    gateway = sandbox_gateway(sandbox.url, region=settings.aws_region) if sandbox else None
     if sandbox:
         settings = sandbox_settings(settings, sandbox)
     services = build_services(
@@ -173,7 +173,7 @@ def run_digest(args: argparse.Namespace) -> int:
     store = open_store(settings)
     sandbox = start_sandbox(SandboxOptions.from_settings(settings)) if settings.sandbox else None
     try:
-        gateway = sandbox_gateway(sandbox.url) if sandbox else None
+        gateway = sandbox_gateway(sandbox.url, region=settings.aws_region) if sandbox else None
         services = build_services(
             settings, gateway=gateway, store=store, aws_endpoint_url=sandbox.url if sandbox else None
         )

@@ -245,10 +245,14 @@ def build_accounts(
     config = load_accounts(settings)
     if config.source is None and settings.sandbox_accounts > 1 and aws_endpoint_url:
         config = sandbox_accounts_config(settings.sandbox_accounts)
+    elif config.source is None and settings.sandbox and aws_endpoint_url:
+        from bot.sandbox.accounts import account_alias
+
+        config = single_account(alias=account_alias(1))  # the one emulated account: named as the first of several
     if config.source is None and len(config.accounts) == 1 and config.accounts[0].role_arn is None:
         # Today's bot: the one account of its own credentials, its gateway as given.
         own = gateway or (
-            sandbox_gateway(aws_endpoint_url, max_attempts=max_attempts)
+            sandbox_gateway(aws_endpoint_url, max_attempts=max_attempts, region=settings.aws_region)
             if aws_endpoint_url
             else SupportGateway(region=settings.aws_region)
         )
@@ -367,9 +371,10 @@ def sandbox_events(sandbox: SandboxServer) -> EventQueue | None:
     return EventQueue(sqs_client(queue_url, session=_sandbox_session(), endpoint_url=sandbox.url))
 
 
-def sandbox_gateway(url: str, *, max_attempts: int | None = None) -> SupportGateway:
-    """A gateway to the sandbox at `url`; `max_attempts` (tries per call) as SupportGateway's own."""
+def sandbox_gateway(url: str, *, max_attempts: int | None = None, region: str = "us-east-1") -> SupportGateway:
+    """A gateway to the sandbox at `url`; `max_attempts` (tries per call) as SupportGateway's own; `region`
+    as AWS_SUPPORT_REGION, for the console links of its partition."""
     session = _sandbox_session()
     if max_attempts is None:
-        return SupportGateway(endpoint_url=url, session=session)
-    return SupportGateway(endpoint_url=url, session=session, max_attempts=max_attempts)
+        return SupportGateway(endpoint_url=url, session=session, region=region)
+    return SupportGateway(endpoint_url=url, session=session, max_attempts=max_attempts, region=region)

@@ -73,6 +73,8 @@ class Case:
     # With several accounts: the account's alias and ID (bot/accounts/routing.py); "" with one.
     account: str = ""
     account_id: str = ""
+    # The Support Center of the case's partition (support_console); "" for the commercial one.
+    console: str = ""
 
     @property
     def is_resolved(self) -> bool:
@@ -81,7 +83,19 @@ class Case:
     @property
     def console_url(self) -> str:
         # Quoted: a display ID is AWS's text, and inside a mrkdwn link a | or > would end the URL.
-        return f"https://support.console.aws.amazon.com/support/home#/case/?displayId={quote(self.display_id, safe='')}"
+        return f"{self.console or COMMERCIAL_SUPPORT_CONSOLE}#/case/?displayId={quote(self.display_id, safe='')}"
+
+
+COMMERCIAL_SUPPORT_CONSOLE = "https://support.console.aws.amazon.com/support/home"
+
+
+def support_console(region: str) -> str:
+    """The Support Center people of the region's partition sign in to: GovCloud and China have their own."""
+    if region.startswith("us-gov-"):
+        return f"https://console.amazonaws-us-gov.com/support/home?region={quote(region, safe='')}"
+    if region.startswith("cn-"):
+        return f"https://console.amazonaws.cn/support/home?region={quote(region, safe='')}"
+    return COMMERCIAL_SUPPORT_CONSOLE
 
 
 # Slack's limit for an option's value; the codes DescribeServices answers with have no limit in the model.

@@ -101,16 +101,25 @@ class Services:
     def case_id_for(self, channel: str, ref: str) -> str:
         """The case `ref` names as `channel` may see it (AWS is asked with several accounts: after the ack).
 
-        With one account the reference goes on unchanged, as before.
+        With one account the reference goes on as it is (see `plain_ref`).
         """
         if self.routing is None:
-            return ref
+            return self.plain_ref(ref)
         return self.routing.find_case(ref, channel).case_id
+
+    def plain_ref(self, ref: str) -> str:
+        """With one account, `<alias>:<display ID>` names it too (as `default:<display ID>`): its display
+        ID, once the alias is checked. With several, the reference as given: the router reads the alias."""
+        named = parse_account_ref(ref) if self.routing is None else None
+        if named is None:
+            return ref
+        self.accounts.require(named[0])
+        return named[1]
 
     def check_ref(self, channel: str, ref: str) -> None:
         """Before the ack, without AWS: a well-formed reference to a case of an account usable here."""
         if self.routing is None:
-            parse_case_ref(ref)
+            parse_case_ref(self.plain_ref(ref))
             return
         check_ref_syntax(ref)
         named = parse_account_ref(ref)

@@ -89,9 +89,9 @@ class AccountsFileError(ConfigError):
         super().__init__("accounts_file_invalid", path=path, problems=list(problems))
 
 
-def single_account() -> AccountsConfig:
+def single_account(alias: str = DEFAULT_ALIAS) -> AccountsConfig:
     """No BOT_ACCOUNTS_FILE: today's bot, the account of its own credentials (its ID asked of STS later)."""
-    return AccountsConfig(accounts=(Account(alias=DEFAULT_ALIAS, id=""),))
+    return AccountsConfig(accounts=(Account(alias=alias, id=""),))
 
 
 def partition_of(region: str) -> str:

@@ -163,10 +163,10 @@ class AccountGateways(SupportGateway):
         account the channel may use; an account that cannot be reached is skipped.
         """
         ref = ref.strip()
-        aliased = ALIASED_REF.match(ref)
-        if aliased:
-            account = self.directory.check_usable(channel, self.directory.require(aliased.group(1)))
-            return self._get(account, aliased.group(2), include_communications)
+        named = parse_account_ref(ref)
+        if named:
+            account = self.directory.check_usable(channel, self.directory.require(named[0]))
+            return self._get(account, named[1], include_communications)
         query = parse_case_ref(ref)
         if "caseIdList" in query:
             return self._get(self.directory.check_usable(channel, self.account_of(ref)), ref, include_communications)
@@ -197,9 +197,9 @@ class AccountGateways(SupportGateway):
     # SupportGateway, routed --------------------------------------------------------------
 
     def get_case(self, ref: str, *, include_communications: bool = True) -> Case:
-        aliased = ALIASED_REF.match(ref.strip())
-        if aliased:
-            return self._get(self.directory.require(aliased.group(1)), aliased.group(2), include_communications)
+        named = parse_account_ref(ref)
+        if named:
+            return self._get(self.directory.require(named[0]), named[1], include_communications)
         query = parse_case_ref(ref)
         if "caseIdList" in query:
             return self._get(self.account_of(ref), ref, include_communications)

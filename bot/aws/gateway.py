@@ -25,7 +25,16 @@ from bot.aws import model, records
 from bot.aws.errors import ERROR_KEYS, aws_errors, error_from_client_error, incomplete_answer
 from bot.aws.session import new_session
 from bot.aws.trusted_advisor import TrustedAdvisorCalls
-from bot.domain import OPTION_KEY_PREFIX, Attachment, Case, Communication, NewCase, Service, Severity
+from bot.domain import (
+    OPTION_KEY_PREFIX,
+    Attachment,
+    Case,
+    Communication,
+    NewCase,
+    Service,
+    Severity,
+    support_console,
+)
 from bot.errors import AwsError, CaseNotFound, UserInputError
 
 __all__ = [
@@ -150,6 +159,7 @@ class SupportGateway(TrustedAdvisorCalls):
             self.client = session.client("support", config=config, endpoint_url=endpoint_url)
         self._session = session
         self._region = region
+        self._console = support_console(region)
         self._endpoint_url = endpoint_url  # an emulator's (the sandbox, moto) serves STS there too
         # endpoint_url=None (above) lets botocore honour AWS_ENDPOINT_URL_SUPPORT itself
         # Calls that create something at AWS are never resent blindly: a 5xx or a timeout may come
@@ -250,7 +260,7 @@ class SupportGateway(TrustedAdvisorCalls):
         found = response.get("cases") or []
         if not found:
             raise CaseNotFound(code="CaseIdNotFound", ref=ref)
-        case = records.case(found[0])
+        case = records.case(found[0], self._console)
         if case is None:
             raise incomplete_answer("DescribeCases", "caseId")
         return case
@@ -272,7 +282,7 @@ class SupportGateway(TrustedAdvisorCalls):
         )
         try:
             with aws_errors():
-                return [case for page in pages for case in records.cases(page)]
+                return [case for page in pages for case in records.cases(page, self._console)]
         except CaseNotFound:
             if len(batch) == 1:
                 return []
@@ -292,7 +302,7 @@ class SupportGateway(TrustedAdvisorCalls):
         cases: list[Case] = []
         with aws_errors():
             for page in self.client.get_paginator("describe_cases").paginate(**params):
-                cases.extend(records.cases(page))
+                cases.extend(records.cases(page, self._console))
                 if limit is not None and len(cases) >= limit:
                     return cases[:limit]
         return cases

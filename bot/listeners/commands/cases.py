@@ -96,6 +96,7 @@ def prepare_reply(services: Services, request: CommandRequest) -> CommandRequest
     """Before the ack: check the words and note the reply durably (no AWS call here)."""
     ref = _case_ref(request, "/aws-support reply <case> <text…>")
     check_ref_syntax(ref)
+    ref = services.plain_ref(ref)
     parts = request.rest.split(maxsplit=1)
     text = plain_text_from_slack(parts[1] if len(parts) > 1 else "", services.cases.display_name_if_known)
     if not text.strip():
