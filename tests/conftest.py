@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import compileall
+import contextlib
+import importlib.util
 import os
+import py_compile
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -28,30 +30,72 @@ _keep_loopback_off_proxies()
 
 def pytest_configure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput"):  # the run's one controller, before any xdist worker starts
-        _cache_bytecode(config.rootpath, workers=config.getoption("numprocesses", None) or 0)
+        workers = config.getoption("numprocesses", None) or 0
+        _cache_bytecode(config.rootpath, [arg.split("::")[0] for arg in config.args], workers=workers)
 
 
-def _cache_bytecode(root: Path, workers: object) -> None:
+# The collection that writes the rewritten test modules; a module stuck at import must not stop the run.
+COLLECT_TIMEOUT_SECONDS = 60
+
+
+def _cache_bytecode(root: Path, paths: list[str], workers: object) -> None:
     """Writes the bytecode every worker and every bot process of the run would otherwise compile again.
 
     The suite is CPU-bound on 2 cores. Where PYTHONDONTWRITEBYTECODE is set (this project's machines set
     it), each xdist worker rewrote the asserts of every test module (4 s of CPU each, 7 workers) and
     every `python -m bot` a test starts compiled bot/ (0.3 s, about 120 of them): a fifth of the run's
-    CPU. Both read a cached .pyc whatever that variable says, so it is written once, here.
+    CPU. Both read a cached .pyc whatever that variable says, so it is written once, here. Every .pyc is
+    checked against its source's hash, never its mtime: an edit never runs old code.
     """
-    compileall.compile_dir(root / "bot", quiet=2)
-    if workers and _stale_rewrites(root / "tests"):
-        # One collection in one process writes the rewritten test modules (and whatever they import).
+    if not os.access(root / "tests", os.W_OK):
+        return  # a read-only checkout: nothing can be kept, each process compiles as before
+    for folder in ("bot", "bench", "tests"):
+        for source in (root / folder).rglob("*.py"):
+            if not (source.name.startswith("test_") or source.name == "conftest.py"):  # pytest's to rewrite
+                _compile_checked(source)
+    stale = [Path(path) for path in paths if _stale_rewrites(Path(path))]
+    if workers and stale:
+        # One collection in one process writes the rewritten test modules the run asked for.
         env = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
         command = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-n", "0", "-p", "no:cacheprovider"]
-        subprocess.run([*command, str(root / "tests")], cwd=root, env=env, capture_output=True, check=False)
+        # Timed out: each worker collects (and meets the stuck import) itself, as without this cache.
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            subprocess.run(
+                [*command, *map(str, stale)],
+                cwd=root,
+                env=env,
+                capture_output=True,
+                check=False,
+                timeout=COLLECT_TIMEOUT_SECONDS,
+            )
 
 
-def _stale_rewrites(tests: Path) -> bool:
+def _compile_checked(source: Path) -> None:
+    cached = Path(importlib.util.cache_from_source(str(source)))
+    try:
+        header = cached.read_bytes()[:16] if cached.exists() else b""
+        if header[4:8] == CHECKED_HASH_FLAGS and header[8:16] == importlib.util.source_hash(source.read_bytes()):
+            return
+        py_compile.compile(str(source), str(cached), invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+    except (OSError, py_compile.PyCompileError):
+        pass  # the import compiles it, as without this cache
+
+
+CHECKED_HASH_FLAGS = (0b11).to_bytes(4, "little")  # PEP 552: hash-based, checked at every import
+
+
+def _stale_rewrites(path: Path) -> bool:
+    """Whether a test module under `path` lacks its rewritten .pyc, or has one of other text than its
+    source (pytest checks its .pycs by the source's hash, as here)."""
     tail = f".{sys.implementation.cache_tag}-pytest-{pytest.__version__}.pyc"
-    for source in [*tests.rglob("test_*.py"), *tests.rglob("conftest.py")]:
+    path = path.resolve()
+    sources = [path] if path.is_file() else [*path.rglob("test_*.py"), *path.rglob("conftest.py")]
+    for source in sources:
         cached = source.parent / "__pycache__" / (source.stem + tail)
-        if not cached.exists() or cached.stat().st_mtime < source.stat().st_mtime:
+        try:
+            if cached.read_bytes()[8:16] != importlib.util.source_hash(source.read_bytes()):
+                return True
+        except OSError:
             return True
     return False
 
