@@ -7,6 +7,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import textwrap
 import threading
 from pathlib import Path
 
@@ -147,3 +148,28 @@ def test_a_write_survives_kill_9_right_after_it(tmp_path: Path) -> None:
 
 def test_every_table_says_what_it_holds() -> None:
     assert all(description.strip() for description in TABLES.values())
+
+
+def test_a_second_process_reaching_the_file_through_a_symlink_is_refused_too(tmp_path):
+    # A deploy may name the database by a link (/data/bot.sqlite -> /vol/bot.sqlite): the lock must be
+    # the file's, not the name's, or two pollers post every AWS reply twice.
+    real = tmp_path / "vol" / "bot.sqlite"
+    real.parent.mkdir()
+    first = Store.open(str(real))
+    (tmp_path / "bot.sqlite").symlink_to(real)
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from bot.config import ConfigError
+        from bot.store.tables import Store
+        try:
+            Store.open({str(tmp_path / "bot.sqlite")!r})
+        except ConfigError as error:
+            sys.exit(error.key)
+        """
+    )
+    try:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    finally:
+        first.close()
+    assert done.stderr.strip() == "store_in_use", done.stderr

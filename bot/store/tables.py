@@ -206,7 +206,7 @@ class Store:
         self._db: sqlite3.Connection | None = None
         self._tables: dict[str, Table] = {}
         self._depth = 0  # writes nested in an update(): part of its transaction
-        self._lock_fd: int | None = None
+        self._lock_fds: list[int] = []
         self._closed = False
         self._quiet = False  # while open() checks the file: its caller reports, no log line
         self.last_failure: tuple[float, str] | None = None  # (time.time(), reason) while writes fail
@@ -338,13 +338,17 @@ class Store:
     # -- opening and closing --------------------------------------------------------------------
 
     def _hold_lock(self) -> None:
-        """An OS lock on <path>.lock for this process's lifetime; the OS drops it however we end."""
+        """An OS lock for this process's lifetime; the OS drops it however we end. The file's own lock,
+        whatever name reaches it (a symlink), and the name's, which releases before that one still take."""
         if self.path == ":memory:":
             return
         if fcntl is None:  # pragma: no cover
             logger.warning("no file locking on this platform: run one process per BOT_DB_PATH")
             return
-        lock_path = self.path + LOCK_SUFFIX
+        for lock_path in dict.fromkeys([os.path.realpath(self.path) + LOCK_SUFFIX, self.path + LOCK_SUFFIX]):
+            self._lock_fds.append(self._lock(lock_path))
+
+    def _lock(self, lock_path: str) -> int:
         try:
             fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
@@ -359,7 +363,7 @@ class Store:
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._lock_fd = fd
+        return fd
 
     def _verify(self) -> None:
         def check(db: sqlite3.Connection) -> None:
@@ -394,6 +398,5 @@ class Store:
                     self._db.close()
                 self._db = None
             self._tables.clear()
-            if self._lock_fd is not None:
-                os.close(self._lock_fd)  # releases the flock
-                self._lock_fd = None
+            while self._lock_fds:
+                os.close(self._lock_fds.pop())  # releases the flock
