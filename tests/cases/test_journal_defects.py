@@ -100,6 +100,32 @@ def test_old_records_are_pruned_and_what_is_still_needed_is_kept(bot):
     assert len(store.table("outbound")) >= 1  # this week's reply is still known to the poller
 
 
+def test_a_bot_that_never_restarts_prunes_as_it_runs(bot):
+    # 13, without a restart: the journal's keeper prunes every table on its own schedule (hourly).
+    store = bot.services.store
+    long_ago = time.time() - 30 * 24 * 3600
+    store.table("events").put("msg:C9:1.000002", {"state": "sent", "created_at": long_ago})
+    store.table("outbound").put("older-body-hash", {"case_id": "case-old", "state": "sent", "at": long_ago})
+    gone = open_case_at_aws(bot, subject="Closed long ago")
+    bot.services.cases.update_cards(gone)
+    store.table("cases").update(gone.case_id, lambda raw: dict(raw, remembered_at=long_ago))
+    keeper = bot.services.cases.keeper
+    assert not keeper.is_alive()
+    keeper.every_seconds, keeper.prune_every_seconds = 0.05, 0.2
+
+    keeper.start()
+    try:
+        deadline = time.monotonic() + 20
+        while bot.services.cases.record(gone.case_id) is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        keeper.stop()
+
+    assert bot.services.cases.record(gone.case_id) is None
+    assert store.table("events").get("msg:C9:1.000002") is None
+    assert "older-body-hash" not in store.table("outbound")
+
+
 def test_resume_after_a_crash_keeps_the_thread_order(bot_factory):
     # 9: resume ran in store rowid order: A part 1, then B, then A part 2.
     first = bot_factory()
