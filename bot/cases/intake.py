@@ -18,8 +18,9 @@ from bot import render
 from bot.aws.gateway import SupportGateway
 from bot.cases.cards import Cards
 from bot.cases.records import CaseRecords
+from bot.cases.unclear import UNCLEAR_SETTLE_SECONDS, not_while_aws_may_be_at_work, note_if_unclear
 from bot.domain import NewCase
-from bot.errors import AttachmentProblem, BotError
+from bot.errors import AttachmentProblem, AwsError, BotError
 from bot.slack.files import SlackFile
 from bot.slack.messages import SlackMessages
 from bot.store.journal import Journal, Lease
@@ -49,6 +50,7 @@ class Intake:
         self.journal = journal
         self.runner = runner
         self.upload = upload
+        self.unclear_settle_seconds = UNCLEAR_SETTLE_SECONDS
         runner.handle(KIND, self)
 
     def note(
@@ -103,15 +105,17 @@ class Intake:
     def _create(self, job: Job, new_case: NewCase) -> str:
         body = opening_body(new_case.body, job.ref)
         case_id = self._opened_before(job, new_case, body) if job.progress.get("creating") else None
+        if case_id is None and job.progress.get("creating"):
+            not_while_aws_may_be_at_work(job, self.unclear_settle_seconds)
         if case_id is None:
             files = [SlackFile(**f) for f in job.data["files"]]
             saved = job.progress.get("attachment_set_id")
             attachment_set_id = saved or (self.upload(files, account=new_case.account) if files else None)
             if attachment_set_id and not saved:
                 job.save(attachment_set_id=attachment_set_id)
-            job.save(creating=True)
+            job.save(creating=True, unclear_at=None)
             try:
-                case_id = self._create_with(new_case, body, attachment_set_id)
+                case_id = self._create_with(job, new_case, body, attachment_set_id)
             except AttachmentProblem as problem:
                 if not saved or problem.code not in GONE_SET_CODES:
                     raise
@@ -119,7 +123,7 @@ class Intake:
                 # (Slack still has them). AWS refused the call, so nothing was opened.
                 attachment_set_id = self.upload(files, account=new_case.account)
                 job.save(attachment_set_id=attachment_set_id)
-                case_id = self._create_with(new_case, body, attachment_set_id)
+                case_id = self._create_with(job, new_case, body, attachment_set_id)
         # The opening description is ours: the poller must never echo it into the thread. Both are
         # written before the case ID is saved, so a crash in between finds the case again by its
         # reference and writes them again, rather than resuming with a case nobody is steward of.
@@ -128,10 +132,14 @@ class Intake:
         job.save(case_id=case_id)
         return case_id
 
-    def _create_with(self, new_case: NewCase, body: str, attachment_set_id: str | None) -> str:
-        return self.gateway.create_case(
-            NewCase(**{**asdict(new_case), "body": body, "attachment_set_id": attachment_set_id})
-        )
+    def _create_with(self, job: Job, new_case: NewCase, body: str, attachment_set_id: str | None) -> str:
+        try:
+            return self.gateway.create_case(
+                NewCase(**{**asdict(new_case), "body": body, "attachment_set_id": attachment_set_id})
+            )
+        except AwsError as error:
+            note_if_unclear(job, error)
+            raise
 
     def _opened_before(self, job: Job, new_case: NewCase, body: str) -> str | None:
         """A crash or a lost answer while CreateCase was under way: is this record's case at AWS?"""

@@ -24,7 +24,8 @@ from bot.aws import model as aws_model
 from bot.aws.gateway import SupportGateway
 from bot.cases.cards import Cards
 from bot.cases.records import CaseLink, CaseRecords, plain_text_from_slack, split_body, thread_order
-from bot.errors import BotError, NotAllowed
+from bot.cases.unclear import UNCLEAR_SETTLE_SECONDS, not_while_aws_may_be_at_work, note_if_unclear
+from bot.errors import AwsError, BotError, NotAllowed
 from bot.slack.files import SlackFile
 from bot.slack.messages import SlackMessages, SlackPostFailed
 from bot.slack.people import People
@@ -76,6 +77,7 @@ class Replies:
         self.runner = runner
         self.upload = upload
         self.on_sent = on_sent
+        self.unclear_settle_seconds = UNCLEAR_SETTLE_SECONDS
         runner.handle(KIND, self)
 
     # Noting, before the ack --------------------------------------------------------------
@@ -261,17 +263,23 @@ class Replies:
         groups = _groups(job.data["files"])
         for index in range(job.progress.get("sent", 0), len(bodies)):
             body = bodies[index]
-            if job.progress.get("trying") == index and self._at_aws(job, case_id, body):
-                job.save(sent=index + 1, trying=None)
-                continue
+            if job.progress.get("trying") == index:
+                if self._at_aws(job, case_id, body):
+                    job.save(sent=index + 1, trying=None, unclear_at=None)
+                    continue
+                not_while_aws_may_be_at_work(job, self.unclear_settle_seconds)
             # Written before the call: whatever happens next, the poller will not echo this back.
             self.records.mark_outbound(case_id, body, "sending")
             files = groups[index] if index < len(groups) else []
             attachment_set_id = self.upload([SlackFile(**f) for f in files], case_id=case_id) if files else None
-            job.save(trying=index)
-            self.gateway.add_communication(
-                case_id, body, cc_email_addresses=job.data.get("cc") or [], attachment_set_id=attachment_set_id
-            )
+            job.save(trying=index, unclear_at=None)
+            try:
+                self.gateway.add_communication(
+                    case_id, body, cc_email_addresses=job.data.get("cc") or [], attachment_set_id=attachment_set_id
+                )
+            except AwsError as error:
+                note_if_unclear(job, error)
+                raise
             job.save(sent=index + 1, trying=None)
             self.records.mark_outbound(case_id, body, "sent")
 

@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from bot.sandbox import identity
 from bot.sandbox.case_events import QUEUE_NAME, CaseEventEmitter
+from bot.sandbox.faults import DroppedConnection
 from bot.sandbox.identity import IdentityError
 from bot.sandbox.state import ACCOUNT_ID
 
@@ -223,7 +224,11 @@ class SandboxAccounts:
             return True
         if caller.server is self._primary:
             return False
-        status, payload = caller.server.handle_api(target, body)
+        try:
+            status, payload = caller.server.handle_api(target, body)
+        except DroppedConnection:
+            handler.close_connection = True
+            return True
         _write(handler, status, identity.json_answer(payload), SUPPORT_JSON)
         return True
 

@@ -28,6 +28,7 @@ def _control_faults(server: SandboxServer, body: dict[str, Any]) -> dict[str, An
         count=int(body.get("count", 1)),
         message=body.get("message"),
         after_processing=bool(body.get("after_processing", False)),
+        late_seconds=float(body.get("late_seconds", 0.0)),
     )
     return {"ok": True}
 

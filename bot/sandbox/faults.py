@@ -7,6 +7,13 @@ from dataclasses import dataclass
 
 from bot.sandbox.control import ANY_OPERATION
 
+# Not an AWS error code: the connection closes without an answer (botocore: ConnectionClosedError).
+CONNECTION_DROPPED = "ConnectionDropped"
+
+
+class DroppedConnection(Exception):
+    """The request's connection is to be closed without an answer."""
+
 
 @dataclass
 class Fault:
@@ -17,6 +24,9 @@ class Fault:
     # True: the operation is carried out, then the error is answered (a response lost on the way,
     # as when AWS answers 5xx or times out after doing the work).
     after_processing: bool = False
+    # Seconds after the failure that the operation is carried out: AWS still at work on a request
+    # whose connection dropped (with CONNECTION_DROPPED).
+    late_seconds: float = 0.0
 
 
 class Faults:
@@ -26,11 +36,21 @@ class Faults:
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
 
-    def add(self, operation: str, code: str, count: int, message: str | None, after_processing: bool = False) -> None:
+    def add(
+        self,
+        operation: str,
+        code: str,
+        count: int,
+        message: str | None,
+        after_processing: bool = False,
+        late_seconds: float = 0.0,
+    ) -> None:
         if count < 1:
             raise ValueError("count must be >= 1")
+        if late_seconds < 0 or (late_seconds and after_processing):
+            raise ValueError("late_seconds must be >= 0, and not with after_processing")
         with self._lock:
-            self._faults.append(Fault(operation, code, count, message, after_processing))
+            self._faults.append(Fault(operation, code, count, message, after_processing, late_seconds))
 
     def take(self, operation: str) -> Fault | None:
         with self._lock:

@@ -36,7 +36,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, NoReturn
 
 from bot.sandbox import sqs
 from bot.sandbox.accounts import SandboxAccounts
@@ -45,7 +45,7 @@ from bot.sandbox.catalog import NEW_SETS_PER_WINDOW, ServiceEntry
 from bot.sandbox.control import CONTROL_ROUTES, ControlError
 from bot.sandbox.engineer import Engineer
 from bot.sandbox.errors import SupportError
-from bot.sandbox.faults import Faults
+from bot.sandbox.faults import CONNECTION_DROPPED, DroppedConnection, Fault, Faults
 from bot.sandbox.hostile import disguise
 from bot.sandbox.operations import SupportApi
 from bot.sandbox.persistence import JsonStateFile
@@ -143,11 +143,18 @@ class SandboxServer:
     # Control -----------------------------------------------------------------------------------
 
     def inject_fault(
-        self, operation: str, code: str, count: int = 1, message: str | None = None, after_processing: bool = False
+        self,
+        operation: str,
+        code: str,
+        count: int = 1,
+        message: str | None = None,
+        after_processing: bool = False,
+        late_seconds: float = 0.0,
     ) -> None:
         """The next `count` calls of `operation` ("*" = any) fail with `code` (after doing the work
-        when `after_processing`: the answer is lost, not the request)."""
-        self.faults.add(operation, code, count, message, after_processing)
+        when `after_processing`: the answer is lost, not the request; `late_seconds` after failing: AWS
+        still at work). `code` CONNECTION_DROPPED closes the connection without an answer."""
+        self.faults.add(operation, code, count, message, after_processing, late_seconds)
 
     def clear_faults(self) -> None:
         self.faults.clear()
@@ -250,21 +257,33 @@ class SandboxServer:
             time.sleep(self._latency)
         try:
             fault = self.faults.take(operation)
+            if fault is not None and fault.late_seconds and target.startswith(TARGET_PREFIX):
+                late = threading.Timer(fault.late_seconds, self._call_late, (operation, body))
+                late.daemon = True
+                late.start()
             if fault is not None and not fault.after_processing:
-                raise SupportError(fault.code, fault.message)
+                _fail(fault)
             if not target.startswith(TARGET_PREFIX):
                 raise SupportError("UnknownOperationException", f"Unknown target {target!r}")
             answer = self.api.call(operation, _parse_json(body))
             if self._hostile_prefix:
                 answer = disguise(operation, answer, self._hostile_prefix)
             if fault is not None:
-                raise SupportError(fault.code, fault.message)
+                _fail(fault)
             return 200, answer
         except SupportError as error:
             return error.status, error.body()
+        except DroppedConnection:
+            raise  # the handler closes the connection without an answer
         except Exception:  # the request's boundary: whatever broke, answer like the service does
             logger.exception("sandbox failed on %s", operation)
             return 500, SupportError("InternalServerError").body()
+
+    def _call_late(self, operation: str, body: bytes) -> None:
+        try:
+            self.api.call(operation, _parse_json(body))
+        except Exception:  # noqa: BLE001 - no one waits for this answer: as AWS, it is done or not
+            logger.info("sandbox: the late %s failed", operation, exc_info=True)
 
     def handle_sqs(self, target: str, body: bytes) -> tuple[int, dict[str, Any]]:
         with self._calls_lock:
@@ -294,6 +313,12 @@ class SandboxServer:
             return
         self.state.load_json(raw.get("support") or {})
         self.trusted_advisor.load_json(raw.get("trusted_advisor") or {})
+
+
+def _fail(fault: Fault) -> NoReturn:
+    if fault.code == CONNECTION_DROPPED:
+        raise DroppedConnection
+    raise SupportError(fault.code, fault.message)
 
 
 def _parse_json(body: bytes) -> Any:
@@ -332,7 +357,11 @@ class _Handler(BaseHTTPRequestHandler):
         if target.startswith(sqs.TARGET_PREFIX):
             self._send(*self.server.sandbox.handle_sqs(target, body), sqs.JSON_CONTENT_TYPE)
             return
-        status, payload = self.server.sandbox.handle_api(target, body)
+        try:
+            status, payload = self.server.sandbox.handle_api(target, body)
+        except DroppedConnection:
+            self.close_connection = True
+            return
         self._send(status, payload, JSON_CONTENT_TYPE)
 
     def do_GET(self) -> None:

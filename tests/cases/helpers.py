@@ -69,3 +69,6 @@ def fast_retries(bot: Any, deadline_seconds: float = 1.0) -> None:
     bot.services.cases.runner.retry = RetryPolicy(
         deadline_seconds=deadline_seconds, first_wait_seconds=0.05, max_wait_seconds=0.2
     )
+    # AWS is given half a second, not a minute, to finish a part whose answer was lost.
+    bot.services.cases.replies.unclear_settle_seconds = min(0.5, deadline_seconds / 4)
+    bot.services.cases.intake.unclear_settle_seconds = min(0.5, deadline_seconds / 4)

@@ -4,9 +4,12 @@ tests/sync/test_crash.py does); the other faults come from the sandbox and FakeS
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from bot.bootstrap import sandbox_gateway
+from bot.sandbox.faults import CONNECTION_DROPPED
 from tests.cases.helpers import fast_retries, link_case, open_case_at_aws, sent_texts
 from tests.support.http import request
 from tests.support.slack_requests import SlackRequests
@@ -91,6 +94,32 @@ def test_an_answer_aws_lost_after_taking_the_reply_counts_as_sent(bot):
     delivery = bot.user_message("C1", "sent once", thread_ts=card["ts"])
     bot.slack.wait_for("reactions.add", lambda c: c.params["timestamp"] == delivery.event["ts"], timeout=20)
     assert sent_texts(bot, case.case_id) == ["sent once"]
+
+
+@pytest.mark.parametrize("after_processing", [False, True], ids=["before-aws-took-it", "after-aws-took-it"])
+def test_a_connection_dropped_on_the_reply_sends_it_once_and_confirms_it(bot, after_processing):
+    # The connection closes without an answer (botocore: ConnectionClosedError), before or after AWS
+    # did the work: the bot cannot tell which, and asks AWS by the reply's reference.
+    case, card = linked(bot)
+    fast_retries(bot, deadline_seconds=30)
+    bot.sandbox.inject_fault("AddCommunicationToCase", CONNECTION_DROPPED, after_processing=after_processing)
+    delivery = bot.user_message("C1", "sent as the line dropped", thread_ts=card["ts"])
+    bot.slack.wait_for("reactions.add", lambda c: c.params["timestamp"] == delivery.event["ts"], timeout=20)
+    assert sent_texts(bot, case.case_id) == ["sent as the line dropped"]
+    assert bot.sandbox.calls["AddCommunicationToCase"] == (1 if after_processing else 2)
+
+
+def test_a_connection_dropped_while_aws_still_works_on_the_reply_does_not_send_it_twice(bot):
+    # AWS may finish a request after its connection dropped: a check "is it at AWS?" made at once finds
+    # nothing, and a resend then would add the reply a second time.
+    case, card = linked(bot)
+    fast_retries(bot, deadline_seconds=30)
+    bot.services.cases.replies.unclear_settle_seconds = 5.0  # stands for the minute the bot gives AWS
+    bot.sandbox.inject_fault("AddCommunicationToCase", CONNECTION_DROPPED, late_seconds=1.5)
+    delivery = bot.user_message("C1", "sent while AWS was slow", thread_ts=card["ts"])
+    bot.slack.wait_for("reactions.add", lambda c: c.params["timestamp"] == delivery.event["ts"], timeout=20)
+    time.sleep(2.0)  # the late AddCommunicationToCase has surely landed
+    assert sent_texts(bot, case.case_id) == ["sent while AWS was slow"]
 
 
 def test_throttling_past_the_deadline_is_reported_and_never_confirmed(bot):

@@ -7,7 +7,9 @@ import time
 
 import pytest
 
+from bot.cases.unclear import UNCLEAR_SETTLE_SECONDS
 from bot.store.errors import StoreUnavailable
+from bot.work import RetryPolicy
 from tests.cases.helpers import attributed, fast_retries, link_case, open_case_at_aws, sent_texts
 from tests.cases.test_modal import open_modal, values
 
@@ -54,6 +56,14 @@ def test_a_reply_equal_to_an_earlier_one_is_sent_not_taken_for_it(bot):
 
 
 @pytest.mark.slow(seconds=6)
+def test_the_bots_own_retry_policy_outlasts_a_minute_of_throttling_and_a_lost_answer(bot):
+    # 10: the other tests run a faster policy; the one the bot runs must wait out 60 s of throttling
+    # (its last wait included), after AWS's minute to finish a part whose answer was lost.
+    policy = bot.services.cases.runner.retry
+    assert policy == RetryPolicy()
+    assert policy.deadline_seconds >= UNCLEAR_SETTLE_SECONDS + 60 + 2 * policy.max_wait_seconds
+
+
 def test_throttling_for_seconds_delays_a_thread_reply_but_never_drops_it(bot):
     # 10: three quick tries, then the reply was dropped and reported failed.
     case, card = linked(bot)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
 from bot.store.journal import reference
-from tests.cases.helpers import CATEGORY, SERVICE, action_ids, card_text
+from tests.cases.helpers import CATEGORY, SERVICE, action_ids, card_text, fast_retries
 
 
 def open_modal(bot, subject="Disk full on db-1"):
@@ -258,6 +259,23 @@ def test_a_case_opened_whose_answer_was_lost_is_found_by_its_reference_not_by_it
     assert bot.services.cases.case_for_thread("C1", card.response["ts"]) == mine.case_id
     assert bot.services.cases.record(mine.case_id).steward == "U1"
     assert bot.services.cases.record(other) is None  # nobody here took the other case for theirs
+
+
+def test_a_form_whose_connection_dropped_while_aws_still_opened_the_case_opens_one_case(bot):
+    # AWS may finish CreateCase after the connection dropped: a look for the form's case made at once
+    # finds nothing, and opening it again then makes two AWS cases.
+    from bot.sandbox.faults import CONNECTION_DROPPED
+
+    fast_retries(bot, deadline_seconds=30)
+    bot.services.cases.intake.unclear_settle_seconds = 5.0  # stands for the minute the bot gives AWS
+    bot.sandbox.inject_fault("CreateCase", CONNECTION_DROPPED, late_seconds=1.5)
+    view = open_modal(bot)
+    bot.requests.view_submission(view, values=values(subject="Opened while AWS was slow"))
+    [card] = bot.slack.wait_for("chat.postMessage", lambda c: c.params.get("blocks") is not None, timeout=20)
+    time.sleep(2.0)  # the late CreateCase has surely landed
+    bot.services.work.wait_idle(timeout=10)
+    [case] = bot.services.gateway.list_cases()
+    assert bot.services.cases.case_for_thread("C1", card.response["ts"]) == case.case_id
 
 
 def test_a_form_resumed_after_its_attachment_set_expired_uploads_its_files_again(bot):

@@ -108,6 +108,10 @@ class BotHarness:
         # them quick.
         self.services.work.gate.settle_seconds = 0.01
         self.services.work.gate.pace_seconds = 0.001
+        # A part whose answer AWS lost is looked for a minute before it is sent again; the sandbox has
+        # done whatever it does long before a second (tests of that minute set their own).
+        self.services.cases.replies.unclear_settle_seconds = 1.0
+        self.services.cases.intake.unclear_settle_seconds = 1.0
         try:
             self.app = build_app(self.services)
             self._server = make_server(make_wsgi_app(self.app, self.services), port=0)
