@@ -173,3 +173,10 @@ def test_a_second_process_reaching_the_file_through_a_symlink_is_refused_too(tmp
     finally:
         first.close()
     assert done.stderr.strip() == "store_in_use", done.stderr
+
+
+def test_a_relative_path_is_locked_once_by_its_process(tmp_path, monkeypatch):
+    # ./bot.sqlite and its absolute form name one lock file: the process must not lock itself out.
+    monkeypatch.chdir(tmp_path)
+    store = Store.open("./bot.sqlite")
+    store.close()

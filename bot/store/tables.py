@@ -345,7 +345,9 @@ class Store:
         if fcntl is None:  # pragma: no cover
             logger.warning("no file locking on this platform: run one process per BOT_DB_PATH")
             return
-        for lock_path in dict.fromkeys([os.path.realpath(self.path) + LOCK_SUFFIX, self.path + LOCK_SUFFIX]):
+        # Told apart by where they lead: two names of one lock file would lock each other out.
+        names = [os.path.realpath(self.path) + LOCK_SUFFIX, self.path + LOCK_SUFFIX]
+        for lock_path in {os.path.realpath(name): name for name in reversed(names)}.values():
             self._lock_fds.append(self._lock(lock_path))
 
     def _lock(self, lock_path: str) -> int:
