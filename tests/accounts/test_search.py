@@ -233,3 +233,12 @@ def test_next_after_the_search_expired_says_to_search_again(accounts_bot):
         table.put(key, {**record, "at": record["at"] - 3600})
     answer = click_next(accounts_bot, first)
     assert "expired" in answer["text"] and "/aws-support search" in answer["text"]
+
+
+def test_a_found_case_shows_its_service_and_category_by_name_as_the_card_does(accounts_bot):
+    case = open_case_in(accounts_bot, "main", subject="Named service")
+    service, category = accounts_bot.services.cases.service_names(case.service_code, case.category_code)
+    assert (service, category) != (case.service_code, case.category_code)
+    text = shown(search(accounts_bot, "named service"))
+    assert f"{service} / {category}" in text
+    assert case.service_code not in text

@@ -17,6 +17,7 @@ from slack_sdk import WebClient
 from bot import render
 from bot.cases.search import PAGE_SIZE, SearchQuery, parse_search, search_cases
 from bot.cases.search_pages import MAX_KEPT, KeptSearch
+from bot.domain import Case
 from bot.errors import NotAllowed
 from bot.listeners.commands.request import CommandRequest
 from bot.services import Services
@@ -39,10 +40,7 @@ def answer_page(services: Services, kept: KeptSearch, page: int, *, respond: Res
     pages = max(1, math.ceil(len(kept.cases) / PAGE_SIZE))
     page = min(max(page, 1), pages)
     shown = kept.cases[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-    lines = [
-        {"case_id": case.case_id, "line": render.text("search_line", case=case, opened=case.time_created[:10])}
-        for case in shown
-    ]
+    lines = [{"case_id": case.case_id, "line": _line(services, case)} for case in shown]
     next_value = json.dumps({"t": kept.token, "p": page + 1}) if page < pages else ""
     unreachable = [{"alias": a, "id": i, "code": c} for a, i, c in kept.unreachable]
     notes = [render.text("search_unreachable", accounts=unreachable)] if unreachable else []
@@ -104,3 +102,8 @@ def next_page(services: Services, value: str, *, user: str, channel: str, respon
             visible=lambda c: services.kept_visible_in(channel, c),
         )
     answer_page(services, kept, page, respond=respond, replace=True)
+
+
+def _line(services: Services, case: Case) -> str:
+    service, category = services.cases.service_names(case.service_code, case.category_code)
+    return render.text("search_line", case=case, opened=case.time_created[:10], service=service, category=category)
