@@ -188,7 +188,7 @@ class AccountGateways(SupportGateway):
                 continue
         if unreachable is not None:
             raise unreachable
-        raise CaseNotFound(code="CaseIdNotFound", ref=ref)
+        raise CaseNotFound("case_not_found_here", code="CaseIdNotFound", ref=ref, aliases=[a.alias for a in order])
 
     def _get(self, account: Account, ref: str, include_communications: bool) -> Case:
         case = self._call(account, lambda g: g.get_case(ref, include_communications=include_communications))

@@ -242,3 +242,11 @@ def test_a_found_case_shows_its_service_and_category_by_name_as_the_card_does(ac
     text = shown(search(accounts_bot, "named service"))
     assert f"{service} / {category}" in text
     assert case.service_code not in text
+
+
+def test_a_display_id_found_in_none_of_the_channels_accounts_says_which_were_asked(accounts_bot):
+    case = open_case_in(accounts_bot, "prod", subject="Only prod's")  # prod may be used in CPROD only
+    accounts_bot.command(f"show {case.display_id}", channel="C1")
+    text = accounts_bot.wait_for_response(timeout=15)["text"]
+    assert "this account" not in text
+    assert "main" in text and "stage" in text and "prod" not in text.split("(")[1].split(")")[0]
