@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 CASE_ACCOUNT = re.compile(r"^case-(\d{12})-")
-ALIASED_REF = re.compile(r"^([a-z0-9][a-z0-9-]{0,31}):(\d+)$")
+ALIASED_REF = re.compile(r"^([a-z0-9][a-z0-9-]{0,31}):([0-9]+)$")
 PARALLEL_ACCOUNTS = 4  # accounts asked at once: a slow account must not hold up the others
 # Codes that say the account as a whole is out of reach, not that one case is wrong.
 ACCOUNT_WIDE = frozenset(

@@ -50,7 +50,7 @@ T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 CASE_ID_PATTERN = re.compile(r"^case-[A-Za-z0-9-]+$")
-DISPLAY_ID_PATTERN = re.compile(r"^\d+$")
+DISPLAY_ID_PATTERN = re.compile(r"^[0-9]+$")  # ASCII: \d takes any script's digits
 DESCRIBE_CASES_BATCH = model.limits().case_ids_per_call
 OPTIONS_TTL_SECONDS = 3600.0
 SEND_ATTEMPTS = 3  # for calls that create something: resent only after throttling

@@ -18,7 +18,7 @@ from bot import render
 from bot.aws.gateway import SupportGateway
 from bot.cases.cards import Cards
 from bot.cases.records import CaseRecords
-from bot.cases.unclear import UNCLEAR_SETTLE_SECONDS, not_while_aws_may_be_at_work, note_if_unclear
+from bot.cases.unclear import UNCLEAR_SETTLE_SECONDS, after_failure, calling, in_doubt, not_while_aws_may_be_at_work
 from bot.domain import NewCase
 from bot.errors import AttachmentProblem, AwsError, BotError
 from bot.slack.files import SlackFile
@@ -96,10 +96,19 @@ class Intake:
             # the person open it again.
             self.messages.tell(channel, user, render.text("case_opened_without_card", case_id=opened, reason=reason))
             return
+        # AWS may have opened it: "not opened" would make the person open it again.
+        maybe = bool(job.progress.get("creating")) and in_doubt(job)
         self.messages.tell(
             channel,
             user,
-            render.text("case_open_failed", reason=reason, subject=new_case.subject, description=new_case.body),
+            render.text(
+                "case_open_failed",
+                reason=reason,
+                subject=new_case.subject,
+                description=new_case.body,
+                maybe=maybe,
+                key=error.key,
+            ),
         )
 
     def _create(self, job: Job, new_case: NewCase) -> str:
@@ -113,7 +122,7 @@ class Intake:
             attachment_set_id = saved or (self.upload(files, account=new_case.account) if files else None)
             if attachment_set_id and not saved:
                 job.save(attachment_set_id=attachment_set_id)
-            job.save(creating=True, unclear_at=None)
+            job.save(creating=True, **calling())
             try:
                 case_id = self._create_with(job, new_case, body, attachment_set_id)
             except AttachmentProblem as problem:
@@ -129,7 +138,7 @@ class Intake:
         # reference and writes them again, rather than resuming with a case nobody is steward of.
         self.records.mark_outbound(case_id, body)
         self.records.remember_opened(case_id, new_case, job.data["opened_by"])
-        job.save(case_id=case_id)
+        job.save(case_id=case_id, unclear_at=None)
         return case_id
 
     def _create_with(self, job: Job, new_case: NewCase, body: str, attachment_set_id: str | None) -> str:
@@ -138,7 +147,7 @@ class Intake:
                 NewCase(**{**asdict(new_case), "body": body, "attachment_set_id": attachment_set_id})
             )
         except AwsError as error:
-            note_if_unclear(job, error)
+            after_failure(job, error)
             raise
 
     def _opened_before(self, job: Job, new_case: NewCase, body: str) -> str | None:

@@ -24,7 +24,13 @@ from bot.aws import model as aws_model
 from bot.aws.gateway import SupportGateway
 from bot.cases.cards import Cards
 from bot.cases.records import CaseLink, CaseRecords, plain_text_from_slack, split_body, thread_order
-from bot.cases.unclear import UNCLEAR_SETTLE_SECONDS, not_while_aws_may_be_at_work, note_if_unclear
+from bot.cases.unclear import (
+    UNCLEAR_SETTLE_SECONDS,
+    after_failure,
+    calling,
+    in_doubt,
+    not_while_aws_may_be_at_work,
+)
 from bot.errors import AwsError, BotError, NotAllowed
 from bot.slack.files import SlackFile
 from bot.slack.messages import SlackMessages, SlackPostFailed
@@ -208,25 +214,28 @@ class Replies:
             logger.warning("let go of a message in %s noted while a card was posted: %s", data["channel"], error)
             return
         reason = render.error_text(error)
-        if data["source"] != "thread":
-            note = render.text("reply_not_sent", reason=reason, text=data["text"])
-            self.messages.tell(data["channel"], data["user"], note)
-            return
-        if isinstance(error, NotAllowed):
+        if isinstance(error, NotAllowed) and data["source"] == "thread":
             # The channel may no longer use the case's account (the accounts file changed before the reply
             # was resumed): said in the thread, where it lasts, naming nothing of the account.
             reason = render.text("channel_no_longer_follows_account")
+        # What reached AWS: never "not sent" for a reply AWS may have, or has a part of (sent again whole,
+        # it would be there twice).
+        bodies, sent = job.progress.get("bodies") or [], int(job.progress.get("sent") or 0)
+        outcome = {"reason": reason, "sent": sent, "parts": len(bodies), "maybe": in_doubt(job), "key": error.key}
+        not_sent = render.text("reply_not_sent", text=data["text"], **outcome)
+        if data["source"] != "thread":
+            self.messages.tell(data["channel"], data["user"], not_sent)
+            return
         try:
             self.messages.post(
                 data["channel"],
                 thread_ts=data["thread_ts"],
-                text=render.text("reply_failed", user=data["user"], reason=reason),
+                text=render.text("reply_failed", user=data["user"], **outcome),
             )
         except SlackPostFailed as slack_failure:
             # The thread takes no posts (the bot removed, the channel archived): its writer, at least.
             logger.warning("could not report a failed reply in %s: %s", data["channel"], slack_failure)
-            note = render.text("reply_not_sent", reason=reason, text=data["text"])
-            self.messages.tell(data["channel"], data["user"], note)
+            self.messages.tell(data["channel"], data["user"], not_sent)
 
     def explain_unlinked_thread(self, *, channel: str, thread_ts: str, message_ts: str, user: str) -> None:
         """Someone wrote in the thread of a card no longer linked: their message reaches no one, and
@@ -272,15 +281,15 @@ class Replies:
             self.records.mark_outbound(case_id, body, "sending")
             files = groups[index] if index < len(groups) else []
             attachment_set_id = self.upload([SlackFile(**f) for f in files], case_id=case_id) if files else None
-            job.save(trying=index, unclear_at=None)
+            job.save(trying=index, **calling())
             try:
                 self.gateway.add_communication(
                     case_id, body, cc_email_addresses=job.data.get("cc") or [], attachment_set_id=attachment_set_id
                 )
             except AwsError as error:
-                note_if_unclear(job, error)
+                after_failure(job, error)
                 raise
-            job.save(sent=index + 1, trying=None)
+            job.save(sent=index + 1, trying=None, unclear_at=None)
             self.records.mark_outbound(case_id, body, "sent")
 
     def _check_channel_before_any_part(self, job: Job, case_id: str, first_part: str) -> None:

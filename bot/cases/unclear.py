@@ -1,13 +1,16 @@
-"""A call that makes something at AWS (a case, a communication) failed without saying whether AWS did it
-(a dropped connection, a timeout, a 5xx): the journal record looks for it by its reference before it
-calls again. AWS may still be at work on it then, so a look that finds nothing is trusted only once the
-failure is old enough."""
+"""A call that makes something at AWS (a case, a communication) may end without saying whether AWS did it:
+a dropped connection, a timeout, a 5xx, the bot killed during the call. The journal record then looks for
+it by its reference before it calls again; but AWS may still be at work on it, so a look that finds
+nothing is trusted only once the call is old enough. The doubt is written with the step that announces
+the call, before it is made, so a crash or a store failure after the call cannot lose it."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 from bot.errors import AwsError
+from bot.store.errors import StoreError
 from bot.work import Job
 
 # Twice botocore's read timeout: AWS has finished whatever it was doing by then.
@@ -17,16 +20,27 @@ UNCLEAR_SETTLE_SECONDS = 60.0
 UNCLEAR_KEYS = frozenset({"aws_internal_error", "aws_unreachable"})
 
 
-def note_if_unclear(job: Job, error: AwsError) -> None:
-    """Before the error goes on to the retries: when it leaves open whether AWS did the work."""
-    if error.key in UNCLEAR_KEYS:
-        job.save(unclear_at=time.time(), unclear=error.key)
+def calling() -> dict[str, float]:
+    """What the save before the call carries: from now on, whether AWS did it is in doubt."""
+    return {"unclear_at": time.time()}
+
+
+def after_failure(job: Job, error: AwsError) -> None:
+    """The call failed: the doubt counts from now if AWS left it open, and ends if AWS refused the call
+    (best effort: a doubt left standing costs a minute, never a second copy)."""
+    with contextlib.suppress(StoreError, OSError):
+        job.save(unclear_at=time.time() if error.key in UNCLEAR_KEYS else None)
+
+
+def in_doubt(job: Job) -> bool:
+    """Whether the record's last call may have reached AWS without the bot knowing."""
+    return job.progress.get("unclear_at") is not None
 
 
 def not_while_aws_may_be_at_work(job: Job, settle_seconds: float) -> None:
-    """Raises (retryable) while the record's last unclear failure is recent: what was not found at AWS
-    may still land there."""
+    """Raises (retryable) while the record's last call is recent: what was not found at AWS may still
+    land there."""
     unclear_at = job.progress.get("unclear_at")
     if unclear_at is not None and time.time() - float(unclear_at) < settle_seconds:
-        # Said as the failure was, should the deadline pass meanwhile.
-        raise AwsError(str(job.progress.get("unclear") or "aws_unreachable"), code="AnswerLost", retryable=True)
+        # The failure as it was said, should the deadline pass meanwhile.
+        raise AwsError("aws_unreachable", code="AnswerLost", retryable=True)

@@ -47,8 +47,9 @@ class Faults:
     ) -> None:
         if count < 1:
             raise ValueError("count must be >= 1")
-        if late_seconds < 0 or (late_seconds and after_processing):
-            raise ValueError("late_seconds must be >= 0, and not with after_processing")
+        if not 0 <= late_seconds <= 3600 or (late_seconds and (after_processing or code != CONNECTION_DROPPED)):
+            # AWS answers an error only for work it did not do, and does late only what it never answered.
+            raise ValueError(f"late_seconds must be 0 to 3600, and only with {CONNECTION_DROPPED} before processing")
         with self._lock:
             self._faults.append(Fault(operation, code, count, message, after_processing, late_seconds))
 

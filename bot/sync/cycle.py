@@ -59,8 +59,9 @@ logger = logging.getLogger(__name__)
 OPENING = timedelta(seconds=1)
 RESOLVED_RECHECK_SECONDS = 30 * 60.0
 MISSING_RECHECK_SECONDS = 6 * 3600.0
-# How long a case's state outlives its last link: longer than a card's post takes, Slack's waits included.
-FORGET_UNFOLLOWED_AFTER_SECONDS = 10 * 60.0
+# How long a case's state outlives its last link: longer than a card's post takes, Slack's waits and a
+# journal record's whole retry deadline (10 minutes) included.
+FORGET_UNFOLLOWED_AFTER_SECONDS = 30 * 60.0
 PARALLEL_ACCOUNTS = 4  # accounts polled at once: bounded, as each holds a connection pool
 
 

@@ -57,7 +57,25 @@ def test_serve_with_the_default_bot_db_path_gets_past_the_store(tmp_path: Path) 
         "PYTHONPATH": str(ROOT),
         "PYTHONDONTWRITEBYTECODE": "1",
     }
-    code = "from bot.config import load_settings; from bot.store.backend import open_store; open_store(load_settings({}, require_slack=False))"
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    code = (
+        "from bot.config import load_settings; from bot.store.backend import open_store; "
+        "open_store(load_settings({}, require_slack=False))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
     assert "another bot process" not in done.stderr, done.stderr[-400:]
     assert done.returncode == 0, done.stderr[-400:]
+
+
+def test_a_case_reference_takes_ascii_digits_only():
+    # Review 43, 4: \d took any script's digits (١٢٣, １２３), which went to AWS as display IDs.
+    from bot.accounts.routing import parse_account_ref
+    from bot.aws.gateway import parse_case_ref
+    from bot.errors import UserInputError
+
+    for ref in ("١٢٣", "１２３"):
+        with pytest.raises(UserInputError):
+            parse_case_ref(ref)
+        assert parse_account_ref(f"default:{ref}") is None
+    assert parse_case_ref("123") == {"displayId": "123"}

@@ -69,7 +69,7 @@ def test_a_reply_whose_deadline_passes_while_aws_may_still_take_it_is_not_report
     bot.services.cases.replies.unclear_settle_seconds = 5.0
     bot.sandbox.inject_fault("AddCommunicationToCase", CONNECTION_DROPPED, late_seconds=2.0)
     delivery = bot.user_message("C1", "maybe sent", thread_ts=card["ts"])
-    [told] = bot.slack.wait_for("chat.postMessage", lambda c: "sent" in c.params.get("text", ""), timeout=20)
+    [told] = bot.slack.wait_for("chat.postMessage", lambda c: "your reply" in c.params.get("text", ""), timeout=20)
     time.sleep(2.5)  # AWS finished the call whose answer was lost
     at_aws = sent_texts(bot, case.case_id)
     assert at_aws == ["maybe sent"]
@@ -120,7 +120,7 @@ def test_a_long_reply_whose_second_part_fails_for_good_does_not_say_the_reply_wa
     try:
         long_text = ("word " * (MAX_BODY // 5 + 200)).strip()
         bot.user_message("C1", long_text, thread_ts=card["ts"])
-        [told] = bot.slack.wait_for("chat.postMessage", lambda c: "sent" in c.params.get("text", ""), timeout=20)
+        [told] = bot.slack.wait_for("chat.postMessage", lambda c: "your reply" in c.params.get("text", ""), timeout=20)
     finally:
         del gateway.add_communication
     assert len(sent_texts(bot, case.case_id)) == 1  # part 1 of 2 is at AWS

@@ -53,7 +53,8 @@ def test_kill_9_while_aws_is_still_at_work_on_a_reply_sends_it_once(bot_factory,
     try:
         wait_until(
             lambda: any(
-                c.status == 200 for c in fake_slack.calls("reactions.add", lambda c: c.params["timestamp"] == event["ts"])
+                c.status == 200
+                for c in fake_slack.calls("reactions.add", lambda c: c.params["timestamp"] == event["ts"])
             ),
             timeout=150,  # with the fix: AWS's minute, then a backoff of up to 30 s
             what="the ✅",
