@@ -20,16 +20,19 @@ UNCLEAR_SETTLE_SECONDS = 60.0
 UNCLEAR_KEYS = frozenset({"aws_internal_error", "aws_unreachable"})
 
 
-def calling() -> dict[str, float]:
+def calling() -> dict[str, float | None]:
     """What the save before the call carries: from now on, whether AWS did it is in doubt."""
-    return {"unclear_at": time.time()}
+    return {"unclear_at": time.time(), "unclear": None}
 
 
 def after_failure(job: Job, error: AwsError) -> None:
     """The call failed: the doubt counts from now if AWS left it open, and ends if AWS refused the call
     (best effort: a doubt left standing costs a minute, never a second copy)."""
     with contextlib.suppress(StoreError, OSError):
-        job.save(unclear_at=time.time() if error.key in UNCLEAR_KEYS else None)
+        if error.key in UNCLEAR_KEYS:
+            job.save(unclear_at=time.time(), unclear=error.key)
+        else:
+            job.save(unclear_at=None)
 
 
 def in_doubt(job: Job) -> bool:
@@ -42,5 +45,5 @@ def not_while_aws_may_be_at_work(job: Job, settle_seconds: float) -> None:
     land there."""
     unclear_at = job.progress.get("unclear_at")
     if unclear_at is not None and time.time() - float(unclear_at) < settle_seconds:
-        # The failure as it was said, should the deadline pass meanwhile.
-        raise AwsError("aws_unreachable", code="AnswerLost", retryable=True)
+        # The failure as it was, should the deadline pass meanwhile (none known: a crash during the call).
+        raise AwsError(str(job.progress.get("unclear") or "aws_unreachable"), code="AnswerLost", retryable=True)
