@@ -298,8 +298,13 @@ class Replies:
         try:
             self.cards.check_channel(case_id, job.data["channel"])
         except BotError:
-            if job.progress.get("trying") is None or not self._at_aws(job, case_id, first_part):
+            if job.progress.get("trying") is None:
                 raise
+            if self._at_aws(job, case_id, first_part):
+                return  # part of it is at AWS: it is finished
+            not_while_aws_may_be_at_work(job, self.unclear_settle_seconds)
+            job.save(unclear_at=None)  # not at AWS a minute after the call: it never will be
+            raise
 
     def _at_aws(self, job: Job, case_id: str, body: str) -> bool:
         """Did an earlier try of this part reach AWS? Asked by the record's reference, which only
