@@ -250,12 +250,23 @@ class JournalWork:
             return
         outcome, error = self._run(lease)
         if on_done is not None:
-            on_done(outcome, error)
+            on_done(outcome, self._as_told(lease, error) if error is not None else None)
         elif error is not None:
             entry = self.journal.get(lease.key)
             handler = self.handlers.get(entry.kind) if entry else None
             if entry is not None and handler is not None:
                 handler.failed(Job(self.journal, lease, entry), error)
+
+    def _as_told(self, lease: Lease, error: BotError) -> BotError:
+        """A failure as its person is told it: by the record's handler when it has more to say (what
+        reached AWS, say), else as it is."""
+        try:
+            entry = self.journal.get(lease.key)
+            told = getattr(self.handlers.get(entry.kind), "told", None) if entry else None
+            return told(Job(self.journal, lease, entry), error) if told is not None and entry is not None else error
+        except Exception:  # noqa: BLE001 - the store away: the failure as it is, rather than no answer
+            logger.warning("could not say how %s ended", lease.key, exc_info=True)
+            return error
 
     def _waits_for_older(self, lease: Lease) -> str | None:
         """The record's order while an older record of it is pending (in any replica), else None.

@@ -52,6 +52,11 @@ def error_from_client_error(exc: botocore.exceptions.ClientError, case_ref: str 
     code = str(error.get("Code") or "")
     aws_message = str(error.get("Message") or "")
     key, retryable = ERROR_KEYS.get(code, ("aws_error", False))
+    status = (exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode") or 0
+    if code not in ERROR_KEYS and int(status) >= 500:
+        # A bare 502/503/504 from a proxy or a load balancer (botocore's code is the status itself):
+        # the request may have gone through, as with AWS's own 5xx.
+        key, retryable = "aws_internal_error", True
     if code == "CaseIdNotFound":
         return CaseNotFound(key, code=code, ref=case_ref, aws_message=aws_message)
     if code in ATTACHMENT_CODES:

@@ -107,7 +107,7 @@ class Intake:
                 subject=new_case.subject,
                 description=new_case.body,
                 maybe=maybe,
-                key=error.key,
+                cause=error.key,
             ),
         )
 
@@ -131,7 +131,7 @@ class Intake:
                 # A set lives an hour at AWS; after a longer outage the files are uploaded again
                 # (Slack still has them). AWS refused the call, so nothing was opened.
                 attachment_set_id = self.upload(files, account=new_case.account)
-                job.save(attachment_set_id=attachment_set_id)
+                job.save(attachment_set_id=attachment_set_id, **calling())
                 case_id = self._create_with(job, new_case, body, attachment_set_id)
         # The opening description is ours: the poller must never echo it into the thread. Both are
         # written before the case ID is saved, so a crash in between finds the case again by its

@@ -218,10 +218,7 @@ class Replies:
             # The channel may no longer use the case's account (the accounts file changed before the reply
             # was resumed): said in the thread, where it lasts, naming nothing of the account.
             reason = render.text("channel_no_longer_follows_account")
-        # What reached AWS: never "not sent" for a reply AWS may have, or has a part of (sent again whole,
-        # it would be there twice).
-        bodies, sent = job.progress.get("bodies") or [], int(job.progress.get("sent") or 0)
-        outcome = {"reason": reason, "sent": sent, "parts": len(bodies), "maybe": in_doubt(job), "key": error.key}
+        outcome = self._outcome(job, error, reason)
         not_sent = render.text("reply_not_sent", text=data["text"], **outcome)
         if data["source"] != "thread":
             self.messages.tell(data["channel"], data["user"], not_sent)
@@ -236,6 +233,21 @@ class Replies:
             # The thread takes no posts (the bot removed, the channel archived): its writer, at least.
             logger.warning("could not report a failed reply in %s: %s", data["channel"], slack_failure)
             self.messages.tell(data["channel"], data["user"], not_sent)
+
+    def told(self, job: Job, error: BotError) -> BotError:
+        """The failure as the person who waits for it (`/aws-support reply`) is told it: with what reached
+        AWS when any of it may have, and their text back."""
+        outcome = self._outcome(job, error, render.error_text(error))
+        if not (outcome["maybe"] or outcome["sent"]):
+            return error
+        return BotError("reply_not_sent", text=job.data["text"], **outcome)
+
+    @staticmethod
+    def _outcome(job: Job, error: BotError, reason: str) -> dict[str, Any]:
+        # What reached AWS: never "not sent" for a reply AWS may have, or has a part of (sent again whole,
+        # it would be there twice).
+        bodies, sent = job.progress.get("bodies") or [], int(job.progress.get("sent") or 0)
+        return {"reason": reason, "sent": sent, "parts": len(bodies), "maybe": in_doubt(job), "cause": error.key}
 
     def explain_unlinked_thread(self, *, channel: str, thread_ts: str, message_ts: str, user: str) -> None:
         """Someone wrote in the thread of a card no longer linked: their message reaches no one, and

@@ -9,15 +9,21 @@ from __future__ import annotations
 import contextlib
 import time
 
+from bot.aws.errors import ERROR_KEYS
 from bot.errors import AwsError
 from bot.store.errors import StoreError
 from bot.work import Job
 
 # Twice botocore's read timeout: AWS has finished whatever it was doing by then.
 UNCLEAR_SETTLE_SECONDS = 60.0
-# The failures that leave it open: AWS's 5xx, and no answer at all (bot/aws/errors.py). Any other
-# answer of AWS, throttling included, says it did nothing.
-UNCLEAR_KEYS = frozenset({"aws_internal_error", "aws_unreachable"})
+# The answers that say AWS did nothing: its refusals (4xx, throttling included, bot/aws/errors.py) and
+# a request botocore never sent. Anything else (a 5xx, no answer, an answer without what it must
+# hold) leaves it open.
+REFUSED_KEYS = frozenset(key for key, _ in ERROR_KEYS.values()) - {"aws_internal_error"} | {
+    "aws_error",
+    "aws_validation",
+    "no_credentials",
+}
 
 
 def calling() -> dict[str, float | None]:
@@ -29,10 +35,10 @@ def after_failure(job: Job, error: AwsError) -> None:
     """The call failed: the doubt counts from now if AWS left it open, and ends if AWS refused the call
     (best effort: a doubt left standing costs a minute, never a second copy)."""
     with contextlib.suppress(StoreError, OSError):
-        if error.key in UNCLEAR_KEYS:
-            job.save(unclear_at=time.time(), unclear=error.key)
-        else:
+        if error.key in REFUSED_KEYS:
             job.save(unclear_at=None)
+        else:
+            job.save(unclear_at=time.time(), unclear=error.key)
 
 
 def in_doubt(job: Job) -> bool:
@@ -43,6 +49,9 @@ def in_doubt(job: Job) -> bool:
 def not_while_aws_may_be_at_work(job: Job, settle_seconds: float) -> None:
     """Raises (retryable) while the record's last call is recent: what was not found at AWS may still
     land there."""
+    if "unclear_at" not in job.progress:
+        # A record written before the doubt was kept, cut short during its call: in doubt from now.
+        job.save(**calling())
     unclear_at = job.progress.get("unclear_at")
     if unclear_at is not None and time.time() - float(unclear_at) < settle_seconds:
         # The failure as it was, should the deadline pass meanwhile (none known: a crash during the call).

@@ -26,7 +26,9 @@ def test_a_reply_row_from_before_the_upgrade_cut_short_during_its_call_is_sent_o
     job = Job(journal, lease, journal.get(lease.key))
     job.save(case_id=case.case_id)
     bodies = replies._bodies(job)
-    job.save(trying=0, unclear_at=None)  # what c74e20e wrote just before AddCommunicationToCase ...
+    # What the last release on main (2914712) wrote just before AddCommunicationToCase (c74e20e, which
+    # wrote unclear_at=None there, never reached main) ...
+    job.save(trying=0)
     # ... whose call was under way when that bot was killed: AWS takes it 0.5 s from now.
     late = threading.Timer(0.5, replies.gateway.add_communication, (case.case_id, bodies[0]))
     late.start()
