@@ -13,7 +13,6 @@ import botocore.exceptions
 import pytest
 
 from bot.accounts.errors import AccountUnreachable
-
 from tests.cases.helpers import fast_retries, link_case, open_case_at_aws, sent_texts
 
 
@@ -42,7 +41,9 @@ class NoCredentials:
         return call
 
 
-@pytest.mark.parametrize(("failure", "cause"), [(sso_expired, "AWS setup is broken"), (role_refused, "cannot be reached")])
+@pytest.mark.parametrize(
+    ("failure", "cause"), [(sso_expired, "AWS setup is broken"), (role_refused, "cannot be reached")]
+)
 def test_a_reply_that_never_left_the_bot_is_not_said_maybe_on_the_case(bot, failure, cause):
     bot.slack.add_user("U1", real_name="Ana Lima", display_name="ana")
     case = open_case_at_aws(bot)
