@@ -86,6 +86,10 @@ def aws_errors(case_ref: str = "") -> Iterator[None]:
         botocore.exceptions.ConnectTimeoutError,
         botocore.exceptions.ReadTimeoutError,
         botocore.exceptions.ConnectionClosedError,
+        # The rest of the connection's failures (a proxy, TLS, an answer cut short): possibly after
+        # the request went out, so never taken for the bot's own setup.
+        botocore.exceptions.HTTPClientError,
+        botocore.exceptions.IncompleteReadError,
     ) as exc:
         raise AwsError("aws_unreachable", code="Unreachable", retryable=True) from exc
     except botocore.exceptions.ParamValidationError as exc:

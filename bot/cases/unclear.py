@@ -23,6 +23,8 @@ REFUSED_KEYS = frozenset(key for key, _ in ERROR_KEYS.values()) - {"aws_internal
     "aws_error",
     "aws_validation",
     "no_credentials",
+    "aws_setup_error",  # the bot's own AWS setup (an SSO session, a profile): refused before sending
+    "account_unreachable",  # the account's role could not be assumed: nothing was sent to it
 }
 
 
