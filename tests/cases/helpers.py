@@ -72,3 +72,10 @@ def fast_retries(bot: Any, deadline_seconds: float = 1.0) -> None:
     # AWS is given half a second, not a minute, to finish a part whose answer was lost.
     bot.services.cases.replies.unclear_settle_seconds = min(0.5, deadline_seconds / 4)
     bot.services.cases.intake.unclear_settle_seconds = min(0.5, deadline_seconds / 4)
+
+
+def linked_for_ana(bot: Any) -> tuple[Any, dict]:
+    """A case opened at AWS and linked in C1, with U1 known to Slack as Ana Lima (ana): (case, card)."""
+    bot.slack.add_user("U1", real_name="Ana Lima", display_name="ana")
+    case = open_case_at_aws(bot)
+    return case, link_case(bot, case)

@@ -10,16 +10,11 @@ import pytest
 
 from bot.bootstrap import sandbox_gateway
 from bot.sandbox.faults import CONNECTION_DROPPED
-from tests.cases.helpers import fast_retries, link_case, open_case_at_aws, sent_texts
+from tests.cases.helpers import fast_retries, sent_texts
+from tests.cases.helpers import linked_for_ana as linked
 from tests.support.http import request
 from tests.support.slack_requests import SlackRequests
 from tests.sync.test_crash import kill, start_bot, wait_until
-
-
-def linked(bot):
-    bot.slack.add_user("U1", real_name="Ana Lima", display_name="ana")
-    case = open_case_at_aws(bot)
-    return case, link_case(bot, case)
 
 
 def confirmed(slack, ts) -> bool:

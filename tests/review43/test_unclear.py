@@ -13,14 +13,9 @@ import time
 from bot.errors import AwsError
 from bot.sandbox.faults import CONNECTION_DROPPED
 from bot.store.errors import StoreUnavailable
-from tests.cases.helpers import fast_retries, link_case, open_case_at_aws, sent_texts
+from tests.cases.helpers import fast_retries, sent_texts
+from tests.cases.helpers import linked_for_ana as linked
 from tests.cases.test_modal import open_modal, values
-
-
-def linked(bot):
-    bot.slack.add_user("U1", real_name="Ana Lima", display_name="ana")
-    case = open_case_at_aws(bot)
-    return case, link_case(bot, case)
 
 
 def test_a_full_disk_as_the_line_drops_does_not_send_the_reply_twice(bot):

@@ -6,13 +6,8 @@ was changed" in the same breath."""
 
 from __future__ import annotations
 
-from tests.cases.helpers import fast_retries, link_case, open_case_at_aws, sent_texts
-
-
-def linked(bot):
-    bot.slack.add_user("U1", real_name="Ana Lima", display_name="ana")
-    case = open_case_at_aws(bot)
-    return case, link_case(bot, case)
+from tests.cases.helpers import fast_retries, sent_texts
+from tests.cases.helpers import linked_for_ana as linked
 
 
 def test_a_reply_wholly_at_aws_whose_confirmation_fails_is_not_said_to_be_partly_sent(bot):

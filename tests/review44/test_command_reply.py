@@ -11,13 +11,8 @@ import time
 
 from bot.errors import AwsError
 from bot.sandbox.faults import CONNECTION_DROPPED
-from tests.cases.helpers import fast_retries, link_case, open_case_at_aws, sent_texts
-
-
-def linked(bot):
-    bot.slack.add_user("U1", real_name="Ana Lima", display_name="ana")
-    case = open_case_at_aws(bot)
-    return case, link_case(bot, case)
+from tests.cases.helpers import fast_retries, sent_texts
+from tests.cases.helpers import linked_for_ana as linked
 
 
 def test_a_command_reply_whose_deadline_passes_while_aws_may_take_it_is_not_told_nothing_was_changed(bot):

@@ -12,7 +12,8 @@ import botocore.exceptions
 import botocore.parsers
 import botocore.session
 
-from tests.cases.helpers import fast_retries, link_case, open_case_at_aws, sent_texts
+from tests.cases.helpers import fast_retries, sent_texts
+from tests.cases.helpers import linked_for_ana as linked
 from tests.cases.test_modal import open_modal, values
 
 
@@ -42,12 +43,6 @@ class AnswerLostAfterTheWork:
             raise bare_5xx(self._operation)  # ... and the answer on the way back is the front end's 504
 
         return call
-
-
-def linked(bot):
-    bot.slack.add_user("U1", real_name="Ana Lima", display_name="ana")
-    case = open_case_at_aws(bot)
-    return case, link_case(bot, case)
 
 
 def test_a_reply_answered_by_a_bare_504_after_aws_took_it_is_not_said_not_sent(bot):
