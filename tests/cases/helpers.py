@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from bot.domain import Case, NewCase
@@ -79,3 +81,30 @@ def linked_for_ana(bot: Any) -> tuple[Any, dict]:
     bot.slack.add_user("U1", real_name="Ana Lima", display_name="ana")
     case = open_case_at_aws(bot)
     return case, link_case(bot, case)
+
+
+def a_two_part_text() -> str:
+    """Words a reply splits into two parts (AWS takes at most MAX_BODY characters at once)."""
+    from bot.cases.records import MAX_BODY
+
+    return ("word " * (MAX_BODY // 5 + 200)).strip()
+
+
+@contextmanager
+def parts_after_the_first_failing(bot: Any, error: Exception) -> Iterator[list[tuple]]:
+    """AWS takes a reply's first part, and every later AddCommunicationToCase fails with `error`."""
+    gateway = bot.services.cases.replies.gateway
+    real_add = gateway.add_communication
+    calls: list[tuple] = []
+
+    def add_communication(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        if len(calls) >= 2:
+            raise error
+        return real_add(*args, **kwargs)
+
+    gateway.add_communication = add_communication
+    try:
+        yield calls
+    finally:
+        del gateway.add_communication

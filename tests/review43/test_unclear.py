@@ -13,7 +13,7 @@ import time
 from bot.errors import AwsError
 from bot.sandbox.faults import CONNECTION_DROPPED
 from bot.store.errors import StoreUnavailable
-from tests.cases.helpers import fast_retries, sent_texts
+from tests.cases.helpers import a_two_part_text, fast_retries, parts_after_the_first_failing, sent_texts
 from tests.cases.helpers import linked_for_ana as linked
 from tests.cases.test_modal import open_modal, values
 
@@ -97,26 +97,10 @@ def test_a_form_whose_deadline_passes_while_aws_may_still_open_the_case_is_not_r
 def test_a_long_reply_whose_second_part_fails_for_good_does_not_say_the_reply_was_not_sent(bot):
     # Part 1 is at AWS (and AWS Support reads it); part 2 fails for good. The thread says "your reply
     # was *not* sent" -- the person sends the whole reply again, and part 1 reaches AWS twice.
-    from bot.cases.records import MAX_BODY
-
     case, card = linked(bot)
     fast_retries(bot, deadline_seconds=1.0)
-    gateway = bot.services.cases.replies.gateway
-    real_add = gateway.add_communication
-    calls = []
-
-    def add_communication(*args, **kwargs):
-        calls.append(args)
-        if len(calls) == 2:
-            raise AwsError("aws_validation", code="ValidationException", aws_message="no")
-        return real_add(*args, **kwargs)
-
-    gateway.add_communication = add_communication
-    try:
-        long_text = ("word " * (MAX_BODY // 5 + 200)).strip()
-        bot.user_message("C1", long_text, thread_ts=card["ts"])
+    with parts_after_the_first_failing(bot, AwsError("aws_validation", code="ValidationException", aws_message="no")):
+        bot.user_message("C1", a_two_part_text(), thread_ts=card["ts"])
         [told] = bot.slack.wait_for("chat.postMessage", lambda c: "your reply" in c.params.get("text", ""), timeout=20)
-    finally:
-        del gateway.add_communication
     assert len(sent_texts(bot, case.case_id)) == 1  # part 1 of 2 is at AWS
     assert "*not* sent" not in told.params["text"], told.params["text"]

@@ -11,7 +11,7 @@ import time
 
 from bot.errors import AwsError
 from bot.sandbox.faults import CONNECTION_DROPPED
-from tests.cases.helpers import fast_retries, sent_texts
+from tests.cases.helpers import a_two_part_text, fast_retries, parts_after_the_first_failing, sent_texts
 from tests.cases.helpers import linked_for_ana as linked
 
 
@@ -29,26 +29,10 @@ def test_a_command_reply_whose_deadline_passes_while_aws_may_take_it_is_not_told
 
 
 def test_a_long_command_reply_whose_second_part_fails_is_not_told_nothing_was_changed(bot):
-    from bot.cases.records import MAX_BODY
-
     case, _ = linked(bot)
     fast_retries(bot, deadline_seconds=1.0)
-    gateway = bot.services.cases.replies.gateway
-    real_add = gateway.add_communication
-    calls = []
-
-    def add_communication(*args, **kwargs):
-        calls.append(args)
-        if len(calls) >= 2:
-            raise AwsError("aws_internal_error", code="InternalServerError", retryable=True)
-        return real_add(*args, **kwargs)
-
-    gateway.add_communication = add_communication
-    try:
-        long_text = ("word " * (MAX_BODY // 5 + 200)).strip()
-        bot.command(f"reply {case.display_id} {long_text}", trigger_id="T-long")
+    with parts_after_the_first_failing(bot, AwsError("aws_internal_error", code="InternalServerError", retryable=True)):
+        bot.command(f"reply {case.display_id} {a_two_part_text()}", trigger_id="T-long")
         told = bot.wait_for_response(timeout=20)["text"]
-    finally:
-        del gateway.add_communication
     assert len(sent_texts(bot, case.case_id)) == 1  # part 1 of 2 is at AWS
     assert "Nothing was changed" not in told, f"told {told!r} while part 1 is at AWS"

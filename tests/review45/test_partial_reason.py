@@ -12,40 +12,29 @@ from __future__ import annotations
 
 from bot import render
 from bot.errors import AwsError
-from tests.cases.helpers import fast_retries, link_case, open_case_at_aws, sent_texts
+from tests.cases.helpers import a_two_part_text, fast_retries, parts_after_the_first_failing, sent_texts
+from tests.cases.helpers import linked_for_ana as linked
 
 
 def test_a_long_command_reply_partly_sent_is_not_told_nothing_was_changed(bot):
-    from bot.cases.records import MAX_BODY
-
-    bot.slack.add_user("U1", real_name="Ana Lima", display_name="ana")
-    case = open_case_at_aws(bot)
-    link_case(bot, case)
+    case, _ = linked(bot)
     fast_retries(bot, deadline_seconds=1.5)
     gateway = bot.services.cases.replies.gateway
-    real_add = gateway.add_communication
     real_look = gateway.communications
-    calls = []
-
-    def add_communication(*args, **kwargs):
-        calls.append(args)
-        if len(calls) == 2:  # part 2: refused, nothing done
-            raise AwsError("throttled", code="ThrottlingException", retryable=True)
-        return real_add(*args, **kwargs)
+    # Part 2: refused, nothing done (throttled) ...
+    throttled = AwsError("throttled", code="ThrottlingException", retryable=True)
 
     def communications(*args, **kwargs):
-        if len(calls) >= 2:  # the look before part 2 is sent again: AWS in trouble until the deadline
+        if len(calls) >= 2:  # ... and the look before it is sent again: AWS in trouble until the deadline
             raise AwsError("aws_internal_error", code="InternalServerError", retryable=True)
         return real_look(*args, **kwargs)
 
-    gateway.add_communication = add_communication
     gateway.communications = communications
     try:
-        long_text = ("word " * (MAX_BODY // 5 + 200)).strip()
-        bot.command(f"reply {case.display_id} {long_text}", trigger_id="T-partial")
-        told = bot.wait_for_response(timeout=20)["text"]
+        with parts_after_the_first_failing(bot, throttled) as calls:
+            bot.command(f"reply {case.display_id} {a_two_part_text()}", trigger_id="T-partial")
+            told = bot.wait_for_response(timeout=20)["text"]
     finally:
-        del gateway.add_communication
         del gateway.communications
     assert len(sent_texts(bot, case.case_id)) == 1  # part 1 of 2 is at AWS
     said = told.split("\nHere is what you wrote")[0]
