@@ -14,13 +14,9 @@ import threading
 import time
 
 from tests.review30.replicas import as_another_replica
-from tests.sync.helpers import click_card_button, communication_messages, linked_case, shown_text
+from tests.sync.helpers import click_card_button, linked_case, texts
 
 LEASE = 2.0  # stands for SYNC_LEASE_SECONDS (60 s)
-
-
-def texts(bot, thread):
-    return [shown_text(m) for m in communication_messages(bot, "C1", thread)]
 
 
 def test_a_post_resent_after_the_lease_ran_out_is_not_posted_twice(bot_factory, pg_url, fake_slack):

@@ -5,11 +5,7 @@ from __future__ import annotations
 import time
 
 from tests.review30.replicas import as_another_replica
-from tests.sync.helpers import communication_messages, linked_case, shown_text
-
-
-def texts(bot, thread):
-    return [shown_text(m) for m in communication_messages(bot, "C1", thread)]
+from tests.sync.helpers import linked_case, texts
 
 
 def _resting_and_due(bot, case_id):

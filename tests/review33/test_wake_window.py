@@ -9,11 +9,7 @@ import time
 
 from tests.review30.replicas import as_another_replica
 from tests.support.replicas import wait_for
-from tests.sync.helpers import communication_messages, linked_case, shown_text
-
-
-def texts(bot, thread):
-    return [shown_text(m) for m in communication_messages(bot, "C1", thread)]
+from tests.sync.helpers import linked_case, texts
 
 
 def test_a_reply_elsewhere_during_the_resolving_sync_is_not_lost(bot_factory, pg_url, fake_slack):

@@ -7,15 +7,9 @@ import threading
 
 from tests.sync.helpers import (
     assert_answer_seen_next_cycle,
-    communication_messages,
     linked_case,
     resolved_card_on_two_replicas,
-    shown_text,
 )
-
-
-def texts(bot, thread):
-    return [shown_text(m) for m in communication_messages(bot, "C1", thread)]
 
 
 def test_a_reply_during_the_first_save_of_a_resolved_case_is_not_lost(bot_factory, pg_url, fake_slack):

@@ -14,14 +14,9 @@ import time
 from bot.store.errors import StoreRefused
 from bot.sync.state import UNKNOWN_WAKE_RECHECK_SECONDS
 from tests.sync.helpers import (
-    communication_messages,
     resolved_card_on_two_replicas,
-    shown_text,
+    texts,
 )
-
-
-def texts(bot, thread):
-    return [shown_text(m) for m in communication_messages(bot, "C1", thread)]
 
 
 def test_a_failed_check_after_the_save_does_not_lose_the_wake(bot_factory, pg_url, fake_slack):

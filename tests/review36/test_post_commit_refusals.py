@@ -10,15 +10,9 @@ import contextlib
 from bot.store.errors import StoreRefused
 from tests.sync.helpers import (
     assert_answer_seen_next_cycle,
-    communication_messages,
     resolved_card_on_two_replicas,
-    shown_text,
     times_described,
 )
-
-
-def texts(bot, thread):
-    return [shown_text(m) for m in communication_messages(bot, "C1", thread)]
 
 
 def test_a_refused_check_and_a_refused_change_after_the_save_do_not_lose_the_wake(bot_factory, pg_url, fake_slack):

@@ -7,11 +7,7 @@ from __future__ import annotations
 
 from bot.store.lease import Leases
 from bot.sync.state import SYNC_LEASE_PREFIX, SyncInterrupted
-from tests.sync.helpers import click_card_button, communication_messages, linked_case, shown_text
-
-
-def texts(bot, thread):
-    return [shown_text(m) for m in communication_messages(bot, "C1", thread)]
+from tests.sync.helpers import click_card_button, linked_case, texts
 
 
 def test_a_refresh_on_another_replica_does_not_post_again_what_the_poller_posted(bot_factory, pg_url):

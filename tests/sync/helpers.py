@@ -73,6 +73,11 @@ def shown_text(message: dict[str, Any]) -> str:
     return joined.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
+def texts(bot: Any, thread: str, channel: str = "C1") -> list[str]:
+    """What the case's communications in a thread say, in order."""
+    return [shown_text(m) for m in communication_messages(bot, channel, thread)]
+
+
 def all_text(message: dict[str, Any]) -> str:
     """Every text of a message (blocks and fallback), raw mrkdwn, for checks on escaping."""
     return "\n".join([message.get("text") or "", *texts_in(message.get("blocks") or [])])
