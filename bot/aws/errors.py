@@ -81,6 +81,11 @@ def aws_errors(case_ref: str = "") -> Iterator[None]:
         raise error_from_client_error(exc, case_ref) from exc
     except (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError) as exc:
         raise AwsError("no_credentials", code="NoCredentials") from exc
+    except botocore.exceptions.SSLError as exc:
+        if "CERTIFICATE_VERIFY_FAILED" in str(exc):  # at the handshake, before anything was sent
+            raise AwsError("aws_setup_error", code="SSLError", aws_message=str(exc)) from exc
+        # Otherwise possibly while the answer was read, the request gone out: no answer.
+        raise AwsError("aws_unreachable", code="Unreachable", retryable=True) from exc
     except (
         botocore.exceptions.EndpointConnectionError,
         botocore.exceptions.ConnectTimeoutError,

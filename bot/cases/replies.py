@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot import render
+from bot.accounts.errors import AccountNotAllowed
 from bot.aws import model as aws_model
 from bot.aws.gateway import SupportGateway
 from bot.cases.cards import Cards
@@ -31,7 +32,7 @@ from bot.cases.unclear import (
     in_doubt,
     not_while_aws_may_be_at_work,
 )
-from bot.errors import AwsError, BotError, NotAllowed
+from bot.errors import AwsError, BotError
 from bot.slack.files import SlackFile
 from bot.slack.messages import SlackMessages, SlackPostFailed
 from bot.slack.people import People
@@ -214,7 +215,7 @@ class Replies:
             logger.warning("let go of a message in %s noted while a card was posted: %s", data["channel"], error)
             return
         reason = render.error_text(error)
-        if isinstance(error, NotAllowed) and data["source"] == "thread":
+        if isinstance(error, AccountNotAllowed) and data["source"] == "thread":
             # The channel may no longer use the case's account (the accounts file changed before the reply
             # was resumed): said in the thread, where it lasts, naming nothing of the account.
             reason = render.text("channel_no_longer_follows_account")

@@ -435,18 +435,19 @@ class CaseSync:
             state.status = case.status
         now = time.time()
         next_check = 0.0
-        woken_since_read: Callable[[], bool] | None = None
         if case.is_resolved:
-            # Looked at rarely from now on; a reopened case (a reply from anywhere) resumes. A reply sent
-            # since this snapshot was read has reopened it: looked at again next cycle (checked once the
-            # state is saved, so that a wake-up on another replica meanwhile is seen).
+            # Looked at rarely from now on; a reopened case (a reply from anywhere) resumes.
             next_check = state.next_check_at if state.next_check_at > now else now + RESOLVED_RECHECK_SECONDS
-            read_at = self.store.now() - (time.monotonic() - asked_at)
-            woken_since_read = partial(self._woken_since, case.case_id, read_at)
         changed = fresh or bool(new) or status_changed or next_check != state.next_check_at
         state.next_check_at = next_check
         state.pending.extend(deliveries)
         if changed:
+            woken_since_read: Callable[[], bool] | None = None
+            if case.is_resolved:
+                # A reply sent since this snapshot was read has reopened it: looked at again next cycle
+                # (checked once the state is saved, so that a wake-up on another replica meanwhile is seen).
+                read_at = self.store.now() - (time.monotonic() - asked_at)
+                woken_since_read = partial(self._woken_since, case.case_id, read_at)
             # The intent: from here on, a crash neither loses nor doubles.
             self.states.save(state, woken_since_read=woken_since_read)
         return posted + self.poster.deliver_pending(state)
