@@ -314,7 +314,8 @@ class Replies:
             if job.progress.get("trying") is None:
                 raise
             if self._at_aws(job, case_id, first_part):
-                return  # part of it is at AWS: it is finished
+                job.save(sent=1, trying=None, unclear_at=None)  # part of it is at AWS: it is finished
+                return
             not_while_aws_may_be_at_work(job, self.unclear_settle_seconds)
             job.save(unclear_at=None)  # not at AWS a minute after the call: it never will be
             raise
